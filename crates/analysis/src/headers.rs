@@ -1,0 +1,371 @@
+//! Identity headers and the signals derived from them.
+
+use mail_parser::{Address, DateTime, Header, HeaderName, HeaderValue, Message};
+use phishloop_model::{
+    DateInfo, Defect, DefectCode, HeaderField, Headers, Mailbox, RecipientGroup, Recipients, SenderSignals,
+};
+
+use crate::Analyzer;
+use crate::address::{self, EMAIL_IN_TEXT};
+use crate::domain;
+use crate::lists;
+
+const MAX_FIELDS: usize = 500;
+const MAX_FIELD_CHARS: usize = 4_096;
+
+/// Header fields that RFC 5322 and RFC 2045 allow at most once in a message
+/// or its top-level part.
+const SINGLE_FIELDS: &[&str] = &[
+    "from",
+    "sender",
+    "reply-to",
+    "to",
+    "cc",
+    "bcc",
+    "subject",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+];
+
+/// Reads the identity headers of a message and records header defects.
+pub(crate) fn read_headers(analyzer: &Analyzer, message: &Message<'_>, defects: &mut Vec<Defect>) -> Headers {
+    let raw = message.raw_message.as_ref();
+    let fields = message.headers();
+
+    let mut headers = Headers {
+        from: Vec::new(),
+        sender: None,
+        reply_to: Vec::new(),
+        return_path: None,
+        to: Recipients::default(),
+        cc: Recipients::default(),
+        bcc: Recipients::default(),
+        delivered_to: Vec::new(),
+        subject: message.subject().map(clean_text),
+        message_id: message.message_id().map(|id| clean_text(id).trim_matches(['<', '>']).to_string()),
+        in_reply_to: text_list(message.in_reply_to()),
+        references: text_list(message.references()),
+        date: None,
+        user_agent: None,
+        list_unsubscribe: false,
+        list_id: None,
+        auto_submitted: None,
+        fields: Vec::new(),
+    };
+
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for header in fields {
+        let name = raw_name(raw, header);
+        let lower = name.to_ascii_lowercase();
+        match seen.iter_mut().find(|(seen_name, _)| *seen_name == lower) {
+            Some((_, count)) => *count += 1,
+            None => seen.push((lower.clone(), 1)),
+        }
+        read_field(analyzer, &mut headers, header, &lower, raw);
+        if headers.fields.len() < MAX_FIELDS {
+            headers.fields.push(HeaderField { name: name.clone(), value: field_value(raw, header) });
+        }
+    }
+
+    record_header_defects(&headers, &seen, raw, fields, defects);
+    headers
+}
+
+fn read_field(analyzer: &Analyzer, headers: &mut Headers, header: &Header<'_>, lower: &str, raw: &[u8]) {
+    match (&header.name, &header.value) {
+        (HeaderName::From, HeaderValue::Address(address)) => {
+            headers.from.extend(recipients(analyzer, address).mailboxes);
+        }
+        (HeaderName::Sender, HeaderValue::Address(address)) => {
+            headers.sender = recipients(analyzer, address).mailboxes.into_iter().next();
+        }
+        (HeaderName::ReplyTo, HeaderValue::Address(address)) => {
+            headers.reply_to.extend(recipients(analyzer, address).mailboxes);
+        }
+        (HeaderName::To, HeaderValue::Address(address)) => merge(&mut headers.to, recipients(analyzer, address)),
+        (HeaderName::Cc, HeaderValue::Address(address)) => merge(&mut headers.cc, recipients(analyzer, address)),
+        (HeaderName::Bcc, HeaderValue::Address(address)) => merge(&mut headers.bcc, recipients(analyzer, address)),
+        (HeaderName::ReturnPath, value) if headers.return_path.is_none() => {
+            let text = value.as_text().map(str::to_string).unwrap_or_else(|| field_value(raw, header));
+            let address = text.trim().trim_matches(['<', '>']).trim();
+            if !address.is_empty() {
+                headers.return_path = Some(address::mailbox(analyzer, None, Some(address), None));
+            }
+        }
+        (HeaderName::Date, _) if headers.date.is_none() => {
+            let parsed = header.value.as_datetime().filter(|date| is_plausible(date)).map(DateTime::to_rfc3339);
+            headers.date = Some(DateInfo { raw: field_value(raw, header), parsed });
+        }
+        (HeaderName::ListUnsubscribe, _) => headers.list_unsubscribe = true,
+        (HeaderName::ListId, _) => headers.list_id = Some(field_value(raw, header)),
+        _ => match lower {
+            "delivered-to" | "x-original-to" | "envelope-to" => {
+                let address = field_value(raw, header).trim().trim_matches(['<', '>']).to_lowercase();
+                if address.contains('@') && !headers.delivered_to.contains(&address) {
+                    headers.delivered_to.push(address);
+                }
+            }
+            "x-mailer" | "user-agent" if headers.user_agent.is_none() => {
+                headers.user_agent = Some(field_value(raw, header));
+            }
+            "auto-submitted" => headers.auto_submitted = Some(field_value(raw, header)),
+            _ => {}
+        },
+    }
+}
+
+fn record_header_defects(
+    headers: &Headers,
+    seen: &[(String, usize)],
+    raw: &[u8],
+    fields: &[Header<'_>],
+    defects: &mut Vec<Defect>,
+) {
+    let duplicated: Vec<&str> = seen
+        .iter()
+        .filter(|(name, count)| *count > 1 && SINGLE_FIELDS.contains(&name.as_str()))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if !duplicated.is_empty() {
+        defects.push(defect(DefectCode::DuplicateHeader, format!("more than one {}", duplicated.join(", "))));
+    }
+
+    let present = |name: &str| seen.iter().any(|(seen_name, _)| seen_name == name);
+    if !present("from") {
+        defects.push(Defect { code: DefectCode::MissingFrom, detail: None, location: None });
+    }
+    match &headers.date {
+        None => defects.push(Defect { code: DefectCode::MissingDate, detail: None, location: None }),
+        Some(date) if date.parsed.is_none() => {
+            defects.push(defect(DefectCode::InvalidDate, format!("cannot parse Date {:?}", truncate(&date.raw, 80))));
+        }
+        Some(_) => {}
+    }
+    if !present("message-id") {
+        defects.push(Defect { code: DefectCode::MissingMessageId, detail: None, location: None });
+    }
+
+    let address_headers = [
+        ("From", &headers.from[..]),
+        ("Reply-To", &headers.reply_to[..]),
+        ("To", &headers.to.mailboxes[..]),
+        ("Cc", &headers.cc.mailboxes[..]),
+    ];
+    for (name, mailboxes) in address_headers {
+        let malformed: Vec<String> = mailboxes
+            .iter()
+            .filter_map(|mailbox| mailbox.malformed.as_ref().map(|reason| mailbox_label(mailbox, reason)))
+            .collect();
+        if !malformed.is_empty() {
+            defects.push(Defect {
+                code: DefectCode::MalformedAddress,
+                detail: Some(truncate(&malformed.join("; "), 300)),
+                location: Some(name.to_string()),
+            });
+        }
+    }
+
+    let broken_words = fields
+        .iter()
+        .filter(|header| has_undecoded_word(raw, header))
+        .map(|header| raw_name(raw, header))
+        .collect::<Vec<_>>();
+    if !broken_words.is_empty() {
+        defects.push(defect(
+            DefectCode::InvalidEncodedWord,
+            format!("encoded words left undecoded in: {}", broken_words.join(", ")),
+        ));
+    }
+}
+
+fn mailbox_label(mailbox: &Mailbox, reason: &str) -> String {
+    match &mailbox.address {
+        Some(address) => format!("{:?}: {reason}", truncate(address, 80)),
+        None => format!("{:?}: {reason}", truncate(mailbox.name.as_deref().unwrap_or_default(), 80)),
+    }
+}
+
+/// A decoded text value that still contains `=?...?=` means an encoded
+/// word the parser could not decode.
+fn has_undecoded_word(raw: &[u8], header: &Header<'_>) -> bool {
+    let raw_value = raw.get(header.offset_start as usize..header.offset_end as usize).unwrap_or_default();
+    if memchr::memmem::find(raw_value, b"=?").is_none() {
+        return false;
+    }
+    match &header.value {
+        HeaderValue::Text(text) => text.contains("=?") && text.contains("?="),
+        HeaderValue::Address(address) => address_names(address).any(|name| name.contains("=?") && name.contains("?=")),
+        _ => false,
+    }
+}
+
+fn address_names<'b>(address: &'b Address<'_>) -> Box<dyn Iterator<Item = &'b str> + 'b> {
+    match address {
+        Address::List(list) => Box::new(list.iter().filter_map(|addr| addr.name.as_deref())),
+        Address::Group(groups) => {
+            Box::new(groups.iter().flat_map(|group| group.addresses.iter()).filter_map(|addr| addr.name.as_deref()))
+        }
+    }
+}
+
+fn recipients(analyzer: &Analyzer, address: &Address<'_>) -> Recipients {
+    let mut result = Recipients::default();
+    match address {
+        Address::List(list) => {
+            for addr in list {
+                result.mailboxes.push(address::mailbox(analyzer, addr.name.as_deref(), addr.address.as_deref(), None));
+            }
+        }
+        Address::Group(groups) => {
+            for group in groups {
+                let name = group.name.as_deref().map(clean_text);
+                for addr in &group.addresses {
+                    result.mailboxes.push(address::mailbox(
+                        analyzer,
+                        addr.name.as_deref(),
+                        addr.address.as_deref(),
+                        name.as_deref(),
+                    ));
+                }
+                if let Some(name) = name {
+                    result.groups.push(RecipientGroup { name, members: group.addresses.len() });
+                }
+            }
+        }
+    }
+    result
+}
+
+fn merge(into: &mut Recipients, from: Recipients) {
+    into.mailboxes.extend(from.mailboxes);
+    into.groups.extend(from.groups);
+}
+
+/// Derives the sender signals from the identity headers.
+pub(crate) fn sender_signals(analyzer: &Analyzer, headers: &Headers) -> SenderSignals {
+    let from = headers.from.first();
+    let from_domain = from.and_then(|mailbox| mailbox.domain.clone());
+    let from_registrable = from.and_then(|mailbox| mailbox.registrable_domain.clone());
+    let differs =
+        |mailbox: &Mailbox| mailbox.registrable_domain.is_some() && mailbox.registrable_domain != from_registrable;
+
+    let name = from.and_then(|mailbox| mailbox.name.as_deref()).unwrap_or_default();
+    let display_name_address = EMAIL_IN_TEXT.find(name).map(|found| found.as_str().to_lowercase());
+    let display_name_address_differs = display_name_address.as_deref().is_some_and(|address| {
+        let domain = address.rsplit_once('@').map(|(_, domain)| domain).unwrap_or_default();
+        domain::registrable(domain) != from_registrable
+    });
+    let from_internal = from_domain.as_deref().is_some_and(|domain| domain::is_internal(analyzer, domain));
+
+    let people = &analyzer.config().organization.people;
+    let normalized_name = name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let display_name_internal_person = (!from_internal && !normalized_name.is_empty())
+        .then(|| {
+            people
+                .iter()
+                .find(|person| {
+                    person.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase() == normalized_name
+                })
+                .cloned()
+        })
+        .flatten();
+
+    SenderSignals {
+        from_domain: from_domain.clone(),
+        from_registrable_domain: from_registrable.clone(),
+        multiple_from: headers.from.len() > 1,
+        from_malformed: from.is_none_or(|mailbox| mailbox.malformed.is_some()),
+        from_internal,
+        from_free_mail: from_registrable.as_deref().is_some_and(lists::is_free_mail),
+        reply_to_differs: headers.reply_to.iter().any(differs),
+        return_path_differs: headers.return_path.as_ref().is_some_and(differs),
+        sender_differs: headers.sender.as_ref().is_some_and(differs),
+        display_name_address,
+        display_name_address_differs,
+        display_name_brand: analyzer
+            .brands()
+            .named_in(name, from_registrable.as_deref())
+            .map(|brand| brand.name.clone()),
+        display_name_internal_person,
+        from_lookalikes: from_domain.as_deref().map(|domain| domain::lookalikes(analyzer, domain)).unwrap_or_default(),
+    }
+}
+
+/// The field name as written in the message.
+pub(crate) fn raw_name(raw: &[u8], header: &Header<'_>) -> String {
+    let start = header.offset_field as usize;
+    let end = (header.offset_start as usize).min(raw.len());
+    raw.get(start..end)
+        .and_then(|bytes| std::str::from_utf8(bytes).ok())
+        .map(|name| name.trim_end_matches(|c: char| c == ':' || c.is_whitespace()))
+        .filter(|name| !name.is_empty())
+        .map_or_else(|| header.name.as_str().to_string(), str::to_string)
+}
+
+/// The value of a field: decoded text where the parser decoded it, else the
+/// raw value unfolded.
+pub(crate) fn field_value(raw: &[u8], header: &Header<'_>) -> String {
+    if let HeaderValue::Text(text) = &header.value {
+        return truncate(&clean_text(text), MAX_FIELD_CHARS);
+    }
+    truncate(&unfold(raw_value(raw, header)), MAX_FIELD_CHARS)
+}
+
+pub(crate) fn raw_value<'r>(raw: &'r [u8], header: &Header<'_>) -> &'r [u8] {
+    let start = header.offset_start as usize;
+    let end = (header.offset_end as usize).min(raw.len());
+    raw.get(start..end).unwrap_or_default()
+}
+
+/// Joins folded lines and trims.
+pub(crate) fn unfold(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut output = String::with_capacity(text.len());
+    for (index, line) in text.split('\n').enumerate() {
+        let line = line.trim_end_matches('\r');
+        if index > 0 {
+            output.push(' ');
+        }
+        output.push_str(if index > 0 { line.trim_start() } else { line });
+    }
+    output.trim().to_string()
+}
+
+fn clean_text(text: &str) -> String {
+    text.replace(['\r', '\n', '\0'], " ").trim().to_string()
+}
+
+fn text_list(value: &HeaderValue<'_>) -> Vec<String> {
+    match value {
+        HeaderValue::Text(text) => vec![clean_text(text).trim_matches(['<', '>']).to_string()],
+        HeaderValue::TextList(list) => {
+            list.iter().map(|item| clean_text(item).trim_matches(['<', '>']).to_string()).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn is_plausible(date: &DateTime) -> bool {
+    date.is_valid()
+        && (1..=12).contains(&date.month)
+        && (1..=31).contains(&date.day)
+        && date.hour < 24
+        && date.minute < 60
+        && date.second < 61
+}
+
+pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => text[..end].to_string(),
+        None => text.to_string(),
+    }
+}
+
+fn defect(code: DefectCode, detail: String) -> Defect {
+    Defect { code, detail: Some(detail), location: None }
+}

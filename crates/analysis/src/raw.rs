@@ -1,0 +1,226 @@
+//! Defects visible in the raw bytes of a message.
+//!
+//! `mail-parser` is lenient and says little about what it tolerated, but for
+//! phishing the anomalies are signals. This module scans the header block
+//! and the line structure once and records what is wrong.
+
+use std::borrow::Cow;
+
+use phishloop_model::{Defect, DefectCode};
+
+/// Longest line RFC 5322 allows, without the line ending.
+const MAX_LINE_LENGTH: usize = 998;
+
+/// A message ready for parsing, with the defects found in its raw form.
+#[derive(Debug)]
+pub(crate) struct Prepared<'a> {
+    pub bytes: Cow<'a, [u8]>,
+    /// Size before any truncation.
+    pub original_size: usize,
+    pub defects: Vec<Defect>,
+}
+
+/// Truncates a message to the size limit and scans its raw form.
+pub(crate) fn prepare(bytes: &[u8], max_bytes: usize) -> Prepared<'_> {
+    let mut defects = Vec::new();
+    let kept = if bytes.len() > max_bytes {
+        defects.push(defect(
+            DefectCode::SizeLimitExceeded,
+            format!("message is {} bytes; only the first {max_bytes} were read", bytes.len()),
+        ));
+        &bytes[..max_bytes]
+    } else {
+        bytes
+    };
+
+    if kept.iter().all(|byte| byte.is_ascii_whitespace()) {
+        defects.push(Defect { code: DefectCode::EmptyInput, detail: None, location: None });
+    } else {
+        scan_header_block(kept, &mut defects);
+        scan_lines(kept, &mut defects);
+    }
+    Prepared { bytes: Cow::Borrowed(kept), original_size: bytes.len(), defects }
+}
+
+/// Checks every line of the top-level header block.
+fn scan_header_block(bytes: &[u8], defects: &mut Vec<Defect>) {
+    let mut position = 0;
+    let mut first = true;
+    let mut invalid_lines = 0usize;
+    let mut spaced_names: Vec<String> = Vec::new();
+    let mut raw_8bit = false;
+
+    loop {
+        if position >= bytes.len() {
+            defects.push(defect(
+                DefectCode::MissingHeaderBodySeparator,
+                "the input ends inside the header block".to_string(),
+            ));
+            return;
+        }
+        let end = memchr::memchr(b'\n', &bytes[position..]).map(|offset| position + offset);
+        let line = &bytes[position..end.unwrap_or(bytes.len())];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+
+        if line.is_empty() {
+            break;
+        }
+        if end.is_none() {
+            defects.push(defect(
+                DefectCode::MissingHeaderBodySeparator,
+                "the input ends inside the header block".to_string(),
+            ));
+            defects.push(defect(DefectCode::TruncatedInput, "the last header line has no line ending".to_string()));
+            break;
+        }
+
+        let continuation = line[0] == b' ' || line[0] == b'\t';
+        if continuation && first {
+            invalid_lines += 1;
+        } else if !continuation {
+            match field_name(line) {
+                Some((name, true)) if spaced_names.len() < 5 => spaced_names.push(name.to_string()),
+                Some(_) => {}
+                None if !(first && line.starts_with(b"From ")) => invalid_lines += 1,
+                None => {}
+            }
+        }
+        if !raw_8bit && !line.is_ascii() && std::str::from_utf8(line).is_err() {
+            raw_8bit = true;
+        }
+
+        first = false;
+        position = end.map_or(bytes.len(), |end| end + 1);
+    }
+
+    if invalid_lines > 0 {
+        defects.push(defect(
+            DefectCode::InvalidHeaderLine,
+            format!("{invalid_lines} line(s) in the header block are neither fields nor continuations"),
+        ));
+    }
+    if !spaced_names.is_empty() {
+        defects.push(defect(
+            DefectCode::HeaderNameWhitespace,
+            format!("white space before the colon in: {}", spaced_names.join(", ")),
+        ));
+    }
+    if raw_8bit {
+        defects.push(defect(
+            DefectCode::Raw8bitHeader,
+            "header fields contain 8-bit bytes that are not UTF-8".to_string(),
+        ));
+    }
+}
+
+/// Returns the field name of a header line and whether white space stands
+/// before its colon.
+fn field_name(line: &[u8]) -> Option<(&str, bool)> {
+    let colon = memchr::memchr(b':', line)?;
+    let raw_name = std::str::from_utf8(&line[..colon]).ok()?;
+    let name = raw_name.trim_end_matches([' ', '\t']);
+    let valid = !name.is_empty() && name.bytes().all(|byte| byte.is_ascii_graphic());
+    valid.then_some((name, name.len() != raw_name.len()))
+}
+
+/// Checks line endings, line lengths and NUL bytes in one pass.
+fn scan_lines(bytes: &[u8], defects: &mut Vec<Defect>) {
+    let mut crlf = 0usize;
+    let mut bare_lf = 0usize;
+    let mut long_lines = 0usize;
+    let mut line_start = 0;
+    for newline in memchr::memchr_iter(b'\n', bytes) {
+        let crlf_ending = newline > 0 && bytes[newline - 1] == b'\r';
+        if crlf_ending {
+            crlf += 1;
+        } else {
+            bare_lf += 1;
+        }
+        let length = newline - line_start - usize::from(crlf_ending);
+        if length > MAX_LINE_LENGTH {
+            long_lines += 1;
+        }
+        line_start = newline + 1;
+    }
+    if bytes.len() - line_start > MAX_LINE_LENGTH {
+        long_lines += 1;
+    }
+
+    let carriage_returns = memchr::memchr_iter(b'\r', bytes).count();
+    let bare_cr = carriage_returns.saturating_sub(crlf);
+    if (crlf > 0 && bare_lf > 0) || bare_cr > 0 {
+        defects.push(defect(
+            DefectCode::MixedLineEndings,
+            format!("{crlf} CRLF, {bare_lf} bare LF and {bare_cr} bare CR line endings"),
+        ));
+    }
+    if long_lines > 0 {
+        defects.push(defect(
+            DefectCode::LineTooLong,
+            format!("{long_lines} line(s) longer than {MAX_LINE_LENGTH} characters"),
+        ));
+    }
+    let nul_bytes = memchr::memchr_iter(0, bytes).count();
+    if nul_bytes > 0 {
+        defects.push(defect(DefectCode::NulBytes, format!("{nul_bytes} NUL byte(s)")));
+    }
+}
+
+pub(crate) fn defect(code: DefectCode, detail: String) -> Defect {
+    Defect { code, detail: Some(detail), location: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(bytes: &[u8]) -> Vec<DefectCode> {
+        prepare(bytes, 1 << 20).defects.iter().map(|defect| defect.code).collect()
+    }
+
+    #[test]
+    fn clean_message_has_no_defects() {
+        assert!(codes(b"From: a@example.net\r\nSubject: x\r\n\r\nbody\r\n").is_empty());
+    }
+
+    #[test]
+    fn truncated_fold_is_recorded() {
+        let found = codes(b"From: a@example.net\r\nReceived: from a by b;\r\n\t");
+        assert!(found.contains(&DefectCode::MissingHeaderBodySeparator));
+        assert!(found.contains(&DefectCode::TruncatedInput));
+    }
+
+    #[test]
+    fn spaced_field_name_is_recorded() {
+        let found = codes(b"From : a@example.net\nSubject: x\n\nbody\n");
+        assert_eq!(found, vec![DefectCode::HeaderNameWhitespace]);
+    }
+
+    #[test]
+    fn empty_input_is_recorded() {
+        assert_eq!(codes(b""), vec![DefectCode::EmptyInput]);
+        assert_eq!(codes(b"\r\n \n"), vec![DefectCode::EmptyInput]);
+    }
+
+    #[test]
+    fn mixed_endings_and_nul() {
+        let found = codes(b"From: a@example.net\r\nSubject: x\n\nbo\0dy\n");
+        assert!(found.contains(&DefectCode::MixedLineEndings));
+        assert!(found.contains(&DefectCode::NulBytes));
+    }
+
+    #[test]
+    fn size_limit_truncates() {
+        let message = b"From: a@example.net\n\nbody body body";
+        let prepared = prepare(message, 25);
+        assert_eq!(prepared.bytes.len(), 25);
+        assert_eq!(prepared.original_size, message.len());
+        assert_eq!(prepared.defects[0].code, DefectCode::SizeLimitExceeded);
+    }
+
+    #[test]
+    fn raw_8bit_header_is_recorded() {
+        let found = codes(b"From: caf\xe9 <a@example.net>\nSubject: x\n\nbody\n");
+        assert!(found.contains(&DefectCode::Raw8bitHeader));
+    }
+}

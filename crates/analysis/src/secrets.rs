@@ -1,0 +1,169 @@
+//! Secrets written in content: cloud keys, tokens, private keys and
+//! passwords. Only a redacted form and a SHA-256 leave this module.
+//!
+//! Patterns follow the documented formats of each provider's tokens
+//! (prefixes such as `AKIA`, `ghp_`, `xoxb-`, `sk_live_`), which keeps false
+//! positives low. The password pattern is looser: it catches the
+//! "password: ..." lines that come with encrypted-archive lures.
+
+use std::sync::LazyLock;
+
+use phishloop_model::{Secret, SecretKind};
+use regex::{Regex, RegexSet};
+
+use crate::hex_sha256;
+
+/// Secrets kept per message.
+const MAX_SECRETS: usize = 50;
+
+const PATTERNS: &[(SecretKind, &str)] = &[
+    (SecretKind::AwsAccessKeyId, r"\b((?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16})\b"),
+    (SecretKind::AwsSecretAccessKey, r#"(?i)aws_?secret_?access_?key\s*[:=]\s*["']?([A-Za-z0-9/+=]{40})\b"#),
+    (SecretKind::GithubToken, r"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"),
+    (SecretKind::GitlabToken, r"\b(glpat-[A-Za-z0-9_\-]{20,})\b"),
+    (SecretKind::SlackWebhook, r"(https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+)"),
+    (SecretKind::SlackToken, r"\b(xox[baprse]-[A-Za-z0-9\-]{10,})\b"),
+    (SecretKind::GoogleApiKey, r"\b(AIza[0-9A-Za-z_\-]{35})\b"),
+    (SecretKind::StripeKey, r"\b((?:sk|rk)_live_[0-9a-zA-Z]{16,})\b"),
+    (SecretKind::AnthropicKey, r"\b(sk-ant-[A-Za-z0-9_\-]{20,})\b"),
+    (SecretKind::OpenaiKey, r"\b(sk-(?:proj-|svcacct-)?[A-Za-z0-9_\-]{32,})\b"),
+    (SecretKind::SendgridKey, r"\b(SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43})\b"),
+    (SecretKind::TwilioKey, r"\b(SK[0-9a-f]{32})\b"),
+    (SecretKind::NpmToken, r"\b(npm_[A-Za-z0-9]{36})\b"),
+    (SecretKind::AzureStorageKey, r"AccountKey=([A-Za-z0-9+/]{86}==)"),
+    (SecretKind::PrivateKey, r"(-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----)"),
+    (SecretKind::JsonWebToken, r"\b(eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,})"),
+    (
+        SecretKind::Password,
+        r"(?i)\b(?:password|passwort|passwd|pwd|passcode|kennwort|mot de passe|contraseña|senha)\s*(?:is)?\s*[:=]\s*([^\s<>]{4,64})",
+    ),
+];
+
+struct Compiled {
+    set: RegexSet,
+    patterns: Vec<(SecretKind, Regex)>,
+}
+
+static COMPILED: LazyLock<Compiled> = LazyLock::new(|| Compiled {
+    set: RegexSet::new(PATTERNS.iter().map(|(_, pattern)| *pattern)).expect("valid patterns"),
+    patterns: PATTERNS.iter().map(|(kind, pattern)| (*kind, Regex::new(pattern).expect("valid pattern"))).collect(),
+});
+
+/// Finds secrets in `text` and adds them, redacted, to `secrets`.
+pub(crate) fn find_secrets(text: &str, location: &str, secrets: &mut Vec<Secret>) {
+    let compiled = &*COMPILED;
+    let matched = compiled.set.matches(text);
+    if !matched.matched_any() {
+        return;
+    }
+    for index in matched.iter() {
+        let (kind, regex) = &compiled.patterns[index];
+        for captures in regex.captures_iter(text) {
+            if secrets.len() >= MAX_SECRETS {
+                return;
+            }
+            let Some(value) = captures.get(1).map(|found| found.as_str()) else {
+                continue;
+            };
+            let full = match kind {
+                SecretKind::PrivateKey => private_key_block(text, captures.get(1).map_or(0, |found| found.start())),
+                _ => value,
+            };
+            if *kind == SecretKind::Password && !plausible_password(value) {
+                continue;
+            }
+            let sha256 = hex_sha256(full.as_bytes());
+            if secrets.iter().any(|secret| secret.sha256 == sha256) {
+                continue;
+            }
+            secrets.push(Secret {
+                kind: *kind,
+                redacted: redact(*kind, value),
+                sha256,
+                location: location.to_string(),
+            });
+        }
+    }
+}
+
+/// The whole key block from BEGIN to END, so its hash identifies the key.
+fn private_key_block(text: &str, start: usize) -> &str {
+    let rest = &text[start..];
+    match rest.find("-----END ") {
+        Some(end) => {
+            let after = &rest[end..];
+            let close = after[9..].find("-----").map_or(after.len(), |position| position + 9 + 5);
+            &rest[..end + close]
+        }
+        None => &rest[..rest.len().min(4096)],
+    }
+}
+
+/// Filters out prose after "password:" such as "reset" or "expired".
+fn plausible_password(value: &str) -> bool {
+    let has_letter = value.chars().any(char::is_alphabetic);
+    let has_other = value.chars().any(|c| c.is_ascii_digit() || c.is_ascii_punctuation());
+    let lower = value.to_lowercase();
+    let prose = ["expired", "expires", "reset", "required", "change", "changed", "below", "here"];
+    (has_other || !has_letter) && !prose.iter().any(|word| lower.starts_with(word))
+}
+
+/// Keeps a few characters at each end of long secrets, none of short ones.
+fn redact(kind: SecretKind, value: &str) -> String {
+    if kind == SecretKind::PrivateKey {
+        return format!("{value} (key body redacted)");
+    }
+    let characters: Vec<char> = value.chars().collect();
+    let (head, tail) = match characters.len() {
+        0..=8 => (0, 0),
+        9..=16 => (2, 2),
+        _ => (4, 4),
+    };
+    let hidden = characters.len() - head - tail;
+    let mut redacted: String = characters[..head].iter().collect();
+    redacted.push_str(&"*".repeat(hidden.min(24)));
+    redacted.extend(&characters[characters.len() - tail..]);
+    redacted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<Secret> {
+        let mut secrets = Vec::new();
+        find_secrets(text, "body", &mut secrets);
+        secrets
+    }
+
+    #[test]
+    fn aws_key_is_redacted() {
+        let secrets = found("key: AKIAABCDEFGHIJKLMNOP and more");
+        assert_eq!(secrets.len(), 1);
+        assert_eq!(secrets[0].kind, SecretKind::AwsAccessKeyId);
+        assert_eq!(secrets[0].redacted, "AKIA************MNOP");
+        assert!(!secrets[0].redacted.contains("ABCDEFGH"));
+        assert_eq!(secrets[0].sha256, hex_sha256(b"AKIAABCDEFGHIJKLMNOP"));
+    }
+
+    #[test]
+    fn tokens_of_several_providers() {
+        let text = format!(
+            "gh: ghp_{} slack: xoxb-1234567890-abcdefghij stripe: sk_live_{} \n-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----",
+            "a".repeat(36),
+            "b".repeat(24)
+        );
+        let kinds: Vec<SecretKind> = found(&text).into_iter().map(|secret| secret.kind).collect();
+        assert!(kinds.contains(&SecretKind::GithubToken));
+        assert!(kinds.contains(&SecretKind::SlackToken));
+        assert!(kinds.contains(&SecretKind::StripeKey));
+        assert!(kinds.contains(&SecretKind::PrivateKey));
+    }
+
+    #[test]
+    fn archive_password_is_found_but_prose_is_not() {
+        assert_eq!(found("The archive password: Inv2024!").len(), 1);
+        assert!(found("Your password: expired yesterday").is_empty());
+        assert!(found("nothing to see").is_empty());
+    }
+}

@@ -1,0 +1,70 @@
+//! The configuration file: one TOML document with a table per stage.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+/// The whole configuration. Unknown keys are errors, so that a misspelt
+/// setting is reported instead of silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Analysis settings: the organisation, trust boundary and limits.
+    pub analysis: phishloop_analysis::Config,
+}
+
+impl Settings {
+    /// Reads a configuration file, or returns the defaults when `path` is
+    /// `None`.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let Some(path) = path else {
+            return Ok(Settings::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| {
+            format!("invalid configuration file {}; see docs/configuration.md for the keys", path.display())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let error = toml::from_str::<Settings>("[analysis.organisation]\ndomains = []\n").expect_err("unknown key");
+        assert!(error.to_string().contains("organisation"), "{error}");
+    }
+
+    #[test]
+    fn full_analysis_table_parses() {
+        let text = r#"
+[analysis.organization]
+domains = ["corp-example.com"]
+reporting_addresses = ["phishing-report@corp-example.com"]
+people = ["Jane Doe"]
+
+[analysis.trust]
+authserv_ids = ["mx.corp-example.com"]
+microsoft_365 = true
+internal_hosts = ["*.corp-example.com"]
+internal_networks = ["10.0.0.0/8"]
+
+[analysis.limits]
+max_message_bytes = 1000000
+time_limit_ms = 5000
+
+[[analysis.brands]]
+name = "Contoso Bank"
+domains = ["contosobank.example"]
+"#;
+        let settings: Settings = toml::from_str(text).expect("valid");
+        assert_eq!(settings.analysis.organization.domains, vec!["corp-example.com"]);
+        assert_eq!(settings.analysis.limits.max_message_bytes, 1_000_000);
+        assert_eq!(settings.analysis.limits.max_urls, 1_000);
+        assert_eq!(settings.analysis.brands.len(), 1);
+    }
+}
