@@ -10,7 +10,7 @@ use crate::domain;
 
 /// An email address written inside other text (a display name, a body).
 pub(crate) static EMAIL_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b[a-z0-9._%+\-]{1,64}@(?:[a-z0-9\-]{1,63}\.)+[a-z]{2,24}\b").expect("valid regex")
+    Regex::new(r"(?i)(?-u:\b)[a-z0-9._%+\-]{1,64}@(?:[a-z0-9\-]{1,63}\.)+[a-z]{2,24}(?-u:\b)").expect("valid regex")
 });
 
 /// Builds a mailbox from a display name and an address as parsed.

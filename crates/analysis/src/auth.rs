@@ -48,8 +48,26 @@ pub(crate) fn read_authentication(analyzer: &Analyzer, message: &Message<'_>, ch
     let mut authentication = Authentication::default();
     let mut highest_arc_instance = 0u32;
     for (position, header) in message.headers().iter().enumerate() {
+        let canonical = header.name.as_str();
+        let relevant = canonical.len() >= 8 && {
+            let first = canonical.as_bytes()[0].to_ascii_lowercase();
+            first == b'a' || first == b'r' || first == b'x'
+        };
+        if !relevant {
+            continue;
+        }
+        let lower = canonical.to_ascii_lowercase();
+        if !matches!(
+            lower.as_str(),
+            "authentication-results"
+                | "x-ms-exchange-authentication-results"
+                | "arc-authentication-results"
+                | "received-spf"
+                | "arc-seal"
+        ) {
+            continue;
+        }
         let name = raw_name(raw, header);
-        let lower = name.to_ascii_lowercase();
         let value = unfold(raw_value(raw, header));
         let parsed = match lower.as_str() {
             "authentication-results" | "x-ms-exchange-authentication-results" => {

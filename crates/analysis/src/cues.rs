@@ -8,7 +8,7 @@
 
 use std::sync::LazyLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use phishloop_model::{Cue, CueKind};
 
 use crate::headers::truncate;
@@ -449,6 +449,7 @@ static AUTOMATON: LazyLock<Automaton> = LazyLock::new(|| {
     let matcher = AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::LeftmostLongest)
+        .kind(Some(AhoCorasickKind::DFA))
         .build(&patterns)
         .expect("valid phrase list");
     Automaton { matcher, kinds }
@@ -456,6 +457,15 @@ static AUTOMATON: LazyLock<Automaton> = LazyLock::new(|| {
 
 /// Finds cues in `text`, adding them to `cues` with `location`.
 pub(crate) fn find_cues(text: &str, location: &str, cues: &mut Vec<Cue>) {
+    // Phrases are written with single spaces; wrapped lines and runs of
+    // spaces in the text must not hide them.
+    let collapsed;
+    let text = if text.contains(['\n', '\r', '\t']) || text.contains("  ") {
+        collapsed = collapse_whitespace(text);
+        collapsed.as_str()
+    } else {
+        text
+    };
     let automaton = &*AUTOMATON;
     let bytes = text.as_bytes();
     let mut counts: Vec<(CueKind, usize)> = Vec::new();
@@ -487,6 +497,19 @@ pub(crate) fn find_cues(text: &str, location: &str, cues: &mut Vec<Cue>) {
     }
 }
 
+/// Replaces each run of white space with one space, copying the words
+/// between runs whole.
+fn collapse_whitespace(text: &str) -> String {
+    let mut output = String::with_capacity(text.len());
+    for word in text.split_ascii_whitespace() {
+        if !output.is_empty() {
+            output.push(' ');
+        }
+        output.push_str(word);
+    }
+    output
+}
+
 fn is_word_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'_' || byte >= 0x80
 }
@@ -509,6 +532,11 @@ mod tests {
         assert!(found.contains(&CueKind::AccountThreat));
         assert!(kinds("The winners were announced").is_empty());
         assert!(kinds("").is_empty());
+    }
+
+    #[test]
+    fn phrases_across_line_breaks() {
+        assert!(kinds("Please verify your\n   account today").contains(&CueKind::CredentialRequest));
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! Domain names: normalisation, registrable domains and lookalikes.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::LazyLock;
 
+use aho_corasick::AhoCorasick;
 use phishloop_model::{LookalikeKind, LookalikeMatch, LookalikeTechnique};
 
 use crate::Analyzer;
-use crate::brands::Brand;
+use crate::brands::BrandSet;
 
 /// Converts a host name to lowercase ASCII, IDNs to punycode (UTS #46).
 /// Returns `None` for names that are not valid host names.
@@ -79,10 +82,119 @@ pub(crate) fn is_public_ip(ip: IpAddr) -> bool {
 
 /// True when `host` is one of the organisation's domains or a subdomain.
 pub(crate) fn is_internal(analyzer: &Analyzer, host: &str) -> bool {
-    analyzer.organization_domains().iter().any(|domain| host == domain || host.ends_with(&format!(".{domain}")))
+    analyzer.organization_domains().iter().any(|domain| is_same_or_subdomain(host, domain))
 }
 
-/// Finds the organisation domains and brands that `host` imitates.
+/// True when `host` is `domain` or ends with `.domain`.
+pub(crate) fn is_same_or_subdomain(host: &str, domain: &str) -> bool {
+    host == domain
+        || (host.len() > domain.len()
+            && host.ends_with(domain)
+            && host.as_bytes()[host.len() - domain.len() - 1] == b'.')
+}
+
+/// Whose domain a lookalike target is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Organization,
+    /// Index into the brand set.
+    Brand(usize),
+}
+
+/// A legitimate domain, prepared for lookalike comparison.
+#[derive(Debug)]
+struct Target {
+    owner: Owner,
+    domain: String,
+    label: String,
+    suffix: String,
+}
+
+/// The organisation's domains and the brands' domains, indexed once per
+/// analyser so that checking a host costs a few hash look-ups and one
+/// automaton pass instead of a comparison with every target.
+#[derive(Debug)]
+pub(crate) struct LookalikeTargets {
+    targets: Vec<Target>,
+    by_label: HashMap<String, Vec<usize>>,
+    by_skeleton: HashMap<String, Vec<usize>>,
+    by_domain: HashMap<String, usize>,
+    /// Targets with labels of five characters or more, by label length, for
+    /// the edit-distance check.
+    by_length: HashMap<usize, Vec<usize>>,
+    /// Target labels and brand keywords, searched inside candidate labels.
+    words: AhoCorasick,
+    /// For each pattern of `words`: the target it stands for.
+    word_targets: Vec<usize>,
+    /// The brand that owns each brand domain, so that a brand's own domains
+    /// are never its lookalikes.
+    owner_of_domain: HashMap<String, usize>,
+}
+
+impl LookalikeTargets {
+    pub fn new(organization_domains: &[String], brands: &BrandSet) -> Self {
+        let mut targets = Vec::new();
+        for domain in organization_domains {
+            targets.extend(Target::new(Owner::Organization, domain));
+        }
+        for (index, brand) in brands.iter().enumerate() {
+            targets.extend(brand.domains.iter().filter_map(|domain| Target::new(Owner::Brand(index), domain)));
+        }
+
+        let mut by_label: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_skeleton: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_domain = HashMap::new();
+        let mut by_length: HashMap<usize, Vec<usize>> = HashMap::new();
+        let mut words: Vec<String> = Vec::new();
+        let mut word_targets = Vec::new();
+        for (index, target) in targets.iter().enumerate() {
+            by_label.entry(target.label.clone()).or_default().push(index);
+            by_skeleton.entry(skeleton(&target.label)).or_default().push(index);
+            by_domain.entry(target.domain.clone()).or_insert(index);
+            if target.label.len() >= 5 {
+                by_length.entry(target.label.len()).or_default().push(index);
+            }
+            let mut add_word = |word: &str| {
+                let duplicate = words.iter().zip(&word_targets).any(|(known, &known_target): (&String, &usize)| {
+                    known == word && targets[known_target].owner == target.owner
+                });
+                if !duplicate {
+                    words.push(word.to_string());
+                    word_targets.push(index);
+                }
+            };
+            add_word(&target.label);
+            if let Owner::Brand(brand) = target.owner {
+                for keyword in &brands.get(brand).keywords {
+                    add_word(keyword);
+                }
+            }
+        }
+        let owner_of_domain = targets
+            .iter()
+            .filter_map(|target| match target.owner {
+                Owner::Brand(brand) => Some((target.domain.clone(), brand)),
+                Owner::Organization => None,
+            })
+            .collect();
+        let words = AhoCorasick::builder()
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .build(&words)
+            .expect("lookalike words build an automaton");
+        LookalikeTargets { targets, by_label, by_skeleton, by_domain, by_length, words, word_targets, owner_of_domain }
+    }
+}
+
+impl Target {
+    fn new(owner: Owner, domain: &str) -> Option<Self> {
+        let (label, suffix) = split_registrable(domain);
+        (label.len() >= 3).then(|| Target { owner, domain: domain.to_string(), label, suffix })
+    }
+}
+
+/// Finds the organisation domains and brands that `host` imitates: at most
+/// one match per organisation domain and per brand, by the first technique
+/// found in the order suffix swap, confusable, subdomain, typo, combosquat.
 pub(crate) fn lookalikes(analyzer: &Analyzer, host: &str) -> Vec<LookalikeMatch> {
     let Some(registrable_domain) = registrable(host) else {
         return Vec::new();
@@ -90,35 +202,95 @@ pub(crate) fn lookalikes(analyzer: &Analyzer, host: &str) -> Vec<LookalikeMatch>
     if is_internal(analyzer, host) {
         return Vec::new();
     }
+    let index = analyzer.lookalike_targets();
+    let brands = analyzer.brands();
     let candidate = Candidate::new(host, &registrable_domain);
+    let mut found = Found { matches: Vec::new(), owners: Vec::new() };
+    let owning_brand = index.owner_of_domain.get(&registrable_domain).copied();
+    let owned = |owner: Owner| matches!(owner, Owner::Brand(brand) if Some(brand) == owning_brand);
 
-    let mut matches = Vec::new();
-    for domain in analyzer.organization_domains() {
-        if let Some((technique, distance)) = candidate.imitates_domain(domain, &[]) {
-            matches.push(LookalikeMatch {
-                target: domain.clone(),
-                brand: None,
-                kind: LookalikeKind::Organization,
-                technique,
-                distance,
-            });
+    for &target_index in index.by_label.get(&candidate.label).into_iter().flatten() {
+        let target = &index.targets[target_index];
+        let country_brand = matches!(target.owner, Owner::Brand(_)) && is_country_suffix(&candidate.suffix);
+        if candidate.suffix != target.suffix && !country_brand && !owned(target.owner) {
+            found.add(target, brands, LookalikeTechnique::SuffixSwap, None);
         }
     }
-    for brand in analyzer.brands().iter() {
-        if brand.owns(&registrable_domain) {
-            continue;
-        }
-        if let Some((technique, distance)) = candidate.imitates_brand(brand) {
-            matches.push(LookalikeMatch {
-                target: brand.main_domain().to_string(),
-                brand: Some(brand.name.clone()),
-                kind: LookalikeKind::Brand,
-                technique,
-                distance,
-            });
+    for &target_index in index.by_skeleton.get(&candidate.skeleton).into_iter().flatten() {
+        let target = &index.targets[target_index];
+        if candidate.label != target.label && !owned(target.owner) {
+            found.add(target, brands, LookalikeTechnique::Confusable, None);
         }
     }
-    matches
+    let sublabels: Vec<&str> = candidate.subdomain.split('.').filter(|label| !label.is_empty()).collect();
+    for start in 0..sublabels.len() {
+        for length in 2..=4.min(sublabels.len() - start) {
+            let joined = sublabels[start..start + length].join(".");
+            if let Some(&target_index) = index.by_domain.get(&joined) {
+                let target = &index.targets[target_index];
+                if !owned(target.owner) {
+                    found.add(target, brands, LookalikeTechnique::Subdomain, None);
+                }
+            }
+        }
+    }
+    let length = candidate.label.len();
+    for target_length in length.saturating_sub(2)..=length + 2 {
+        for &target_index in index.by_length.get(&target_length).into_iter().flatten() {
+            let target = &index.targets[target_index];
+            let allowed = if target.label.len() >= 9 { 2 } else { 1 };
+            if length.abs_diff(target_length) > allowed || owned(target.owner) {
+                continue;
+            }
+            if let Some(distance) = bounded_distance(&candidate.label, &target.label, allowed)
+                && distance > 0
+            {
+                found.add(target, brands, LookalikeTechnique::Typo, Some(distance as u32));
+            }
+        }
+    }
+    for word in index.words.find_overlapping_iter(&candidate.label) {
+        let target = &index.targets[index.word_targets[word.pattern().as_usize()]];
+        if !owned(target.owner) && is_word_at(&candidate.label, word.start(), word.end()) {
+            found.add(target, brands, LookalikeTechnique::Combosquat, None);
+        }
+    }
+    for word in index.words.find_overlapping_iter(&candidate.subdomain) {
+        let target = &index.targets[index.word_targets[word.pattern().as_usize()]];
+        if !owned(target.owner) && is_label_word_at(&candidate.subdomain, word.start(), word.end()) {
+            found.add(target, brands, LookalikeTechnique::Subdomain, None);
+        }
+    }
+    found.matches
+}
+
+/// Matches collected for one host, one per owner (organisation domain or
+/// brand).
+struct Found {
+    matches: Vec<LookalikeMatch>,
+    owners: Vec<(Owner, String)>,
+}
+
+impl Found {
+    fn add(&mut self, target: &Target, brands: &BrandSet, technique: LookalikeTechnique, distance: Option<u32>) {
+        // One match per brand, and per organisation domain.
+        let key = match target.owner {
+            Owner::Brand(_) => (target.owner, String::new()),
+            Owner::Organization => (target.owner, target.domain.clone()),
+        };
+        if self.owners.contains(&key) {
+            return;
+        }
+        self.owners.push(key);
+        let (kind, brand, domain) = match target.owner {
+            Owner::Organization => (LookalikeKind::Organization, None, target.domain.clone()),
+            Owner::Brand(index) => {
+                let brand = brands.get(index);
+                (LookalikeKind::Brand, Some(brand.name.clone()), brand.main_domain().to_string())
+            }
+        };
+        self.matches.push(LookalikeMatch { target: domain, brand, kind, technique, distance });
+    }
 }
 
 /// A host split into the parts lookalike checks compare.
@@ -126,8 +298,8 @@ struct Candidate {
     /// Registrable domain without its public suffix (`paypa1` of
     /// `login.paypa1.com`).
     label: String,
-    /// The label in Unicode, for confusable checks of IDNs.
-    label_unicode: String,
+    /// Confusable skeleton of the label in Unicode.
+    skeleton: String,
     suffix: String,
     /// Labels left of the registrable domain (`login`).
     subdomain: String,
@@ -138,63 +310,32 @@ impl Candidate {
         let (label, suffix) = split_registrable(registrable_domain);
         let label_unicode = if label.starts_with("xn--") { idna::domain_to_unicode(&label).0 } else { label.clone() };
         let subdomain = host.strip_suffix(registrable_domain).unwrap_or_default().trim_end_matches('.').to_string();
-        Candidate { label, label_unicode, suffix, subdomain }
+        Candidate { skeleton: skeleton(&label_unicode), label, suffix, subdomain }
     }
+}
 
-    /// Checks the candidate against one legitimate domain.
-    fn imitates_domain(&self, domain: &str, keywords: &[String]) -> Option<(LookalikeTechnique, Option<u32>)> {
-        let (target_label, target_suffix) = split_registrable(domain);
-        if target_label.len() < 3 {
-            return None;
-        }
-        if self.label == target_label {
-            return (self.suffix != target_suffix).then_some((LookalikeTechnique::SuffixSwap, None));
-        }
-        if skeleton(&self.label_unicode) == skeleton(&target_label) {
-            return Some((LookalikeTechnique::Confusable, None));
-        }
-        if self.subdomain_contains(domain) {
-            return Some((LookalikeTechnique::Subdomain, None));
-        }
-        let distance = damerau_levenshtein(&self.label, &target_label);
-        let allowed = if target_label.len() >= 9 { 2 } else { 1 };
-        if target_label.len() >= 5 && distance <= allowed {
-            return Some((LookalikeTechnique::Typo, Some(distance as u32)));
-        }
-        let words: Vec<&str> =
-            std::iter::once(target_label.as_str()).chain(keywords.iter().map(String::as_str)).collect();
-        if words.iter().any(|word| contains_word(&self.label, word)) {
-            return Some((LookalikeTechnique::Combosquat, None));
-        }
-        None
+/// A word found in a registrable label counts when it stands between
+/// hyphens, digits or the label's ends; words of six letters or more also
+/// count inside longer runs of letters (`paypalsecure`). Shorter words
+/// would match inside ordinary words (`apple` in `pineapple`).
+fn is_word_at(label: &str, start: usize, end: usize) -> bool {
+    if end - start >= 6 {
+        return true;
     }
+    let bytes = label.as_bytes();
+    let boundary = |byte: Option<&u8>| byte.is_none_or(|byte| *byte == b'-' || byte.is_ascii_digit());
+    boundary(start.checked_sub(1).and_then(|before| bytes.get(before))) && boundary(bytes.get(end))
+}
 
-    fn imitates_brand(&self, brand: &Brand) -> Option<(LookalikeTechnique, Option<u32>)> {
-        for domain in &brand.domains {
-            let Some((technique, distance)) = self.imitates_domain(domain, &brand.keywords) else {
-                continue;
-            };
-            // Brands own many country domains (amazon.de); a different
-            // country suffix alone is not a lookalike.
-            if technique == LookalikeTechnique::SuffixSwap && is_country_suffix(&self.suffix) {
-                continue;
-            }
-            return Some((technique, distance));
-        }
-        let in_subdomain = brand.keywords.iter().any(|keyword| {
-            self.subdomain
-                .split(['.', '-'])
-                .any(|label| label == keyword || (keyword.len() >= 6 && label.contains(keyword.as_str())))
-        });
-        in_subdomain.then_some((LookalikeTechnique::Subdomain, None))
+/// Like [`is_word_at`] for subdomains, where dots also separate words.
+fn is_label_word_at(subdomain: &str, start: usize, end: usize) -> bool {
+    if end - start >= 6 {
+        return true;
     }
-
-    /// True when the labels left of the registrable domain spell out
-    /// `domain` (`paypal.com.secure-login.net`).
-    fn subdomain_contains(&self, domain: &str) -> bool {
-        let subdomain = format!(".{}.", self.subdomain);
-        subdomain.contains(&format!(".{domain}."))
-    }
+    let bytes = subdomain.as_bytes();
+    let boundary =
+        |byte: Option<&u8>| byte.is_none_or(|byte| matches!(byte, b'.' | b'-' | b'_') || byte.is_ascii_digit());
+    boundary(start.checked_sub(1).and_then(|before| bytes.get(before))) && boundary(bytes.get(end))
 }
 
 /// Splits a registrable domain into its first label and public suffix.
@@ -210,20 +351,69 @@ fn is_country_suffix(suffix: &str) -> bool {
     last.len() == 2
 }
 
-/// A word inside a label at a boundary (`-`, digit or the label's ends);
-/// words of six letters or more also match inside longer runs of letters
-/// (`paypalsecure`). Shorter words would match inside ordinary words
-/// (`apple` in `pineapple`).
-fn contains_word(label: &str, word: &str) -> bool {
-    if word.len() >= 6 {
-        return label.contains(word);
-    }
-    label.split(|c: char| c == '-' || c.is_ascii_digit()).any(|part| part == word)
-}
-
 /// UTS #39 confusable skeleton, lowercase, for comparing two labels.
 pub(crate) fn skeleton(text: &str) -> String {
+    // For ASCII text the skeleton is the concatenation of each character's
+    // skeleton (normalisation leaves ASCII unchanged), so a table of 128
+    // entries replaces the per-character look-ups.
+    static ASCII: LazyLock<Vec<String>> = LazyLock::new(|| {
+        (0u8..128)
+            .map(|byte| unicode_security::skeleton(&char::from(byte).to_string()).collect::<String>().to_lowercase())
+            .collect()
+    });
+    if text.is_ascii() {
+        let table = &*ASCII;
+        let mut output = String::with_capacity(text.len() + 4);
+        for byte in text.bytes() {
+            output.push_str(&table[usize::from(byte)]);
+        }
+        return output;
+    }
     unicode_security::skeleton(text).collect::<String>().to_lowercase()
+}
+
+/// Edit distance with adjacent transpositions (optimal string alignment)
+/// when it is at most `max`, computed without allocating for labels of up
+/// to 63 bytes (the DNS limit); `None` when the distance is larger.
+pub(crate) fn bounded_distance(left: &str, right: &str, max: usize) -> Option<usize> {
+    let (left, right) = (left.as_bytes(), right.as_bytes());
+    if left.len().abs_diff(right.len()) > max {
+        return None;
+    }
+    if left.len() > 63 || right.len() > 63 {
+        let distance = damerau_levenshtein(std::str::from_utf8(left).ok()?, std::str::from_utf8(right).ok()?);
+        return (distance <= max).then_some(distance);
+    }
+
+    // Distances never exceed 63 here, so rows of bytes are enough; three
+    // rows of 64 bytes are cheap to keep on the stack.
+    const WIDTH: usize = 64;
+    let mut before_previous = [0u8; WIDTH];
+    let mut previous = [0u8; WIDTH];
+    let mut current = [0u8; WIDTH];
+    for (j, cell) in previous.iter_mut().enumerate().take(right.len() + 1) {
+        *cell = j as u8;
+    }
+    for i in 1..=left.len() {
+        current[0] = i as u8;
+        let mut row_minimum = current[0];
+        for j in 1..=right.len() {
+            let cost = u8::from(left[i - 1] != right[j - 1]);
+            let mut best = (previous[j] + 1).min(current[j - 1] + 1).min(previous[j - 1] + cost);
+            if i > 1 && j > 1 && left[i - 1] == right[j - 2] && left[i - 2] == right[j - 1] {
+                best = best.min(before_previous[j - 2] + 1);
+            }
+            current[j] = best;
+            row_minimum = row_minimum.min(best);
+        }
+        if usize::from(row_minimum) > max {
+            return None;
+        }
+        before_previous = previous;
+        previous = current;
+    }
+    let distance = usize::from(previous[right.len()]);
+    (distance <= max).then_some(distance)
 }
 
 /// Edit distance with adjacent transpositions (optimal string alignment).
@@ -327,6 +517,26 @@ mod tests {
         assert!(!is_public_ip("::1".parse().expect("ip")));
         assert!(!is_public_ip("fe80::1".parse().expect("ip")));
         assert!(is_public_ip("2603:10b6:408:e1::29".parse().expect("ip")));
+    }
+
+    #[test]
+    fn ascii_skeleton_matches_library() {
+        for text in ["paypal", "rnicrosoft", "g00gle", "I1l|", "vvww-cl_d"] {
+            let expected = unicode_security::skeleton(text).collect::<String>().to_lowercase();
+            assert_eq!(skeleton(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn bounded_edit_distance() {
+        assert_eq!(bounded_distance("paypal", "paypla", 1), Some(1));
+        assert_eq!(bounded_distance("paypal", "paypal", 1), Some(0));
+        assert_eq!(bounded_distance("microsoft", "mircosfot", 2), Some(2));
+        assert_eq!(bounded_distance("microsoft", "macrohard", 2), None);
+        assert_eq!(bounded_distance("abc", "abcdef", 2), None);
+        for (left, right) in [("docusign", "docusing"), ("amazon", "arnazon"), ("netflix", "netfl1x")] {
+            assert_eq!(bounded_distance(left, right, 3), Some(damerau_levenshtein(left, right)));
+        }
     }
 
     #[test]

@@ -58,19 +58,25 @@ pub(crate) fn read_headers(analyzer: &Analyzer, message: &Message<'_>, defects: 
         fields: Vec::new(),
     };
 
-    let mut seen: Vec<(String, usize)> = Vec::new();
+    // Occurrences of each single-instance field, in SINGLE_FIELDS order.
+    let mut counts = [0usize; SINGLE_FIELDS.len()];
     for header in fields {
         let name = raw_name(raw, header);
         let lower = name.to_ascii_lowercase();
-        match seen.iter_mut().find(|(seen_name, _)| *seen_name == lower) {
-            Some((_, count)) => *count += 1,
-            None => seen.push((lower.clone(), 1)),
+        if let Some(index) = SINGLE_FIELDS.iter().position(|single| *single == lower) {
+            counts[index] += 1;
         }
         read_field(analyzer, &mut headers, header, &lower, raw);
         if headers.fields.len() < MAX_FIELDS {
-            headers.fields.push(HeaderField { name: name.clone(), value: field_value(raw, header) });
+            headers.fields.push(HeaderField { value: field_value(raw, header), name });
         }
     }
+    let seen: Vec<(String, usize)> = SINGLE_FIELDS
+        .iter()
+        .zip(counts)
+        .filter(|(_, count)| *count > 0)
+        .map(|(name, count)| (name.to_string(), count))
+        .collect();
 
     record_header_defects(&headers, &seen, raw, fields, defects);
     headers
@@ -311,29 +317,55 @@ pub(crate) fn raw_name(raw: &[u8], header: &Header<'_>) -> String {
 /// raw value unfolded.
 pub(crate) fn field_value(raw: &[u8], header: &Header<'_>) -> String {
     if let HeaderValue::Text(text) = &header.value {
-        return truncate(&clean_text(text), MAX_FIELD_CHARS);
+        return single_line(text, MAX_FIELD_CHARS);
     }
-    truncate(&unfold(raw_value(raw, header)), MAX_FIELD_CHARS)
+    let bytes = raw_value(raw, header);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => single_line(text, MAX_FIELD_CHARS),
+        Err(_) => single_line(&String::from_utf8_lossy(bytes), MAX_FIELD_CHARS),
+    }
+}
+
+/// Unfolds, turns line breaks and NUL into spaces, trims and cuts to
+/// `max_chars` characters, in one pass.
+fn single_line(text: &str, max_chars: usize) -> String {
+    let text = text.trim();
+    let bytes = text.as_bytes();
+    let mut output = String::with_capacity(text.len());
+    let mut start = 0;
+    // Copy the runs between line breaks whole; each break and the blanks
+    // around it become one space.
+    while let Some(offset) = memchr::memchr3(b'\r', b'\n', b'\0', &bytes[start..]) {
+        let brk = start + offset;
+        output.push_str(text[start..brk].trim_end_matches([' ', '\t']));
+        let mut next = brk;
+        while next < bytes.len() && matches!(bytes[next], b'\r' | b'\n' | b'\0' | b' ' | b'\t') {
+            next += 1;
+        }
+        if !output.is_empty() && next < bytes.len() {
+            output.push(' ');
+        }
+        start = next;
+    }
+    output.push_str(&text[start..]);
+    if output.len() > max_chars {
+        output = truncate(&output, max_chars);
+    }
+    output
+}
+
+/// Joins folded lines and trims.
+pub(crate) fn unfold(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => single_line(text, usize::MAX),
+        Err(_) => single_line(&String::from_utf8_lossy(bytes), usize::MAX),
+    }
 }
 
 pub(crate) fn raw_value<'r>(raw: &'r [u8], header: &Header<'_>) -> &'r [u8] {
     let start = header.offset_start as usize;
     let end = (header.offset_end as usize).min(raw.len());
     raw.get(start..end).unwrap_or_default()
-}
-
-/// Joins folded lines and trims.
-pub(crate) fn unfold(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let mut output = String::with_capacity(text.len());
-    for (index, line) in text.split('\n').enumerate() {
-        let line = line.trim_end_matches('\r');
-        if index > 0 {
-            output.push(' ');
-        }
-        output.push_str(if index > 0 { line.trim_start() } else { line });
-    }
-    output.trim().to_string()
 }
 
 fn clean_text(text: &str) -> String {
@@ -368,4 +400,18 @@ pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
 
 fn defect(code: DefectCode, detail: String) -> Defect {
     Defect { code, detail: Some(detail), location: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_line_unfolds() {
+        assert_eq!(single_line("a\r\n b\n\tc  d", 100), "a b c  d");
+        assert_eq!(single_line("  x \r\n ", 100), "x");
+        assert_eq!(single_line("abc\0def", 100), "abc def");
+        assert_eq!(single_line("héllo wörld", 4), "héll");
+        assert_eq!(unfold(b"from a\r\n\tby b;\r\n Mon"), "from a by b; Mon");
+    }
 }

@@ -1,16 +1,16 @@
-//! HTML: links, visible text and structural features, from one pass of a
-//! WHATWG tokenizer (`html5gum`).
+//! HTML: links, visible text and structural features, from one pass of
+//! the [`markup`](crate::markup) tokenizer.
 //!
 //! A tokenizer, rather than a tree builder, is enough here: links live in
-//! attributes, link text sits between `<a>` and `</a>`, and everything else
-//! is counted. It also keeps HTML analysis fast, because phishing mail is
-//! mostly HTML.
+//! attributes and link text sits between `<a>` and `</a>`. Inline-style
+//! features (hidden text, CSS `url()` values) come from a scan of the source
+//! at `:` and `(` bytes. Entities in text and in the attributes read are
+//! decoded with `html-escape`.
 
-use std::convert::Infallible;
-
-use html5gum::emitters::callback::{Callback, CallbackEmitter, CallbackEvent};
-use html5gum::{Span, Tokenizer};
+use html_escape::decode_html_entities;
 use phishloop_model::{HtmlSummary, UrlSourceKind};
+
+use crate::markup::{self, Attribute, Sink};
 
 /// Script text kept for URL and smuggling scans.
 const MAX_SCRIPT_BYTES: usize = 1024 * 1024;
@@ -20,7 +20,7 @@ const MAX_LINK_TEXT: usize = 512;
 /// What one HTML document yields.
 #[derive(Debug, Default)]
 pub(crate) struct HtmlExtract {
-    /// Visible text, link texts included, blocks separated by new lines.
+    /// Visible text, link texts included, with white space collapsed.
     pub text: String,
     /// Visible text outside links: the text searched for written URLs.
     pub text_outside_links: String,
@@ -45,249 +45,174 @@ pub(crate) struct Link {
 
 /// Extracts links, text and features from an HTML document.
 pub(crate) fn extract(html: &str) -> HtmlExtract {
+    extract_with(html, false)
+}
+
+/// Like [`extract`]. Smuggling markers are searched in script content; with
+/// `whole_document` (HTML attachments, which a browser opens) also in the
+/// markup, where `download` links with `data:` URLs live.
+pub(crate) fn extract_with(html: &str, whole_document: bool) -> HtmlExtract {
     let mut state = State::default();
-    {
-        let mut emitter = CallbackEmitter::new(&mut state);
-        emitter.naively_switch_states(true);
-        for _ in Tokenizer::new_with_emitter(html, emitter) {}
-    }
-    state.finish(html)
+    markup::tokenize(html, &mut state);
+    state.scan_source(html);
+    state.finish(html, whole_document)
 }
 
 #[derive(Debug, Default)]
 struct State {
     output: HtmlExtract,
-    tag: String,
-    attribute: String,
-    attributes: Vec<(String, String)>,
-    /// Index in `output.links` of the open `<a>`, and its text so far.
-    open_anchor: Option<(Option<usize>, String)>,
-    in_script: bool,
-    in_style: bool,
-    in_title: bool,
+    /// Index in `output.links` of the open `<a>`, and where its text starts
+    /// in `output.text`.
+    open_anchor: Option<(Option<usize>, usize)>,
+    /// Byte ranges of link texts in `output.text`.
+    anchor_ranges: Vec<(usize, usize)>,
     title: String,
-    /// Names of open elements hidden by inline style, and whether each had
-    /// text.
-    hidden: Vec<(String, bool)>,
 }
 
-impl Callback<Infallible, ()> for &mut State {
-    fn handle_event(&mut self, event: CallbackEvent<'_>, _span: Span<()>) -> Option<Infallible> {
-        match event {
-            CallbackEvent::OpenStartTag { name } => {
-                self.tag = String::from_utf8_lossy(name).into_owned();
-                self.attributes.clear();
-                self.attribute.clear();
-            }
-            CallbackEvent::AttributeName { name } => {
-                self.attribute = String::from_utf8_lossy(name).into_owned();
-                // Attributes with an empty value produce no value event.
-                self.attributes.push((self.attribute.clone(), String::new()));
-            }
-            CallbackEvent::AttributeValue { value } => {
-                if let Some(last) = self.attributes.last_mut()
-                    && last.0 == self.attribute
-                {
-                    last.1 = String::from_utf8_lossy(value).into_owned();
-                }
-            }
-            CallbackEvent::CloseStartTag { self_closing } => self.start_tag(self_closing),
-            CallbackEvent::EndTag { name } => {
-                let name = String::from_utf8_lossy(name).into_owned();
-                self.end_tag(&name);
-            }
-            CallbackEvent::String { value } => self.text(&String::from_utf8_lossy(value)),
-            CallbackEvent::Comment { .. } | CallbackEvent::Doctype { .. } | CallbackEvent::Error(_) => {}
-        }
-        None
-    }
-}
-
-impl State {
-    fn start_tag(&mut self, self_closing: bool) {
-        let tag = std::mem::take(&mut self.tag);
-        let attributes = std::mem::take(&mut self.attributes);
-        let value =
-            |name: &str| attributes.iter().find(|(attribute, _)| attribute == name).map(|(_, value)| value.as_str());
-        let summary = &mut self.output.summary;
-
-        match tag.as_str() {
-            "a" | "area" => {
-                let href = value("href");
-                let index = href.and_then(|href| self.link(href, UrlSourceKind::HtmlHref));
-                if tag == "a" {
-                    self.output.summary.links += usize::from(href.is_some());
-                    self.open_anchor = Some((index, String::new()));
-                }
-            }
-            "form" => {
-                summary.forms += 1;
-                if let Some(action) = value("action") {
-                    self.link(action, UrlSourceKind::HtmlFormAction);
-                }
-            }
-            "input" | "button" => {
-                if value("type").is_some_and(|kind| kind.eq_ignore_ascii_case("password")) {
-                    summary.password_inputs += 1;
-                }
-                if let Some(action) = value("formaction") {
-                    self.link(action, UrlSourceKind::HtmlFormAction);
-                }
-                if let Some(source) = value("src") {
-                    self.link(source, UrlSourceKind::HtmlSrc);
-                }
-            }
-            "meta" => {
-                let refresh = value("http-equiv").is_some_and(|equiv| equiv.eq_ignore_ascii_case("refresh"));
-                if refresh {
-                    summary.meta_refresh = true;
-                    if let Some(target) = value("content").and_then(refresh_target) {
-                        self.link(&target, UrlSourceKind::HtmlMetaRefresh);
-                    }
-                }
-            }
-            "base" => summary.base_href = value("href").map(str::to_string),
-            "script" => {
-                summary.scripts += 1;
-                self.in_script = !self_closing;
-                if let Some(source) = value("src") {
-                    self.link(source, UrlSourceKind::HtmlSrc);
-                }
-            }
-            "style" => self.in_style = !self_closing,
-            "title" => self.in_title = !self_closing,
-            "iframe" | "frame" => {
-                summary.iframes += 1;
-                if let Some(source) = value("src") {
-                    self.link(source, UrlSourceKind::HtmlSrc);
-                }
-            }
-            "img" => {
-                if let Some(source) = value("src") {
-                    let lower = source.trim_start().to_ascii_lowercase();
-                    if lower.starts_with("cid:") {
-                        summary.cid_images += 1;
-                    } else if lower.starts_with("http:") || lower.starts_with("https:") || lower.starts_with("//") {
-                        summary.remote_images += 1;
-                    }
-                    self.link(source, UrlSourceKind::HtmlSrc);
-                }
-            }
-            "link" => {
-                if let Some(href) = value("href") {
-                    self.link(href, UrlSourceKind::HtmlHref);
-                }
-            }
-            _ => {
-                if let Some(source) = value("src") {
-                    self.link(source, UrlSourceKind::HtmlSrc);
-                }
-            }
-        }
-
-        for (name, attribute_value) in &attributes {
-            self.scan_other_attribute(&tag, name, attribute_value);
-        }
-        if is_block(&tag) {
-            self.output.text.push('\n');
-            self.output.text_outside_links.push('\n');
-        }
-        let hidden = value("style").is_some_and(is_hidden_style) || value("hidden").is_some();
-        if hidden && !self_closing && !is_void(&tag) {
-            self.hidden.push((tag, false));
-        }
-    }
-
-    /// URLs in attributes not covered above: `srcset`, `background`,
-    /// `poster`, `data-*`, and `url(...)` in inline style.
-    fn scan_other_attribute(&mut self, tag: &str, name: &str, value: &str) {
-        if value.contains("data:") {
-            self.output.summary.data_uris += 1;
-        }
-        match name {
-            "srcset" => {
-                for candidate in value.split(',') {
-                    if let Some(url) = candidate.split_whitespace().next() {
-                        self.link(url, UrlSourceKind::HtmlSrc);
-                    }
-                }
-            }
-            "background" | "poster" | "data" | "cite" | "longdesc" | "action" if tag != "form" => {
-                self.link(value, UrlSourceKind::HtmlAttribute);
-            }
-            "style" => {
-                for url in css_urls(value) {
-                    self.link(&url, UrlSourceKind::HtmlAttribute);
-                }
-            }
-            _ if name.starts_with("data-") && looks_like_url(value) => {
-                self.link(value, UrlSourceKind::HtmlAttribute);
-            }
-            _ => {}
-        }
+impl Sink for State {
+    fn start_tag(&mut self, name: &str, attributes: &[Attribute<'_>]) {
+        self.start(name, attributes);
     }
 
     fn end_tag(&mut self, name: &str) {
-        match name {
-            "a" => self.close_anchor(),
-            "script" => self.in_script = false,
-            "style" => self.in_style = false,
-            "title" => self.in_title = false,
-            _ => {}
-        }
-        if self.hidden.last().is_some_and(|(hidden, _)| hidden == name)
-            && let Some((_, had_text)) = self.hidden.pop()
-        {
-            self.output.summary.hidden_text_elements += usize::from(had_text);
-        }
-        if is_block(name) {
-            self.output.text.push('\n');
-            self.output.text_outside_links.push('\n');
+        if name == "a" {
+            self.close_anchor();
         }
     }
 
     fn text(&mut self, text: &str) {
-        if self.in_script {
-            if self.output.script.len() < MAX_SCRIPT_BYTES {
+        push_collapsed(&mut self.output.text, &decode_entities(text));
+        // Separate text nodes, so that `<td>a</td><td>b</td>` does not read
+        // as one word.
+        push_collapsed(&mut self.output.text, " ");
+    }
+
+    fn raw_text(&mut self, element: &str, text: &str) {
+        match element {
+            "script" if self.output.script.len() < MAX_SCRIPT_BYTES => {
                 self.output.script.push_str(text);
                 self.output.script.push('\n');
             }
-            return;
+            "title" => self.title.push_str(&decode_entities(text)),
+            "textarea" => Sink::text(self, text),
+            // Style sheets are searched for url() in the source scan; other
+            // raw text (iframe fallback, xmp) is not shown by mail clients.
+            _ => {}
         }
-        if self.in_style {
-            for url in css_urls(text) {
-                self.link(&url, UrlSourceKind::HtmlAttribute);
-            }
-            return;
-        }
-        if self.in_title {
-            self.title.push_str(text);
-            return;
-        }
-        if let Some((_, had_text)) = self.hidden.last_mut() {
-            *had_text |= !text.trim().is_empty();
-        }
+    }
+}
 
-        self.output.text.push_str(text);
-        match &mut self.open_anchor {
-            Some((_, anchor_text)) => {
-                if anchor_text.len() < MAX_LINK_TEXT {
-                    anchor_text.push_str(text);
+impl State {
+    /// Records what a start tag contributes.
+    fn start(&mut self, tag: &str, attributes: &[Attribute<'_>]) {
+        let attribute = |name: &str| {
+            attributes
+                .iter()
+                .find(|attribute| attribute.name.eq_ignore_ascii_case(name))
+                .map(|attribute| decode_entities(attribute.value).into_owned())
+        };
+
+        match tag {
+            "a" | "area" => {
+                let href = attribute("href");
+                let index = href.as_deref().and_then(|href| self.link(href, UrlSourceKind::HtmlHref));
+                if tag == "a" {
+                    self.close_anchor();
+                    self.output.summary.links += usize::from(href.is_some());
+                    self.open_anchor = Some((index, self.output.text.len()));
                 }
             }
-            None => self.output.text_outside_links.push_str(text),
+            "form" => {
+                self.output.summary.forms += 1;
+                if let Some(action) = attribute("action") {
+                    self.link(&action, UrlSourceKind::HtmlFormAction);
+                }
+            }
+            "input" | "button" => {
+                if attribute("type").is_some_and(|kind| kind.eq_ignore_ascii_case("password")) {
+                    self.output.summary.password_inputs += 1;
+                }
+                if let Some(action) = attribute("formaction") {
+                    self.link(&action, UrlSourceKind::HtmlFormAction);
+                }
+            }
+            "meta" => {
+                let refresh = attribute("http-equiv").is_some_and(|equiv| equiv.eq_ignore_ascii_case("refresh"));
+                if refresh {
+                    self.output.summary.meta_refresh = true;
+                    if let Some(target) = attribute("content").as_deref().and_then(refresh_target) {
+                        self.link(&target, UrlSourceKind::HtmlMetaRefresh);
+                    }
+                }
+            }
+            "base" => self.output.summary.base_href = attribute("href"),
+            "script" => self.output.summary.scripts += 1,
+            "iframe" | "frame" => self.output.summary.iframes += 1,
+            "img" => {
+                if let Some(source) = attribute("src") {
+                    let lower = source.trim_start().get(..8).unwrap_or_default().to_ascii_lowercase();
+                    if lower.starts_with("cid:") {
+                        self.output.summary.cid_images += 1;
+                    } else if lower.starts_with("http:") || lower.starts_with("https:") || lower.starts_with("//") {
+                        self.output.summary.remote_images += 1;
+                    }
+                }
+            }
+            "link" => {
+                if let Some(href) = attribute("href") {
+                    self.link(&href, UrlSourceKind::HtmlHref);
+                }
+            }
+            _ => {}
+        }
+
+        match tag {
+            "script" | "iframe" | "frame" | "embed" | "source" | "video" | "audio" | "track" | "input" | "img" => {
+                if let Some(source) = attribute("src") {
+                    self.link(&source, UrlSourceKind::HtmlSrc);
+                }
+            }
+            "object" => {
+                if let Some(data) = attribute("data") {
+                    self.link(&data, UrlSourceKind::HtmlSrc);
+                }
+            }
+            _ => {}
+        }
+        if matches!(tag, "img" | "source")
+            && let Some(set) = attribute("srcset")
+        {
+            for candidate in set.split(',') {
+                if let Some(url) = candidate.split_whitespace().next() {
+                    self.link(url, UrlSourceKind::HtmlSrc);
+                }
+            }
+        }
+        if tag == "video"
+            && let Some(poster) = attribute("poster")
+        {
+            self.link(&poster, UrlSourceKind::HtmlAttribute);
+        }
+        if let Some(background) = attribute("background") {
+            self.link(&background, UrlSourceKind::HtmlAttribute);
         }
     }
 
     fn close_anchor(&mut self) {
-        let Some((index, text)) = self.open_anchor.take() else {
+        let Some((index, start)) = self.open_anchor.take() else {
             return;
         };
-        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let end = self.output.text.len();
+        self.anchor_ranges.push((start, end));
+        let text = self.output.text[start..end].trim();
+        let text = match text.char_indices().nth(MAX_LINK_TEXT) {
+            Some((cut, _)) => &text[..cut],
+            None => text,
+        };
         if let (Some(index), false) = (index, text.is_empty())
             && let Some(link) = self.output.links.get_mut(index)
         {
-            link.text = Some(text);
+            link.text = Some(text.to_string());
         }
     }
 
@@ -299,8 +224,8 @@ impl State {
             return None;
         }
         let lower_prefix: String = value.chars().take(12).collect::<String>().to_ascii_lowercase();
-        if let Some(address) = lower_prefix.strip_prefix("mailto:").map(|_| &value[7..]) {
-            let address = address.split('?').next().unwrap_or_default().trim();
+        if lower_prefix.starts_with("mailto:") {
+            let address = value[7..].split('?').next().unwrap_or_default().trim();
             if !address.is_empty() {
                 self.output.mailto.push(address.to_string());
             }
@@ -317,13 +242,133 @@ impl State {
         Some(self.output.links.len() - 1)
     }
 
-    fn finish(mut self, html: &str) -> HtmlExtract {
+    /// Features of inline CSS and `data:` URIs, from the source text.
+    fn scan_source(&mut self, html: &str) {
+        let scan = scan_source(html);
+        self.output.summary.hidden_elements = scan.hidden;
+        self.output.summary.data_uris = scan.data_uris;
+        for url in scan.css_urls {
+            self.link(&url, UrlSourceKind::HtmlAttribute);
+        }
+    }
+
+    fn finish(mut self, html: &str, whole_document: bool) -> HtmlExtract {
         self.close_anchor();
+        let mut outside = String::with_capacity(self.output.text.len());
+        let mut position = 0;
+        for &(start, end) in &self.anchor_ranges {
+            if start >= position {
+                outside.push_str(&self.output.text[position..start]);
+                outside.push(' ');
+            }
+            position = position.max(end);
+        }
+        outside.push_str(&self.output.text[position..]);
+        self.output.text_outside_links = outside;
         let title = self.title.split_whitespace().collect::<Vec<_>>().join(" ");
         self.output.summary.title = (!title.is_empty()).then_some(title);
-        self.output.summary.smuggling_markers = smuggling_markers(&self.output.script, html);
+        self.output.summary.smuggling_markers = if whole_document {
+            smuggling_markers(&format!("{}\n{}", self.output.script, bounded_prefix(html, MAX_SCRIPT_BYTES)))
+        } else {
+            smuggling_markers(&self.output.script)
+        };
         self.output
     }
+}
+
+/// Decodes entities; text without `&` is returned as it is without being
+/// scanned character by character.
+fn decode_entities(text: &str) -> std::borrow::Cow<'_, str> {
+    if memchr::memchr(b'&', text.as_bytes()).is_none() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    decode_html_entities(text)
+}
+
+/// Appends `text` to `buffer`, turning every run of white space into one
+/// space and never starting a run where the buffer already ends in one.
+fn push_collapsed(buffer: &mut String, text: &str) {
+    let mut pending_space = !(buffer.is_empty() || buffer.ends_with(' ')) && text.starts_with(char::is_whitespace);
+    for word in text.split(char::is_whitespace).filter(|word| !word.is_empty()) {
+        if pending_space {
+            buffer.push(' ');
+        }
+        buffer.push_str(word);
+        pending_space = true;
+    }
+    if pending_space && text.ends_with(char::is_whitespace) {
+        buffer.push(' ');
+    }
+}
+
+/// What the source scan finds.
+#[derive(Debug, Default)]
+struct SourceScan {
+    hidden: usize,
+    data_uris: usize,
+    css_urls: Vec<String>,
+}
+
+/// One pass over the source for inline-CSS features: declarations that
+/// hide an element, `url(...)` values and `data:` URIs. Every one of them
+/// sits at a `:` or `(`, so only those bytes are examined. A zero size
+/// counts only when no digit or decimal point follows (`font-size:0.9em`
+/// is not hidden).
+fn scan_source(html: &str) -> SourceScan {
+    let bytes = html.as_bytes();
+    let mut scan = SourceScan::default();
+    for position in memchr::memchr2_iter(b':', b'(', bytes) {
+        if bytes[position] == b'(' {
+            if position >= 3
+                && bytes[position - 3..position].eq_ignore_ascii_case(b"url")
+                && let Some(url) = css_url_at(html, position + 1)
+            {
+                scan.css_urls.push(url);
+            }
+            continue;
+        }
+        let name_start = bytes[..position]
+            .iter()
+            .rev()
+            .take(16)
+            .take_while(|byte| byte.is_ascii_alphabetic() || **byte == b'-')
+            .count();
+        let name = &bytes[position - name_start..position];
+        let value = bytes[position + 1..]
+            .iter()
+            .position(|byte| *byte != b' ')
+            .map_or(&[][..], |skip| &bytes[position + 1 + skip..]);
+        let starts = |prefix: &[u8]| value.len() >= prefix.len() && value[..prefix.len()].eq_ignore_ascii_case(prefix);
+        let zero =
+            || value.first() == Some(&b'0') && !value.get(1).is_some_and(|next| next.is_ascii_digit() || *next == b'.');
+        let hides = if name.eq_ignore_ascii_case(b"data") {
+            scan.data_uris += 1;
+            false
+        } else if name.eq_ignore_ascii_case(b"display") {
+            starts(b"none")
+        } else if name.eq_ignore_ascii_case(b"visibility") {
+            starts(b"hidden")
+        } else if name.eq_ignore_ascii_case(b"font-size")
+            || name.eq_ignore_ascii_case(b"opacity")
+            || name.eq_ignore_ascii_case(b"max-height")
+        {
+            zero()
+        } else {
+            false
+        };
+        scan.hidden += usize::from(hides);
+    }
+    scan
+}
+
+/// The value of `url(` at `start`, when it is a web URL. Quotes and the
+/// `&quot;` entity used inside style attributes are removed.
+fn css_url_at(html: &str, start: usize) -> Option<String> {
+    let rest = html.get(start..)?;
+    let close = rest.find(')')?;
+    let value = decode_entities(rest[..close].trim());
+    let value = value.trim().trim_matches(|c| c == '\'' || c == '"');
+    looks_like_url(value).then(|| value.to_string())
 }
 
 /// `0; url=https://...` of a meta refresh.
@@ -336,94 +381,16 @@ fn refresh_target(content: &str) -> Option<String> {
     (!target.is_empty()).then(|| target.to_string())
 }
 
-/// `url(...)` values in CSS.
-fn css_urls(css: &str) -> Vec<String> {
-    let mut urls = Vec::new();
-    let lower = css.to_ascii_lowercase();
-    let mut start = 0;
-    while let Some(offset) = lower[start..].find("url(") {
-        let open = start + offset + 4;
-        let Some(close) = css[open..].find(')') else {
-            break;
-        };
-        let value = css[open..open + close].trim().trim_matches(|c| c == '\'' || c == '"');
-        if looks_like_url(value) {
-            urls.push(value.to_string());
-        }
-        start = open + close;
-    }
-    urls
-}
-
 fn looks_like_url(value: &str) -> bool {
-    let lower = value.trim_start().get(..8).unwrap_or(value).to_ascii_lowercase();
-    lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("//")
-}
-
-fn is_hidden_style(style: &str) -> bool {
-    let compact: String = style.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
-    compact.contains("display:none")
-        || compact.contains("visibility:hidden")
-        || compact.contains("font-size:0;")
-        || compact.ends_with("font-size:0")
-        || compact.contains("font-size:0px")
-        || compact.contains("opacity:0;")
-        || compact.ends_with("opacity:0")
-        || compact.contains("max-height:0")
-}
-
-fn is_block(tag: &str) -> bool {
-    matches!(
-        tag,
-        "p" | "div"
-            | "br"
-            | "tr"
-            | "li"
-            | "ul"
-            | "ol"
-            | "table"
-            | "h1"
-            | "h2"
-            | "h3"
-            | "h4"
-            | "h5"
-            | "h6"
-            | "blockquote"
-            | "section"
-            | "article"
-            | "header"
-            | "footer"
-            | "td"
-            | "th"
-            | "hr"
-            | "center"
-            | "pre"
-    )
-}
-
-fn is_void(tag: &str) -> bool {
-    matches!(
-        tag,
-        "area"
-            | "base"
-            | "br"
-            | "col"
-            | "embed"
-            | "hr"
-            | "img"
-            | "input"
-            | "link"
-            | "meta"
-            | "source"
-            | "track"
-            | "wbr"
-    )
+    let value = value.trim_start().as_bytes();
+    let starts = |prefix: &[u8]| value.len() >= prefix.len() && value[..prefix.len()].eq_ignore_ascii_case(prefix);
+    starts(b"http://") || starts(b"https://") || starts(b"//")
 }
 
 /// HTML smuggling: script that builds a file in the browser and starts its
 /// download. A marker of building a payload and a marker of delivering it
 /// must both be present, since either alone is common in ordinary pages.
-fn smuggling_markers(script: &str, html: &str) -> Vec<String> {
+fn smuggling_markers(code: &str) -> Vec<String> {
     const BUILD: &[&str] = &[
         "new blob(",
         "createobjecturl",
@@ -448,14 +415,10 @@ fn smuggling_markers(script: &str, html: &str) -> Vec<String> {
         "window.location",
     ];
 
-    let script_lower = script.to_ascii_lowercase();
-    let html_lower;
-    let haystack = if script_lower.is_empty() {
-        html_lower = html.get(..html.len().min(MAX_SCRIPT_BYTES)).unwrap_or_default().to_ascii_lowercase();
-        &html_lower
-    } else {
-        &script_lower
-    };
+    if code.is_empty() {
+        return Vec::new();
+    }
+    let haystack = code.to_ascii_lowercase();
     let build: Vec<&str> = BUILD.iter().copied().filter(|marker| haystack.contains(marker)).collect();
     let deliver: Vec<&str> = DELIVER.iter().copied().filter(|marker| haystack.contains(marker)).collect();
     if build.is_empty() || deliver.is_empty() {
@@ -464,6 +427,14 @@ fn smuggling_markers(script: &str, html: &str) -> Vec<String> {
     let mut markers: Vec<String> = build.into_iter().chain(deliver).map(|marker| marker.trim().to_string()).collect();
     markers.dedup();
     markers
+}
+
+fn bounded_prefix(text: &str, limit: usize) -> &str {
+    let mut end = text.len().min(limit);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 #[cfg(test)]
@@ -483,9 +454,19 @@ mod tests {
     }
 
     #[test]
-    fn entities_in_attributes_are_decoded() {
-        let extract = extract("<a href=\"https://a.example/?x=1&amp;y=2\">x</a>");
+    fn entities_in_attributes_and_text_are_decoded() {
+        let extract = extract("<p>Fish &amp; chips&nbsp;now</p><a href=\"https://a.example/?x=1&amp;y=2\">x</a>");
         assert_eq!(extract.links[0].url, "https://a.example/?x=1&y=2");
+        assert!(extract.text.contains("Fish & chips"), "{}", extract.text);
+    }
+
+    #[test]
+    fn text_nodes_are_separated() {
+        let extract = extract(
+            "<table><tr><td>https://a.example/x</td><td>Next</td></tr></table><p>verify\n   your <b>account</b></p>",
+        );
+        assert!(extract.text.contains("https://a.example/x Next"), "{}", extract.text);
+        assert!(extract.text.contains("verify your account"), "{}", extract.text);
     }
 
     #[test]
@@ -503,6 +484,7 @@ mod tests {
         assert_eq!(extract.summary.scripts, 1);
         assert!(extract.summary.meta_refresh);
         assert!(!extract.text.contains("var a"));
+        assert!(extract.script.contains("var a=1;"));
     }
 
     #[test]
@@ -521,20 +503,30 @@ mod tests {
         assert!(markers.contains(&"new blob(".to_string()), "{markers:?}");
         assert!(markers.contains(&".download".to_string()), "{markers:?}");
         assert!(extract("<script>var b = new Blob([]);</script>").summary.smuggling_markers.is_empty());
+        let link_only = "<a href=\"data:application/octet-stream;base64,AAAA\" download=\"x.iso\">x</a>";
+        assert!(extract(link_only).summary.smuggling_markers.is_empty());
+        assert!(!extract_with(link_only, true).summary.smuggling_markers.is_empty());
     }
 
     #[test]
-    fn hidden_text_is_counted() {
-        let extract =
-            extract("<div style=\"display: none\">secret words</div><span style='font-size:0px'></span><p>shown</p>");
-        assert_eq!(extract.summary.hidden_text_elements, 1);
+    fn hidden_styles_and_css_urls() {
+        let html = "<div style=\"display: none\">secret</div><span style='FONT-SIZE:0px'>x</span><p style=\"font-size:0.9em\">shown</p><td style=\"background:url(&quot;https://img.example/bg.png&quot;)\">";
+        let extract = extract(html);
+        assert_eq!(extract.summary.hidden_elements, 2);
+        assert!(extract.links.iter().any(|link| link.url == "https://img.example/bg.png"));
     }
 
     #[test]
     fn malformed_html_does_not_panic() {
-        for html in
-            ["<a href=", "<a href='x", "<<<>>>", "<script>", "</a></a><a>", "<a href=\"https://x.example\">text"]
-        {
+        for html in [
+            "<a href=",
+            "<a href='x",
+            "<<<>>>",
+            "<script>",
+            "</a></a><a>",
+            "<a href=\"https://x.example\">text",
+            "<select><xmp><script>\"use strict\";</script></select>",
+        ] {
             let _ = extract(html);
         }
     }

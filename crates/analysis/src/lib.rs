@@ -23,6 +23,7 @@ mod domain;
 mod headers;
 mod html;
 mod lists;
+mod markup;
 mod message;
 mod raw;
 mod received;
@@ -42,6 +43,7 @@ pub use phishloop_intake::ReportMode as Mode;
 
 use crate::brands::BrandSet;
 use crate::config::Network;
+use crate::domain::LookalikeTargets;
 
 /// A configured analyser. Building one compiles the brand list and checks
 /// the configuration; analysing is then cheap and shares nothing mutable,
@@ -54,6 +56,7 @@ pub struct Analyzer {
     reporting_addresses: Vec<String>,
     internal_networks: Vec<Network>,
     brands: BrandSet,
+    lookalike_targets: LookalikeTargets,
 }
 
 /// Errors in the analysis configuration.
@@ -89,7 +92,16 @@ impl Analyzer {
         let reporting_addresses =
             config.organization.reporting_addresses.iter().map(|address| address.trim().to_lowercase()).collect();
         let brands = BrandSet::new(&config.brands);
-        Ok(Analyzer { config, mode, organization_domains, reporting_addresses, internal_networks, brands })
+        let lookalike_targets = LookalikeTargets::new(&organization_domains, &brands);
+        Ok(Analyzer {
+            config,
+            mode,
+            organization_domains,
+            reporting_addresses,
+            internal_networks,
+            brands,
+            lookalike_targets,
+        })
     }
 
     /// The configuration this analyser was built from.
@@ -196,6 +208,10 @@ impl Analyzer {
 
     pub(crate) fn brands(&self) -> &BrandSet {
         &self.brands
+    }
+
+    pub(crate) fn lookalike_targets(&self) -> &LookalikeTargets {
+        &self.lookalike_targets
     }
 }
 

@@ -82,9 +82,17 @@ impl<'a> Collector<'a> {
         }
     }
 
-    /// Scans plain text: written URLs, addresses, phone numbers, cues and
-    /// secrets. `location` names the part for the output.
-    pub fn scan_text(&mut self, text: &str, url_kind: UrlSourceKind, location: &str, url_location: Option<&str>) {
+    /// Scans plain text: written URLs and addresses and, with `words`,
+    /// phone numbers, cues and secrets. `location` names the part for the
+    /// output.
+    pub fn scan_text(
+        &mut self,
+        text: &str,
+        url_kind: UrlSourceKind,
+        location: &str,
+        url_location: Option<&str>,
+        words: bool,
+    ) {
         let limit = self.analyzer.config().limits.max_scan_bytes;
         let text = bounded(text, limit);
         let finds = text::find_links(text);
@@ -92,7 +100,9 @@ impl<'a> Collector<'a> {
             self.urls.add(&url, url_kind, url_location, None);
         }
         self.add_emails(finds.emails);
-        self.scan_words(text, location);
+        if words {
+            self.scan_words(text, location);
+        }
     }
 
     /// Cues, secrets and telephone numbers of a text.
@@ -127,11 +137,12 @@ impl<'a> Collector<'a> {
     }
 
     /// Scans an HTML document: attribute links with their texts, written
-    /// URLs in text and script, addresses, cues and secrets. Returns the
-    /// extract for callers that need the structure (attachments).
+    /// URLs in text and script, addresses and, for attachments, cues and
+    /// secrets (body text is scanned once for the whole message). Returns
+    /// the extract for callers that need the structure.
     pub fn scan_html(&mut self, html_source: &str, location: &str, as_attachment: bool) -> html::HtmlExtract {
         let limit = self.analyzer.config().limits.max_scan_bytes;
-        let extract = html::extract(bounded(html_source, limit));
+        let extract = html::extract_with(bounded(html_source, limit), as_attachment);
         let base = extract.summary.base_href.as_deref().and_then(|base| Url::parse(base).ok());
         let url_location = as_attachment.then_some(location);
         for link in &extract.links {
@@ -169,7 +180,9 @@ impl<'a> Collector<'a> {
                 }
             }
         }
-        self.scan_words(&extract.text, location);
+        if as_attachment {
+            self.scan_words(&extract.text, location);
+        }
         extract
     }
 
@@ -209,6 +222,17 @@ pub(crate) fn analyze_parsed(
 
     let mut walk = Walk { message, raw: message.raw_message.as_ref(), parts_seen: 0, max_depth: 0 };
     walk.part(&mut collector, 0, String::new(), 0);
+    // Phone numbers, cues and secrets of the visible body text, once: the
+    // plain part when there is one, else the text of the HTML.
+    let use_plain = !collector.body_text.trim().is_empty();
+    let visible =
+        if use_plain { std::mem::take(&mut collector.body_text) } else { std::mem::take(&mut collector.html_text) };
+    collector.scan_words(&visible, "body");
+    if use_plain {
+        collector.body_text = visible;
+    } else {
+        collector.html_text = visible;
+    }
     if walk.parts_seen > analyzer.config().limits.max_mime_parts {
         collector.defect(
             DefectCode::PartLimitExceeded,
@@ -252,7 +276,7 @@ pub(crate) fn analyze_unparsed(analyzer: &Analyzer, prepared: &Prepared<'_>) -> 
         });
     }
     let text = String::from_utf8_lossy(&prepared.bytes).into_owned();
-    collector.scan_text(&text, UrlSourceKind::Text, "body", None);
+    collector.scan_text(&text, UrlSourceKind::Text, "body", None, true);
     collector.body_text = text;
     collector.has_text = !collector.body_text.trim().is_empty();
 
@@ -382,7 +406,7 @@ impl Walk<'_, '_> {
             }
             PartType::Text(text) => {
                 collector.has_text = true;
-                collector.scan_text(text, UrlSourceKind::Text, "body", None);
+                collector.scan_text(text, UrlSourceKind::Text, "body", None, false);
                 append(&mut collector.body_text, text);
             }
             _ => {}

@@ -9,13 +9,13 @@ use regex::Regex;
 /// with 2-9, written with at least one separator so that order numbers and
 /// timestamps do not match.
 static NANP_PHONE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:\+?1[\s.\-]{0,2})?(?:\([2-9]\d{2}\)|[2-9]\d{2})[\s.\-]{1,2}[2-9]\d{2}[\s.\-]{1,2}\d{4}\b")
+    Regex::new(r"(?:\+?1[ \t.\-]{0,2})?(?:\([2-9][0-9]{2}\)|[2-9][0-9]{2})[ \t.\-]{1,2}[2-9][0-9]{2}[ \t.\-]{1,2}[0-9]{4}(?-u:\b)")
         .expect("valid regex")
 });
 
 /// International numbers written with a leading `+` and groups of digits.
 static INTERNATIONAL_PHONE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\+[1-9]\d{0,2}(?:[\s.\-]?\(?\d{1,4}\)?){2,5}\b").expect("valid regex"));
+    LazyLock::new(|| Regex::new(r"\+[1-9][0-9]{0,2}(?:[ \t.\-]?\(?[0-9]{1,4}\)?){2,5}(?-u:\b)").expect("valid regex"));
 
 /// Finds URLs and email addresses in text.
 pub(crate) struct Finds {

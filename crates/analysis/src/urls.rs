@@ -95,7 +95,8 @@ impl UrlCollector {
     /// Builds the indicators. `recipients` are the message's recipient
     /// addresses in lowercase, for the embedded-recipient check.
     pub fn finish(self, analyzer: &Analyzer, recipients: &[String]) -> Vec<UrlIndicator> {
-        self.entries.into_iter().map(|entry| indicator(analyzer, entry, recipients)).collect()
+        let mut lookalike_cache = HashMap::new();
+        self.entries.into_iter().map(|entry| indicator(analyzer, entry, recipients, &mut lookalike_cache)).collect()
     }
 }
 
@@ -135,15 +136,23 @@ pub(crate) fn parse(raw: &str, base: Option<&Url>) -> Option<Url> {
     Some(url)
 }
 
-fn indicator(analyzer: &Analyzer, entry: Entry, recipients: &[String]) -> UrlIndicator {
+fn indicator(
+    analyzer: &Analyzer,
+    entry: Entry,
+    recipients: &[String],
+    lookalike_cache: &mut HashMap<String, Vec<phishloop_model::LookalikeMatch>>,
+) -> UrlIndicator {
     let (effective, unwrapped) = unwrap(&entry.url);
     let host = effective.host_str().map(|host| host.trim_matches(['[', ']']).to_ascii_lowercase());
     let host_is_ip = matches!(effective.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)));
     let registrable_domain = host.as_deref().filter(|_| !host_is_ip).and_then(domain::registrable);
 
     let deceptive = entry.display_texts.iter().find_map(|text| deception(text, registrable_domain.as_deref()));
+    // Messages repeat hosts across many links; compare each host once.
     let lookalikes = match host.as_deref() {
-        Some(host) if !host_is_ip => domain::lookalikes(analyzer, host),
+        Some(host) if !host_is_ip => {
+            lookalike_cache.entry(host.to_string()).or_insert_with(|| domain::lookalikes(analyzer, host)).clone()
+        }
         _ => Vec::new(),
     };
 

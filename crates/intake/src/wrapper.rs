@@ -28,9 +28,11 @@ const MAX_COMMENT_CHARS: usize = 2_000;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ReportMode {
     /// Treat a message as a report when it carries an original and shows a
-    /// sign of being a report: a report button's format, a forward or
-    /// report subject, or a sender or recipient of the organisation's
-    /// reporting setup.
+    /// sign of being a report. An attached original needs a report button's
+    /// format, a forward or report subject, a sender in the organisation's
+    /// domains or a reporting-mailbox recipient. An inline quote needs one
+    /// of the last two or a report button, because a forward subject over a
+    /// quoted thread is also a common way to fake a conversation.
     #[default]
     Auto,
     /// Every message is a report (for a reporting mailbox). A message without
@@ -104,18 +106,27 @@ pub fn unwrap_report<'a>(message: &Message<'a>, raw: &'a [u8], mode: ReportMode,
     }
 
     let subject = message.subject().unwrap_or_default();
-    let (button, classification) = detect_button(message, subject);
-    let candidates = find_attached_originals(message, raw);
-    let text = wrapper_text(message);
-    let inline = if candidates.is_empty() { forward::find_inline_forward(&text) } else { None };
-    let headers_only = if candidates.is_empty() && inline.is_none() { quoted_header_block(&text) } else { None };
+    let (button, classification) = detect_button(message, raw, subject);
+    // A report button or the organisation's reporting setup is a strong
+    // sign. A forward subject is weaker: attackers fake forwarded threads,
+    // so on its own it unwraps attached messages but never inline quotes.
+    let strong = mode == ReportMode::Report || button.is_some() || from_reporting_setup(message, hints);
+    if !strong && !has_report_subject(subject) {
+        // The common case: a message with no sign of being a report. Decided
+        // without converting attachments or rendering the body as text.
+        return Unwrapped::direct();
+    }
 
-    let signals = button.is_some() || has_report_subject(subject) || from_reporting_setup(message, hints);
-    let is_report = match mode {
-        ReportMode::Report => true,
-        _ => signals && (!candidates.is_empty() || inline.is_some() || headers_only.is_some()),
-    };
-    if !is_report {
+    let candidates = find_attached_originals(message, raw);
+    if !strong && candidates.is_empty() {
+        return Unwrapped::direct();
+    }
+    let text = wrapper_text(message);
+    let inline = if candidates.is_empty() && strong { forward::find_inline_forward(&text) } else { None };
+    let headers_only =
+        if candidates.is_empty() && inline.is_none() && strong { quoted_header_block(&text) } else { None };
+    let has_original = !candidates.is_empty() || inline.is_some() || headers_only.is_some();
+    if mode == ReportMode::Auto && !has_original {
         return Unwrapped::direct();
     }
 
@@ -195,7 +206,7 @@ pub fn unwrap_report<'a>(message: &Message<'a>, raw: &'a [u8], mode: ReportMode,
 /// Recognises report buttons by subject, recipients, attachment names and
 /// body layout. Returns the button and the classification the reporter
 /// chose, when the format carries one.
-fn detect_button(message: &Message<'_>, subject: &str) -> (Option<ReportButton>, Option<String>) {
+fn detect_button(message: &Message<'_>, raw: &[u8], subject: &str) -> (Option<ReportButton>, Option<String>) {
     if let Some(classification) = microsoft_classification(subject) {
         return (Some(ReportButton::Microsoft), Some(classification.to_string()));
     }
@@ -221,8 +232,9 @@ fn detect_button(message: &Message<'_>, subject: &str) -> (Option<ReportButton>,
         return (Some(ReportButton::Knowbe4), None);
     }
 
-    let text = message.body_text(0).unwrap_or_default();
-    if text.contains("-----BEGIN REPORTER AGENT-----") || text.contains("-----BEGIN EMAIL HEADERS-----") {
+    let cofense = memchr::memmem::find(raw, b"-----BEGIN REPORTER AGENT-----").is_some()
+        || memchr::memmem::find(raw, b"-----BEGIN EMAIL HEADERS-----").is_some();
+    if cofense {
         return (Some(ReportButton::Cofense), None);
     }
     (None, None)

@@ -39,9 +39,11 @@ pub struct HtmlSummary {
     pub data_uris: usize,
     /// A `<meta http-equiv="refresh">` element is present.
     pub meta_refresh: bool,
-    /// Elements hidden with inline CSS (`display:none`, `font-size:0`,
-    /// `visibility:hidden`) that contain text.
-    pub hidden_text_elements: usize,
+    /// Inline CSS declarations that hide an element (`display:none`,
+    /// `visibility:hidden`, a zero font size, opacity or maximum height),
+    /// counted in the source. Phishing uses them to hide text from readers
+    /// while filters still see it.
+    pub hidden_elements: usize,
     /// The `<base href>` value, which changes how relative links resolve.
     pub base_href: Option<String>,
     /// HTML smuggling markers found in script: code that builds a file from

@@ -1,8 +1,9 @@
 //! `phishloop bench`: analysis throughput against a bare MIME parse.
 //!
 //! All messages are read into memory first, so that disk speed is not
-//! measured. Each measurement runs `repeat` passes on the current thread
-//! and keeps the fastest, which filters out noise from other processes.
+//! measured. Each measurement runs `repeat` passes on the current thread,
+//! alternating with the other, and keeps the fastest, which filters out
+//! noise from other processes.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -44,23 +45,30 @@ pub fn run(settings: &Settings, dir: &Path, json: bool, repeat: usize) -> Result
     }
     let bytes: u64 = messages.iter().map(|message| message.len() as u64).sum();
 
-    let parse_time = fastest(repeat, || {
-        for message in &messages {
-            black_box(phishloop_analysis::parse_only(black_box(message)));
-        }
-    });
-    let analysis_time = fastest(repeat, || {
-        for message in &messages {
-            let source = Source {
-                path: None,
-                index: 0,
-                size: message.len() as u64,
-                sha256: String::new(),
-                format: phishloop_analysis::input_format(message),
-            };
-            black_box(analyzer.analyze_message(source, black_box(message)));
-        }
-    });
+    // Alternate the two measurements so that both see the same machine
+    // conditions (other load, frequency changes), and keep the fastest pass
+    // of each.
+    let mut parse_time = Duration::MAX;
+    let mut analysis_time = Duration::MAX;
+    for _ in 0..repeat {
+        parse_time = parse_time.min(timed(|| {
+            for message in &messages {
+                black_box(phishloop_analysis::parse_only(black_box(message)));
+            }
+        }));
+        analysis_time = analysis_time.min(timed(|| {
+            for message in &messages {
+                let source = Source {
+                    path: None,
+                    index: 0,
+                    size: message.len() as u64,
+                    sha256: String::new(),
+                    format: phishloop_analysis::input_format(message),
+                };
+                black_box(analyzer.analyze_message(source, black_box(message)));
+            }
+        }));
+    }
 
     let count = messages.len() as f64;
     let megabytes = bytes as f64 / 1_000_000.0;
@@ -111,16 +119,10 @@ fn load(dir: &Path) -> Result<(usize, Vec<Vec<u8>>)> {
     Ok((files_read, messages))
 }
 
-fn fastest(repeat: usize, mut pass: impl FnMut()) -> Duration {
-    (0..repeat)
-        .map(|_| {
-            let start = Instant::now();
-            pass();
-            start.elapsed()
-        })
-        .min()
-        .unwrap_or_default()
-        .max(Duration::from_nanos(1))
+fn timed(pass: impl FnOnce()) -> Duration {
+    let start = Instant::now();
+    pass();
+    start.elapsed().max(Duration::from_nanos(1))
 }
 
 fn peak_rss() -> Option<u64> {

@@ -150,7 +150,7 @@ fn inspect_content(
         || matches!(extension.as_deref(), Some("txt" | "csv" | "url" | "json" | "xml" | "log"));
     if text_like && detected.is_empty() {
         let text = String::from_utf8_lossy(bytes);
-        collector.scan_text(&text, UrlSourceKind::Attachment, location, Some(location));
+        collector.scan_text(&text, UrlSourceKind::Attachment, location, Some(location), true);
     }
 }
 
@@ -218,7 +218,7 @@ fn inspect_zip(collector: &mut Collector<'_>, attachment: &mut Attachment, bytes
         let text = String::from_utf8_lossy(content);
         let lower = name.to_ascii_lowercase();
         if lower.ends_with(".txt") || lower.ends_with(".url") {
-            collector.scan_text(&text, UrlSourceKind::Attachment, &entry_location, Some(&entry_location));
+            collector.scan_text(&text, UrlSourceKind::Attachment, &entry_location, Some(&entry_location), true);
         } else {
             let extract = collector.scan_html(&text, &entry_location, true);
             attachment.flags.html_smuggling.extend(extract.summary.smuggling_markers);

@@ -1,8 +1,8 @@
 //! PDF: link targets, without rendering.
 //!
 //! Link annotations carry `/URI (target)`. They sit in plain objects or in
-//! compressed object streams, so FlateDecode streams are inflated, within a
-//! byte budget, and searched too. Encryption (`/Encrypt`) and JavaScript or
+//! compressed object streams, so FlateDecode object streams are inflated,
+//! within a byte budget, and searched too. Encryption (`/Encrypt`) and JavaScript or
 //! launch actions are reported for triage.
 
 use std::io::Read;
@@ -17,8 +17,9 @@ const MAX_INFLATED_BYTES: u64 = 16 * 1024 * 1024;
 /// Bytes inflated per stream.
 const MAX_STREAM_BYTES: u64 = 4 * 1024 * 1024;
 
-static URI: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"/URI\s*\(((?:[^()\\]|\\.){1,4096})\)").expect("valid regex"));
+/// A URI action with a literal string target. The length is checked after
+/// matching: a bounded repetition would make the compiled automaton large.
+static URI: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"/URI\s*\(((?:[^()\\]|\\.)+)\)").expect("valid regex"));
 
 /// What a PDF yields.
 #[derive(Debug, Default)]
@@ -50,9 +51,15 @@ pub(crate) fn inspect(bytes: &[u8]) -> PdfFindings {
         let Some(length) = memmem::find(&bytes[data_start..], b"endstream") else {
             break;
         };
+        // Link annotations are dictionaries, which compressed PDFs keep in
+        // object streams; page content, images and fonts never hold them.
         let dictionary_start = start.saturating_sub(512);
         let dictionary = &bytes[dictionary_start..start];
-        if memmem::find(dictionary, b"FlateDecode").is_none() {
+        let dictionary = match memmem::rfind(dictionary, b"obj") {
+            Some(object_start) => &dictionary[object_start..],
+            None => dictionary,
+        };
+        if memmem::find(dictionary, b"FlateDecode").is_none() || memmem::find(dictionary, b"/ObjStm").is_none() {
             continue;
         }
         let mut inflated = Vec::new();
@@ -77,6 +84,9 @@ fn skip_line_end(bytes: &[u8], position: usize) -> usize {
 fn collect_uris(bytes: &[u8], urls: &mut Vec<String>) {
     for captures in URI.captures_iter(bytes) {
         let raw = &captures[1];
+        if raw.len() > 4096 {
+            continue;
+        }
         let unescaped: Vec<u8> = unescape_pdf_string(raw);
         let text = String::from_utf8_lossy(&unescaped).trim().to_string();
         if !text.is_empty() && urls.len() < 500 && !urls.contains(&text) {
@@ -117,7 +127,7 @@ mod tests {
         let mut encoder = ZlibEncoder::new(Vec::new(), Compression::default());
         encoder.write_all(b"<< /A << /S /URI /URI (https://hidden.example-phish.net/a\\(1\\)) >> >>").expect("write");
         let compressed = encoder.finish().expect("finish");
-        let mut pdf = b"%PDF-1.7\n1 0 obj << /Type /Annot /A << /URI (https://plain.example-phish.net/x) >> >>\nendobj\n2 0 obj << /Filter /FlateDecode /Length 99 >>\nstream\n".to_vec();
+        let mut pdf = b"%PDF-1.7\n1 0 obj << /Type /Annot /A << /URI (https://plain.example-phish.net/x) >> >>\nendobj\n2 0 obj << /Type /ObjStm /Filter /FlateDecode /Length 99 >>\nstream\n".to_vec();
         pdf.extend_from_slice(&compressed);
         pdf.extend_from_slice(b"\nendstream\nendobj\n%%EOF");
         let findings = inspect(&pdf);

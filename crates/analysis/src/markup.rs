@@ -1,0 +1,356 @@
+//! A streaming HTML tokenizer for extraction: start tags with attributes,
+//! end tags, text and raw text, in one linear pass.
+//!
+//! It follows the WHATWG tokenization rules for the parts extraction needs:
+//! attribute values quoted with `"` or `'` or unquoted, the first of two
+//! equal attribute names wins, comments (including `<!-->`), bogus comments
+//! (`<!...>`, `<?...>`, `</ ...>`), a `<` that starts no tag is text, and the
+//! content of `script`, `style`, `title`, `textarea`, `xmp`, `iframe`,
+//! `noembed`, `noframes` and `plaintext` is raw text up to the matching end
+//! tag. It does not build a tree, correct nesting or decode entities
+//! (callers decode the values they use). `noscript` content is tokenized as
+//! markup, as a mail client without scripting shows it.
+//!
+//! NOTE: the crates this project first used for this step (`html5gum`, then
+//! `lol_html`) each took longer than the whole MIME parse of a message,
+//! because they tokenize and transcode every character; this pass only looks
+//! at `<`, quotes and tag ends, and is tested against `lol_html` for the
+//! links it finds.
+
+use memchr::memchr;
+
+/// One attribute of a start tag, as written (entities not decoded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Attribute<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+}
+
+/// Receives tokens in document order.
+pub(crate) trait Sink {
+    /// A start tag; `name` is lowercase.
+    fn start_tag(&mut self, name: &str, attributes: &[Attribute<'_>]);
+    /// An end tag; `name` is lowercase.
+    fn end_tag(&mut self, name: &str);
+    /// Text between tags, entities not decoded.
+    fn text(&mut self, text: &str);
+    /// Content of a raw-text element such as `script`; `element` is
+    /// lowercase.
+    fn raw_text(&mut self, element: &str, text: &str);
+}
+
+/// Tokenizes `html`, sending tokens to `sink`. Runs in time linear in the
+/// input whatever it contains.
+pub(crate) fn tokenize(html: &str, sink: &mut impl Sink) {
+    let bytes = html.as_bytes();
+    let mut tokenizer =
+        Tokenizer { html, bytes, position: 0, text_start: 0, name: String::new(), attributes: Vec::new() };
+    tokenizer.run(sink);
+}
+
+struct Tokenizer<'a> {
+    html: &'a str,
+    bytes: &'a [u8],
+    position: usize,
+    text_start: usize,
+    name: String,
+    attributes: Vec<Attribute<'a>>,
+}
+
+fn is_space(byte: u8) -> bool {
+    matches!(byte, b'\t' | b'\n' | b'\x0C' | b'\r' | b' ')
+}
+
+impl<'a> Tokenizer<'a> {
+    fn run(&mut self, sink: &mut impl Sink) {
+        while let Some(offset) = memchr(b'<', &self.bytes[self.position..]) {
+            let open = self.position + offset;
+            match self.bytes.get(open + 1).copied() {
+                Some(b'!') => {
+                    self.flush_text(open, sink);
+                    self.position = self.markup_declaration_end(open);
+                    self.text_start = self.position;
+                }
+                Some(b'?') => {
+                    self.flush_text(open, sink);
+                    self.position = self.after_next_greater_than(open);
+                    self.text_start = self.position;
+                }
+                Some(b'/') => {
+                    self.flush_text(open, sink);
+                    self.end_tag(open, sink);
+                    self.text_start = self.position;
+                }
+                Some(byte) if byte.is_ascii_alphabetic() => {
+                    self.flush_text(open, sink);
+                    self.start_tag(open, sink);
+                    self.text_start = self.position;
+                }
+                // A `<` that opens no tag is text.
+                _ => self.position = open + 1,
+            }
+        }
+        self.flush_text(self.bytes.len(), sink);
+    }
+
+    fn flush_text(&mut self, end: usize, sink: &mut impl Sink) {
+        if end > self.text_start {
+            sink.text(&self.html[self.text_start..end]);
+        }
+        self.text_start = end;
+    }
+
+    /// `<!-- ... -->`, `<!-->`, `<!--->`, or a bogus comment up to `>`.
+    fn markup_declaration_end(&self, open: usize) -> usize {
+        let rest = &self.bytes[open..];
+        if !rest.starts_with(b"<!--") {
+            return self.after_next_greater_than(open);
+        }
+        let body = open + 4;
+        let after = &self.bytes[body..];
+        if after.starts_with(b">") {
+            return body + 1;
+        }
+        if after.starts_with(b"->") {
+            return body + 2;
+        }
+        memchr::memmem::find(after, b"-->").map_or(self.bytes.len(), |end| body + end + 3)
+    }
+
+    fn after_next_greater_than(&self, from: usize) -> usize {
+        memchr(b'>', &self.bytes[from..]).map_or(self.bytes.len(), |end| from + end + 1)
+    }
+
+    /// `</name ...>`; `</>` is dropped and `</ ...>` is a bogus comment.
+    fn end_tag(&mut self, open: usize, sink: &mut impl Sink) {
+        let name_start = open + 2;
+        let starts_name = self.bytes.get(name_start).is_some_and(u8::is_ascii_alphabetic);
+        if !starts_name {
+            self.position = self.after_next_greater_than(open);
+            return;
+        }
+        let name_end = self.name_end(name_start);
+        self.set_name(name_start, name_end);
+        self.position = self.after_next_greater_than(name_end);
+        sink.end_tag(&self.name);
+    }
+
+    fn name_end(&self, start: usize) -> usize {
+        self.bytes[start..]
+            .iter()
+            .position(|&byte| is_space(byte) || byte == b'/' || byte == b'>')
+            .map_or(self.bytes.len(), |end| start + end)
+    }
+
+    fn set_name(&mut self, start: usize, end: usize) {
+        self.name.clear();
+        self.name.push_str(&self.html[start..end]);
+        self.name.make_ascii_lowercase();
+    }
+
+    /// `<name attributes...>` and, for raw-text elements, their content.
+    fn start_tag(&mut self, open: usize, sink: &mut impl Sink) {
+        let name_end = self.name_end(open + 1);
+        self.set_name(open + 1, name_end);
+        self.attributes.clear();
+        let Some(tag_end) = self.attributes(name_end) else {
+            // End of input inside a tag: the tag is dropped.
+            self.position = self.bytes.len();
+            return;
+        };
+        self.position = tag_end;
+        sink.start_tag(&self.name, &self.attributes);
+
+        let raw = matches!(
+            self.name.as_str(),
+            "script" | "style" | "title" | "textarea" | "xmp" | "iframe" | "noembed" | "noframes" | "plaintext"
+        );
+        if raw {
+            self.raw_text(sink);
+        }
+    }
+
+    /// Reads attributes from `from` to the end of the tag. Returns the
+    /// position after `>`, or `None` at end of input.
+    fn attributes(&mut self, from: usize) -> Option<usize> {
+        let bytes = self.bytes;
+        let mut position = from;
+        loop {
+            while position < bytes.len() && (is_space(bytes[position]) || bytes[position] == b'/') {
+                position += 1;
+            }
+            match bytes.get(position) {
+                None => return None,
+                Some(b'>') => return Some(position + 1),
+                Some(_) => {}
+            }
+
+            // The name; a leading `=` belongs to it.
+            let name_start = position;
+            position += 1;
+            while position < bytes.len()
+                && !matches!(bytes[position], b'\t' | b'\n' | b'\x0C' | b'\r' | b' ' | b'/' | b'>' | b'=')
+            {
+                position += 1;
+            }
+            let name = &self.html[name_start..position];
+            while position < bytes.len() && is_space(bytes[position]) {
+                position += 1;
+            }
+
+            let mut value = "";
+            if bytes.get(position) == Some(&b'=') {
+                position += 1;
+                while position < bytes.len() && is_space(bytes[position]) {
+                    position += 1;
+                }
+                match bytes.get(position).copied() {
+                    Some(quote @ (b'"' | b'\'')) => {
+                        let start = position + 1;
+                        let end = memchr(quote, &bytes[start..]).map(|offset| start + offset)?;
+                        value = &self.html[start..end];
+                        position = end + 1;
+                    }
+                    Some(b'>') | None => {}
+                    Some(_) => {
+                        let start = position;
+                        while position < bytes.len() && !is_space(bytes[position]) && bytes[position] != b'>' {
+                            position += 1;
+                        }
+                        value = &self.html[start..position];
+                    }
+                }
+            }
+            if !self.attributes.iter().any(|known| known.name.eq_ignore_ascii_case(name)) {
+                self.attributes.push(Attribute { name, value });
+            }
+        }
+    }
+
+    /// Content up to `</name` followed by white space, `/` or `>`.
+    fn raw_text(&mut self, sink: &mut impl Sink) {
+        let start = self.position;
+        if self.name == "plaintext" {
+            sink.raw_text("plaintext", &self.html[start..]);
+            self.position = self.bytes.len();
+            return;
+        }
+        let mut search = start;
+        let length = self.name.len();
+        while let Some(offset) = memchr(b'<', &self.bytes[search..]) {
+            let open = search + offset;
+            let name_start = open + 2;
+            let closes = self.bytes.get(open + 1) == Some(&b'/')
+                && self
+                    .bytes
+                    .get(name_start..name_start + length)
+                    .is_some_and(|name| name.eq_ignore_ascii_case(self.name.as_bytes()))
+                && self
+                    .bytes
+                    .get(name_start + length)
+                    .is_none_or(|&byte| is_space(byte) || byte == b'/' || byte == b'>');
+            if closes {
+                sink.raw_text(&self.name, &self.html[start..open]);
+                let end = self.after_next_greater_than(name_start + length);
+                sink.end_tag(&self.name.clone());
+                self.position = end;
+                return;
+            }
+            search = open + 1;
+        }
+        sink.raw_text(&self.name, &self.html[start..]);
+        self.position = self.bytes.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Recorder {
+        events: Vec<String>,
+    }
+
+    impl Sink for Recorder {
+        fn start_tag(&mut self, name: &str, attributes: &[Attribute<'_>]) {
+            let attributes: Vec<String> = attributes.iter().map(|a| format!("{}={}", a.name, a.value)).collect();
+            self.events.push(format!("<{name} {}>", attributes.join(" ")));
+        }
+        fn end_tag(&mut self, name: &str) {
+            self.events.push(format!("</{name}>"));
+        }
+        fn text(&mut self, text: &str) {
+            self.events.push(format!("text:{text}"));
+        }
+        fn raw_text(&mut self, element: &str, text: &str) {
+            self.events.push(format!("raw {element}:{text}"));
+        }
+    }
+
+    fn events(html: &str) -> Vec<String> {
+        let mut recorder = Recorder::default();
+        tokenize(html, &mut recorder);
+        recorder.events
+    }
+
+    #[test]
+    fn tags_attributes_and_text() {
+        assert_eq!(
+            events("<A HREF=https://x.example/a?b=1 class='c d' title=\"a>b\" disabled>Go</a>"),
+            vec!["<a HREF=https://x.example/a?b=1 class=c d title=a>b disabled=>", "text:Go", "</a>"]
+        );
+    }
+
+    #[test]
+    fn first_duplicate_attribute_wins() {
+        assert_eq!(events("<a href=one href=two>"), vec!["<a href=one>"]);
+    }
+
+    #[test]
+    fn comments_and_bogus_markup() {
+        assert_eq!(
+            events("a<!-- <a href=x> -->b<!-->c<!DOCTYPE html>d<?xml x?>e</ x>f</>g"),
+            vec!["text:a", "text:b", "text:c", "text:d", "text:e", "text:f", "text:g"]
+        );
+    }
+
+    #[test]
+    fn lone_less_than_is_text() {
+        assert_eq!(events("1 < 2 <3"), vec!["text:1 < 2 <3"]);
+    }
+
+    #[test]
+    fn raw_text_elements() {
+        assert_eq!(
+            events("<script>if (a<b) { x('</a>') }</SCRIPT >after<title>T &amp; U</title>"),
+            vec![
+                "<script >",
+                "raw script:if (a<b) { x('</a>') }",
+                "</script>",
+                "text:after",
+                "<title >",
+                "raw title:T &amp; U",
+                "</title>"
+            ]
+        );
+    }
+
+    #[test]
+    fn unterminated_input() {
+        assert_eq!(events("text<a href='x"), vec!["text:text"]);
+        assert_eq!(events("<script>never closed"), vec!["<script >", "raw script:never closed"]);
+        assert!(events("<").contains(&"text:<".to_string()));
+        assert_eq!(events(""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_prefix_terminates() {
+        let html = "<div a=1 b='2' c=\"3\"><!-- c --><script>x</script><a href=y>z</a></div>";
+        for end in 0..=html.len() {
+            if html.is_char_boundary(end) {
+                let _ = events(&html[..end]);
+            }
+        }
+    }
+}
