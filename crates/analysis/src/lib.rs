@@ -195,6 +195,7 @@ impl Analyzer {
             wrapper: unwrapped.wrapper.clone(),
             original_location: None,
             original_format: None,
+            candidates: unwrapped.candidates.clone(),
         }
     }
 
@@ -255,6 +256,7 @@ fn direct_report() -> Report {
         wrapper: None,
         original_location: None,
         original_format: None,
+        candidates: Vec::new(),
     }
 }
 

@@ -13,7 +13,8 @@ use std::borrow::Cow;
 use mail_builder::headers::content_type::ContentType as BuilderContentType;
 use mail_builder::mime::MimePart;
 use mail_parser::{Address, Message, MessagePart, MimeHeaders, PartType};
-use phishloop_model::{ExtractionStatus, OriginalFormat, ReportButton, ReportKind, WrapperSummary};
+use phishloop_model::{ExtractionStatus, OriginalCandidate, OriginalFormat, ReportButton, ReportKind, WrapperSummary};
+use sha2::{Digest, Sha256};
 
 use crate::forward::{self, InlineForward};
 use crate::msg::msg_to_rfc822;
@@ -77,6 +78,8 @@ pub struct Unwrapped<'a> {
     /// The originals to analyse; empty for a direct message (analyse the
     /// input itself) and for a failed extraction.
     pub originals: Vec<Original<'a>>,
+    /// Every attached message found, extracted or not.
+    pub candidates: Vec<OriginalCandidate>,
 }
 
 impl Unwrapped<'_> {
@@ -93,6 +96,7 @@ impl Unwrapped<'_> {
             classification: None,
             wrapper: None,
             originals: Vec::new(),
+            candidates: Vec::new(),
         }
     }
 }
@@ -143,14 +147,16 @@ pub fn unwrap_report<'a>(message: &Message<'a>, raw: &'a [u8], mode: ReportMode,
         classification,
         wrapper: Some(wrapper_summary(message, subject)),
         originals: Vec::new(),
+        candidates: Vec::new(),
     };
 
     let mut failures = Vec::new();
-    for candidate in candidates.into_iter().take(MAX_ORIGINALS) {
-        match candidate {
+    for (candidate, original) in candidates.into_iter().take(MAX_ORIGINALS) {
+        match original {
             Ok(original) => unwrapped.originals.push(original),
             Err(failure) => failures.push(failure),
         }
+        unwrapped.candidates.push(candidate);
     }
 
     if let Some(forward) = inline {
@@ -295,38 +301,59 @@ fn from_reporting_setup(message: &Message<'_>, hints: &Hints<'_>) -> bool {
 
 /// Attached messages: message/rfc822 parts, and attachments whose bytes are
 /// an RFC 5322 message or an OLE compound file whatever their name or
-/// Content-Type. Failed extractions come back as errors that name the part.
-fn find_attached_originals<'a>(message: &Message<'a>, raw: &'a [u8]) -> Vec<Result<Original<'a>, String>> {
+/// Content-Type. Each comes with its description; failed extractions carry
+/// an error that names the part.
+fn find_attached_originals<'a>(
+    message: &Message<'a>,
+    raw: &'a [u8],
+) -> Vec<(OriginalCandidate, Result<Original<'a>, String>)> {
     let mut found = Vec::new();
     for &part_id in &message.attachments {
         let Some(part) = message.parts.get(part_id as usize) else {
             continue;
         };
         let location = describe_part(part, part_id);
-        match &part.body {
-            PartType::Message(_) => {
-                if let Some(bytes) = nested_message_bytes(message, part, raw) {
-                    found.push(Ok(Original { bytes, format: OriginalFormat::Rfc822, location }));
-                }
-            }
-            PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
-                if let Some(original) = sniffed_original(part, bytes, &location) {
-                    found.push(original);
-                }
-            }
+        let original = match &part.body {
+            PartType::Message(_) => nested_message_bytes(message, part, raw)
+                .map(|bytes| Ok(Original { bytes, format: OriginalFormat::Rfc822, location: location.clone() })),
+            PartType::Binary(bytes) | PartType::InlineBinary(bytes) => sniffed_original(part, bytes, &location),
             PartType::Text(text) => {
-                if declares_message(part) && sniff_message(text.as_bytes()) == Some(MessageKind::Rfc822) {
-                    found.push(Ok(Original {
+                (declares_message(part) && sniff_message(text.as_bytes()) == Some(MessageKind::Rfc822)).then(|| {
+                    Ok(Original {
                         bytes: Cow::Owned(text.as_bytes().to_vec()),
                         format: OriginalFormat::Rfc822,
-                        location,
-                    }));
-                }
+                        location: location.clone(),
+                    })
+                })
             }
-            PartType::Html(_) | PartType::Multipart(_) => {}
-        }
+            PartType::Html(_) | PartType::Multipart(_) => None,
+        };
+        let Some(original) = original else {
+            continue;
+        };
+        let content: &[u8] = match (&part.body, &original) {
+            (PartType::Binary(bytes) | PartType::InlineBinary(bytes), _) => bytes,
+            (_, Ok(original)) => &original.bytes,
+            _ => &[],
+        };
+        let format = match &original {
+            Ok(original) => original.format,
+            Err(_) => OriginalFormat::Msg,
+        };
+        let candidate = OriginalCandidate {
+            location,
+            format,
+            size: content.len() as u64,
+            sha256: hex_sha256(content),
+            error: original.as_ref().err().cloned(),
+        };
+        found.push((candidate, original));
     }
     found
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn sniffed_original<'a>(part: &MessagePart<'_>, bytes: &[u8], location: &str) -> Option<Result<Original<'a>, String>> {
@@ -551,8 +578,19 @@ fn wrapper_summary(message: &Message<'_>, subject: &str) -> WrapperSummary {
     }
 }
 
+/// The reporter's comment: the text before a signature delimiter line
+/// (`-- ` or `--`), trimmed and cut to [`MAX_COMMENT_CHARS`].
 fn bounded_comment(text: &str) -> Option<String> {
-    let trimmed = text.trim();
+    let mut end = text.len();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if matches!(line.trim_end_matches(['\r', '\n']), "-- " | "--") {
+            end = offset;
+            break;
+        }
+        offset += line.len();
+    }
+    let trimmed = text[..end].trim();
     if trimmed.is_empty() {
         return None;
     }

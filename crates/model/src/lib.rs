@@ -23,8 +23,8 @@ pub use content::{BodySummary, Cue, CueKind, HtmlSummary, PhoneNumber, Secret, S
 pub use defect::{Defect, DefectCode, ParseInfo, ParseStatus};
 pub use headers::{DateInfo, HeaderField, Headers, Mailbox, RecipientGroup, Recipients, SenderSignals};
 pub use record::{
-    AnalysisRecord, ExtractionStatus, InputFormat, MessageAnalysis, OriginalFormat, Report, ReportButton, ReportKind,
-    SCHEMA_VERSION, Source, WrapperSummary,
+    AnalysisRecord, ExtractionStatus, InputFormat, MessageAnalysis, OriginalCandidate, OriginalFormat, Report,
+    ReportButton, ReportKind, SCHEMA_VERSION, Source, WrapperSummary,
 };
 pub use transport::{
     AuthMethodResult, AuthResultsHeader, AuthSummary, Authentication, BoundarySource, ReceivedChain, ReceivedHop,

@@ -85,6 +85,25 @@ pub struct Report {
     pub original_location: Option<String>,
     /// Form in which the original was found.
     pub original_format: Option<OriginalFormat>,
+    /// Every attached message found in the wrapper, extracted or not, with
+    /// why extraction failed.
+    pub candidates: Vec<OriginalCandidate>,
+}
+
+/// An attached message found in a report wrapper.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OriginalCandidate {
+    /// MIME part, name and declared type.
+    pub location: String,
+    /// What the content is by its first bytes (`rfc822` or `msg`).
+    pub format: OriginalFormat,
+    /// Size of the attachment in bytes.
+    pub size: u64,
+    /// SHA-256 of the attachment, lowercase hex.
+    pub sha256: String,
+    /// Why the original could not be extracted from it, if it could not.
+    pub error: Option<String>,
 }
 
 /// The shape of an input with respect to reporting.
