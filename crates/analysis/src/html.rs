@@ -516,6 +516,58 @@ mod tests {
         assert!(extract.links.iter().any(|link| link.url == "https://img.example/bg.png"));
     }
 
+    /// Hrefs of anchors as `lol_html`, a WHATWG-conformant streaming
+    /// parser, reads them, for comparison with the tokenizer.
+    fn reference_hrefs(html: &str) -> Vec<String> {
+        use std::cell::RefCell;
+        use std::rc::Rc;
+
+        let found = Rc::new(RefCell::new(Vec::new()));
+        let sink = Rc::clone(&found);
+        let settings = lol_html::Settings::new().with_strict(false).append_element_content_handler(lol_html::element!(
+            "a[href]",
+            move |element| {
+                if let Some(href) = element.get_attribute("href") {
+                    let href = decode_html_entities(&href).trim().to_string();
+                    if !href.is_empty() && !href.starts_with('#') && !href.to_ascii_lowercase().starts_with("mailto:") {
+                        sink.borrow_mut().push(href);
+                    }
+                }
+                Ok(())
+            }
+        ));
+        let mut rewriter = lol_html::HtmlRewriter::new(settings, |_: &[u8]| {});
+        rewriter.write(html.as_bytes()).expect("reference parser accepts input");
+        rewriter.end().expect("reference parser finishes");
+        found.take()
+    }
+
+    #[test]
+    fn anchors_match_reference_parser() {
+        let documents = [
+            "<a href=https://a.example/1>one</a><A HREF='https://a.example/2'>two</A>",
+            "<a title='x > y' href=\"https://a.example/3?x=1&amp;y=2\">three</a>",
+            "<!-- <a href=https://hidden.example/> --><a href=https://a.example/4>four</a>",
+            "<script>document.write('<a href=https://not-a-link.example/>')</script><a href=https://a.example/5>5</a>",
+            "<style>a[href] { color: red }</style><a\nhref\n=\nhttps://a.example/6>six</a>",
+            "<a href=\"https://a.example/7\" href=\"https://duplicate.example/\">seven</a>",
+            "<textarea><a href=https://inside-textarea.example/></textarea><a href=https://a.example/8>8</a>",
+            "<title><a href=https://inside-title.example/></title><p><a href='https://a.example/9'>9",
+            "<a href=\"mailto:x@example.net\">m</a><a href=#top>t</a><a href=\"  https://a.example/10  \">10</a>",
+            "<![CDATA[ <a href=https://cdata.example/> ]]><a href=https://a.example/11>11</a>",
+            "<a/href=https://a.example/12>12</a><a href= https://a.example/13 >13</a>",
+        ];
+        for document in documents {
+            let mine: Vec<String> = extract(document)
+                .links
+                .into_iter()
+                .filter(|link| link.kind == UrlSourceKind::HtmlHref)
+                .map(|link| link.url)
+                .collect();
+            assert_eq!(mine, reference_hrefs(document), "links of {document:?}");
+        }
+    }
+
     #[test]
     fn malformed_html_does_not_panic() {
         for html in [

@@ -145,8 +145,13 @@ fn private_key_block(text: &str, start: usize) -> &str {
     }
 }
 
-/// Filters out prose after "password:" such as "reset" or "expired".
+/// Filters out prose and links after "password:" such as "reset",
+/// "expired" or a URL.
 fn plausible_password(value: &str) -> bool {
+    let lower_start: String = value.chars().take(8).collect::<String>().to_lowercase();
+    if value.contains("://") || lower_start.starts_with("www.") || lower_start.starts_with("http") {
+        return false;
+    }
     let has_letter = value.chars().any(char::is_alphabetic);
     let has_other = value.chars().any(|c| c.is_ascii_digit() || c.is_ascii_punctuation());
     let lower = value.to_lowercase();
@@ -215,6 +220,7 @@ mod tests {
     fn archive_password_is_found_but_prose_is_not() {
         assert_eq!(found("The archive password: Inv2024!").len(), 1);
         assert!(found("Your password: expired yesterday").is_empty());
+        assert!(found("Keep your password: https://login.example-phish.net/").is_empty());
         assert!(found("nothing to see").is_empty());
     }
 }

@@ -84,8 +84,6 @@ pub enum UrlSourceKind {
     Attachment,
     /// A QR code in an image.
     QrCode,
-    /// A URL-like header (List-Unsubscribe is not included).
-    Header,
 }
 
 /// A link whose shown text names a different domain than its target.
