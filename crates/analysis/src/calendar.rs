@@ -36,6 +36,10 @@ pub(crate) fn extract(calendar: &str) -> CalendarExtract {
             result.html.push(value);
             continue;
         }
+        // Identifiers look like addresses (`UID:1234@host`) but are none.
+        if matches!(name.as_str(), "UID" | "RECURRENCE-ID" | "RELATED-TO") {
+            continue;
+        }
         if matches!(name.as_str(), "SUMMARY" | "DESCRIPTION" | "LOCATION" | "COMMENT") {
             result.text.push_str(&value);
             result.text.push('\n');

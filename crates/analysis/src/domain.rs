@@ -148,9 +148,23 @@ impl LookalikeTargets {
         let mut words: Vec<String> = Vec::new();
         let mut word_targets = Vec::new();
         for (index, target) in targets.iter().enumerate() {
-            by_label.entry(target.label.clone()).or_default().push(index);
-            by_skeleton.entry(skeleton(&target.label)).or_default().push(index);
+            // Brands own domains named after ordinary words (live.com,
+            // office.com, me.com). Only a brand's distinctive keywords are
+            // compared as words or by spelling; its other domains count
+            // only when written out in full or as a confusable of six or
+            // more letters.
+            let distinctive = match target.owner {
+                Owner::Organization => true,
+                Owner::Brand(brand) => brands.get(brand).keywords.contains(&target.label),
+            };
             by_domain.entry(target.domain.clone()).or_insert(index);
+            if distinctive || target.label.len() >= 6 {
+                by_skeleton.entry(skeleton(&target.label)).or_default().push(index);
+            }
+            if !distinctive {
+                continue;
+            }
+            by_label.entry(target.label.clone()).or_default().push(index);
             if target.label.len() >= 5 {
                 by_length.entry(target.label.len()).or_default().push(index);
             }
@@ -164,9 +178,19 @@ impl LookalikeTargets {
                 }
             };
             add_word(&target.label);
-            if let Owner::Brand(brand) = target.owner {
-                for keyword in &brands.get(brand).keywords {
-                    add_word(keyword);
+        }
+        // Every brand's keywords, also those that are no domain label.
+        for (brand_index, brand) in brands.iter().enumerate() {
+            let Some(first) = targets.iter().position(|target| target.owner == Owner::Brand(brand_index)) else {
+                continue;
+            };
+            for keyword in &brand.keywords {
+                let duplicate = words.iter().zip(&word_targets).any(|(known, &known_target)| {
+                    known == keyword && targets[known_target].owner == Owner::Brand(brand_index)
+                });
+                if !duplicate {
+                    words.push(keyword.clone());
+                    word_targets.push(first);
                 }
             }
         }

@@ -316,13 +316,40 @@ pub(crate) fn raw_name(raw: &[u8], header: &Header<'_>) -> String {
 /// The value of a field: decoded text where the parser decoded it, else the
 /// raw value unfolded.
 pub(crate) fn field_value(raw: &[u8], header: &Header<'_>) -> String {
-    if let HeaderValue::Text(text) = &header.value {
-        return single_line(text, MAX_FIELD_CHARS);
+    match &header.value {
+        HeaderValue::Text(text) => return single_line(text, MAX_FIELD_CHARS),
+        HeaderValue::Address(address) => return single_line(&render_address(address), MAX_FIELD_CHARS),
+        _ => {}
     }
     let bytes = raw_value(raw, header);
     match std::str::from_utf8(bytes) {
         Ok(text) => single_line(text, MAX_FIELD_CHARS),
         Err(_) => single_line(&String::from_utf8_lossy(bytes), MAX_FIELD_CHARS),
+    }
+}
+
+/// An address header as decoded text: `"Name" <address>` entries separated
+/// by commas, groups as `name: members;`.
+fn render_address(address: &Address<'_>) -> String {
+    let render = |addr: &mail_parser::Addr<'_>| match (addr.name.as_deref(), addr.address.as_deref()) {
+        (Some(name), Some(address)) => format!("\"{}\" <{address}>", name.replace('"', "\\\"")),
+        (Some(name), None) => format!("\"{}\"", name.replace('"', "\\\"")),
+        (None, Some(address)) => address.to_string(),
+        (None, None) => String::new(),
+    };
+    match address {
+        Address::List(list) => list.iter().map(render).collect::<Vec<_>>().join(", "),
+        Address::Group(groups) => groups
+            .iter()
+            .map(|group| {
+                let members = group.addresses.iter().map(render).collect::<Vec<_>>().join(", ");
+                match group.name.as_deref() {
+                    Some(name) => format!("{name}: {members};"),
+                    None => members,
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 

@@ -43,6 +43,9 @@ pub(crate) struct Collector<'a> {
     pub phones: Vec<PhoneNumber>,
     pub cues: Vec<Cue>,
     pub secrets: Vec<Secret>,
+    /// Full values of the secrets found, kept only to redact them from the
+    /// excerpt; never serialized.
+    secret_values: Vec<String>,
     pub attachments: Vec<phishloop_model::Attachment>,
     /// Images searched for QR codes so far.
     pub qr_images: usize,
@@ -70,6 +73,7 @@ impl<'a> Collector<'a> {
             phones: Vec::new(),
             cues: Vec::new(),
             secrets: Vec::new(),
+            secret_values: Vec::new(),
             attachments: Vec::new(),
             qr_images: 0,
             archive_budget: limits.max_archive_bytes,
@@ -133,7 +137,7 @@ impl<'a> Collector<'a> {
                 });
             }
         }
-        secrets::find_secrets(text, location, &mut self.secrets);
+        secrets::find_secrets(text, location, &mut self.secrets, &mut self.secret_values);
     }
 
     /// Scans an HTML document: attribute links with their texts, written
@@ -186,7 +190,7 @@ impl<'a> Collector<'a> {
         extract
     }
 
-    fn add_emails(&mut self, emails: Vec<String>) {
+    pub fn add_emails(&mut self, emails: Vec<String>) {
         for email in emails {
             if self.emails.len() < MAX_CONTENT_ITEMS && !self.emails.contains(&email) {
                 self.emails.push(email);
@@ -304,11 +308,16 @@ fn finish(
         &collector.html_text
     };
     let collapsed = visible.split_whitespace().collect::<Vec<_>>().join(" ");
+    let excerpt_source = if collector.secret_values.is_empty() {
+        collapsed.clone()
+    } else {
+        secrets::redact_all(&collapsed, &collector.secret_values)
+    };
     let body = BodySummary {
         has_text: collector.has_text,
         has_html: collector.has_html,
         text_length: collapsed.chars().count(),
-        excerpt: truncate(&collapsed, EXCERPT_CHARS),
+        excerpt: truncate(&excerpt_source, EXCERPT_CHARS),
         html: collector.html_summary,
     };
     let content_fingerprint = crate::hex_sha256(collapsed.to_lowercase().as_bytes());
@@ -394,7 +403,7 @@ impl Walk<'_, '_> {
         let location = format!("body part {path}");
         match &part.body {
             PartType::Html(html_source) => {
-                collector.has_html = true;
+                collector.has_html |= !html_source.trim().is_empty();
                 let extract = collector.scan_html(html_source, &location, false);
                 if collector.html_summary.is_none() {
                     collector.html_summary = Some(extract.summary);
@@ -405,9 +414,14 @@ impl Walk<'_, '_> {
                 attachments::scan_calendar(collector, text, &location, None);
             }
             PartType::Text(text) => {
-                collector.has_text = true;
-                collector.scan_text(text, UrlSourceKind::Text, "body", None, false);
-                append(&mut collector.body_text, text);
+                // When the parser could not decode the body, it keeps the
+                // encoded text; decode it leniently instead.
+                let decoded = part_bytes(part, self.raw);
+                let text =
+                    if part.is_encoding_problem { String::from_utf8_lossy(&decoded) } else { Cow::Borrowed(&**text) };
+                collector.has_text |= !text.trim().is_empty();
+                collector.scan_text(&text, UrlSourceKind::Text, "body", None, false);
+                append(&mut collector.body_text, &text);
             }
             _ => {}
         }
@@ -466,8 +480,12 @@ impl Walk<'_, '_> {
         let empty = part.offset_end <= part.offset_body
             || part.contents().is_empty() && part.offset_end as usize >= self.raw.len();
         if part.is_encoding_problem && !empty && !is_multipart {
+            let declared_base64 = transfer_encoding.as_deref().map(str::trim) == Some("base64");
             let code = match part.encoding {
-                Encoding::Base64 => {
+                Encoding::Base64 | Encoding::None if declared_base64 || part.encoding == Encoding::Base64 => {
+                    // The parser gives up on some bodies with bad characters;
+                    // a lenient decode tells whether the data itself is bad or
+                    // only its framing (a missing boundary).
                     let (_, clean) = lenient_base64(
                         self.raw
                             .get(part.offset_body as usize..(part.offset_end as usize).min(self.raw.len()))
@@ -476,10 +494,7 @@ impl Walk<'_, '_> {
                     if clean { None } else { Some(DefectCode::InvalidBase64) }
                 }
                 Encoding::QuotedPrintable => Some(DefectCode::InvalidQuotedPrintable),
-                Encoding::None => match transfer_encoding.as_deref().map(str::trim) {
-                    Some("base64") => None,
-                    _ => Some(DefectCode::UndecodableText),
-                },
+                _ => Some(DefectCode::UndecodableText),
             };
             if let Some(code) = code {
                 collector.defect(code, "the part could not be decoded cleanly", Some(location));

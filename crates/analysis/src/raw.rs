@@ -127,27 +127,36 @@ fn field_name(line: &[u8]) -> Option<(&str, bool)> {
 fn scan_lines(bytes: &[u8], defects: &mut Vec<Defect>) {
     let mut crlf = 0usize;
     let mut bare_lf = 0usize;
+    let mut bare_cr = 0usize;
+    let mut nul_bytes = 0usize;
     let mut long_lines = 0usize;
     let mut line_start = 0;
-    for newline in memchr::memchr_iter(b'\n', bytes) {
-        let crlf_ending = newline > 0 && bytes[newline - 1] == b'\r';
-        if crlf_ending {
-            crlf += 1;
-        } else {
-            bare_lf += 1;
+    for position in memchr::memchr3_iter(b'\n', b'\r', 0, bytes) {
+        match bytes[position] {
+            b'\n' => {
+                let crlf_ending = position > 0 && bytes[position - 1] == b'\r';
+                if crlf_ending {
+                    crlf += 1;
+                } else {
+                    bare_lf += 1;
+                }
+                if position - line_start - usize::from(crlf_ending) > MAX_LINE_LENGTH {
+                    long_lines += 1;
+                }
+                line_start = position + 1;
+            }
+            b'\r' => {
+                if bytes.get(position + 1) != Some(&b'\n') {
+                    bare_cr += 1;
+                }
+            }
+            _ => nul_bytes += 1,
         }
-        let length = newline - line_start - usize::from(crlf_ending);
-        if length > MAX_LINE_LENGTH {
-            long_lines += 1;
-        }
-        line_start = newline + 1;
     }
     if bytes.len() - line_start > MAX_LINE_LENGTH {
         long_lines += 1;
     }
 
-    let carriage_returns = memchr::memchr_iter(b'\r', bytes).count();
-    let bare_cr = carriage_returns.saturating_sub(crlf);
     if (crlf > 0 && bare_lf > 0) || bare_cr > 0 {
         defects.push(defect(
             DefectCode::MixedLineEndings,
@@ -160,7 +169,6 @@ fn scan_lines(bytes: &[u8], defects: &mut Vec<Defect>) {
             format!("{long_lines} line(s) longer than {MAX_LINE_LENGTH} characters"),
         ));
     }
-    let nul_bytes = memchr::memchr_iter(0, bytes).count();
     if nul_bytes > 0 {
         defects.push(defect(DefectCode::NulBytes, format!("{nul_bytes} NUL byte(s)")));
     }

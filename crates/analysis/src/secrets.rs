@@ -91,8 +91,10 @@ static ANCHOR_SCANNER: LazyLock<(AhoCorasick, Vec<usize>)> = LazyLock::new(|| {
     (scanner, owners)
 });
 
-/// Finds secrets in `text` and adds them, redacted, to `secrets`.
-pub(crate) fn find_secrets(text: &str, location: &str, secrets: &mut Vec<Secret>) {
+/// Finds secrets in `text` and adds them, redacted, to `secrets`. The full
+/// values go to `values`, only so that the caller can remove them from
+/// other output (the body excerpt); they are never serialized.
+pub(crate) fn find_secrets(text: &str, location: &str, secrets: &mut Vec<Secret>, values: &mut Vec<String>) {
     let (scanner, owners) = &*ANCHOR_SCANNER;
     let mut candidates: Vec<bool> = ANCHORS.iter().map(|anchors| anchors.is_empty()).collect();
     for found in scanner.find_overlapping_iter(text) {
@@ -118,7 +120,13 @@ pub(crate) fn find_secrets(text: &str, location: &str, secrets: &mut Vec<Secret>
             if *kind == SecretKind::Password && !plausible_password(value) {
                 continue;
             }
-            let sha256 = hex_sha256(full.as_bytes());
+            // A key block is hashed without white space, so that copies with
+            // other line endings or wrapping give the same hash.
+            let identity: String = match kind {
+                SecretKind::PrivateKey => full.chars().filter(|c| !c.is_whitespace()).collect(),
+                _ => full.to_string(),
+            };
+            let sha256 = hex_sha256(identity.as_bytes());
             if secrets.iter().any(|secret| secret.sha256 == sha256) {
                 continue;
             }
@@ -128,6 +136,7 @@ pub(crate) fn find_secrets(text: &str, location: &str, secrets: &mut Vec<Secret>
                 sha256,
                 location: location.to_string(),
             });
+            values.push(full.to_string());
         }
     }
 }
@@ -159,6 +168,21 @@ fn plausible_password(value: &str) -> bool {
     (has_other || !has_letter) && !prose.iter().any(|word| lower.starts_with(word))
 }
 
+/// Replaces every secret value in `text` (whitespace-collapsed or not)
+/// with a redacted form.
+pub(crate) fn redact_all(text: &str, values: &[String]) -> String {
+    let mut output = text.to_string();
+    for value in values {
+        let collapsed = value.split_whitespace().collect::<Vec<_>>().join(" ");
+        for form in [value.as_str(), collapsed.as_str()] {
+            if !form.is_empty() && output.contains(form) {
+                output = output.replace(form, "[secret redacted]");
+            }
+        }
+    }
+    output
+}
+
 /// Keeps a few characters at each end of long secrets, none of short ones.
 fn redact(kind: SecretKind, value: &str) -> String {
     if kind == SecretKind::PrivateKey {
@@ -183,8 +207,15 @@ mod tests {
 
     fn found(text: &str) -> Vec<Secret> {
         let mut secrets = Vec::new();
-        find_secrets(text, "body", &mut secrets);
+        find_secrets(text, "body", &mut secrets, &mut Vec::new());
         secrets
+    }
+
+    #[test]
+    fn key_hash_ignores_line_endings() {
+        let lf = "-----BEGIN RSA PRIVATE KEY-----\nMIIB\nAAAA\n-----END RSA PRIVATE KEY-----";
+        let crlf = lf.replace('\n', "\r\n");
+        assert_eq!(found(lf)[0].sha256, found(&crlf)[0].sha256);
     }
 
     #[test]

@@ -184,6 +184,7 @@ pub(crate) fn scan_calendar(collector: &mut Collector<'_>, text: &str, location:
     for url in &extract.urls {
         collector.urls.add(url, UrlSourceKind::Calendar, url_location, None);
     }
+    collector.add_emails(extract.emails.clone());
     for html in &extract.html {
         let html_extract = crate::html::extract(html);
         for link in html_extract.links {
