@@ -35,7 +35,10 @@ use std::sync::OnceLock;
 
 use mail_parser::MessageParser;
 use phishloop_intake::{Hints, MsgError, ReportMode, Unwrapped, split_input, unwrap_report};
-use phishloop_model::{AnalysisRecord, ExtractionStatus, InputFormat, MessageAnalysis, Report, SCHEMA_VERSION, Source};
+use phishloop_model::{
+    AnalysisRecord, DefectCode, ExtractionStatus, InputFormat, MessageAnalysis, OriginalFormat, ParseInfo, Report,
+    SCHEMA_VERSION, Source,
+};
 use sha2::{Digest, Sha256};
 
 pub use config::Config;
@@ -161,7 +164,10 @@ impl Analyzer {
                 let mut report = report.clone();
                 report.original_location = Some(original.location.clone());
                 report.original_format = Some(original.format);
-                let analysis = self.analyze_original(&original.bytes, 0, &reporter);
+                let mut analysis = self.analyze_original(&original.bytes, 0, &reporter);
+                if original.format == OriginalFormat::Inline {
+                    forget_rebuild_defects(&mut analysis);
+                }
                 record(source.clone(), report, Some(analysis))
             })
             .collect()
@@ -237,6 +243,14 @@ pub fn input_format(bytes: &[u8]) -> InputFormat {
 fn parser() -> &'static MessageParser {
     static PARSER: OnceLock<MessageParser> = OnceLock::new();
     PARSER.get_or_init(MessageParser::default)
+}
+
+/// A message rebuilt from a quoted forward has no Message-ID, and its date
+/// is in the mail client's words; those are not defects of the original.
+fn forget_rebuild_defects(analysis: &mut MessageAnalysis) {
+    let rebuilt = [DefectCode::MissingMessageId, DefectCode::MissingDate, DefectCode::InvalidDate];
+    analysis.parse.defects.retain(|defect| !rebuilt.contains(&defect.code));
+    analysis.parse.status = ParseInfo::status_of(&analysis.parse.defects);
 }
 
 fn record(source: Source, report: Report, message: Option<MessageAnalysis>) -> AnalysisRecord {

@@ -8,6 +8,8 @@
 
 use mail_builder::mime::MimePart;
 
+use crate::boundary;
+
 /// Separator lines, compared case-insensitively after trimming dashes,
 /// underscores, asterisks and spaces from both ends.
 const SEPARATORS: &[&str] = &[
@@ -249,14 +251,18 @@ pub(crate) fn rebuild(forward: &InlineForward, html: Option<String>, attachments
     if let Some(html) = html {
         text_parts.push(MimePart::new("text/html", html));
     }
-    let text =
-        if text_parts.len() == 1 { text_parts.remove(0) } else { MimePart::new("multipart/alternative", text_parts) };
+    let seed = boundary::seed_of(forward.body.as_bytes());
+    let text = if text_parts.len() == 1 {
+        text_parts.remove(0)
+    } else {
+        boundary::multipart("alternative", text_parts, &seed, 1)
+    };
     let root = if attachments.is_empty() {
         text
     } else {
         let mut parts = vec![text];
         parts.extend(attachments);
-        MimePart::new("multipart/mixed", parts)
+        boundary::multipart("mixed", parts, &seed, 0)
     };
     // Writing to a Vec cannot fail.
     let _ = root.write_part(&mut output);

@@ -9,6 +9,7 @@
 //! extracts the reported originals and the reporter. Everything here is pure:
 //! bytes in, data out.
 
+mod boundary;
 mod forward;
 mod msg;
 mod sniff;

@@ -15,6 +15,8 @@ use mail_builder::headers::content_type::ContentType;
 use mail_builder::mime::MimePart;
 use msg_parser::{Attachment, Outlook};
 
+use crate::boundary;
+
 /// Embedded .msg messages deeper than this are kept as opaque attachments.
 const MAX_EMBEDDED_DEPTH: usize = 4;
 
@@ -49,7 +51,7 @@ pub fn msg_to_rfc822(bytes: &[u8]) -> Result<Vec<u8>, MsgError> {
 fn convert(bytes: &[u8], depth: usize) -> Result<Vec<u8>, MsgError> {
     check_compound_file(bytes)?;
     let outlook = parse_properties(bytes)?;
-    render(&outlook, depth)
+    render(&outlook, depth, &boundary::seed_of(bytes))
 }
 
 /// Validates the compound-file structure and the presence of message
@@ -75,10 +77,10 @@ fn parse_properties(bytes: &[u8]) -> Result<Outlook, MsgError> {
     }
 }
 
-fn render(outlook: &Outlook, depth: usize) -> Result<Vec<u8>, MsgError> {
+fn render(outlook: &Outlook, depth: usize, seed: &[u8]) -> Result<Vec<u8>, MsgError> {
     let mut output = Vec::new();
     write_headers(outlook, &mut output);
-    body(outlook, depth).write_part(&mut output).map_err(|error| MsgError::Write(error.to_string()))?;
+    body(outlook, depth, seed).write_part(&mut output).map_err(|error| MsgError::Write(error.to_string()))?;
     Ok(output)
 }
 
@@ -128,7 +130,7 @@ fn write_transport_headers(transport: &str, output: &mut Vec<u8>) {
     output.extend_from_slice(b"MIME-Version: 1.0\r\n");
 }
 
-fn body(outlook: &Outlook, depth: usize) -> MimePart<'static> {
+fn body(outlook: &Outlook, depth: usize, seed: &[u8]) -> MimePart<'static> {
     let mut alternatives = Vec::new();
     if !outlook.body.trim().is_empty() {
         alternatives.push(MimePart::new("text/plain", outlook.body.clone()));
@@ -139,17 +141,24 @@ fn body(outlook: &Outlook, depth: usize) -> MimePart<'static> {
     let text = match alternatives.len() {
         0 => MimePart::new("text/plain", String::new()),
         1 => alternatives.remove(0),
-        _ => MimePart::new("multipart/alternative", alternatives),
+        _ => boundary::multipart("alternative", alternatives, seed, 1),
     };
 
     let mut parts = vec![text];
     parts.extend(outlook.attachments.iter().map(|attachment| attachment_part(attachment, depth)));
-    if parts.len() == 1 { parts.remove(0) } else { MimePart::new("multipart/mixed", parts) }
+    if parts.len() == 1 { parts.remove(0) } else { boundary::multipart("mixed", parts, seed, 0) }
 }
 
+/// The HTML body. Outlook stores it as a binary property (PidTagHtml),
+/// which `msg_parser` 0.3 returns hex-encoded; it is decoded here. The
+/// RTF-encapsulated HTML of older messages is the fallback.
 fn html_body(outlook: &Outlook) -> Option<String> {
-    if !outlook.html.trim().is_empty() {
-        return Some(outlook.html.clone());
+    let stored = outlook.html.trim();
+    if !stored.is_empty() {
+        return Some(match decode_hex(stored) {
+            Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            None => stored.to_string(),
+        });
     }
     catch_unwind(AssertUnwindSafe(|| outlook.html_from_rtf())).ok().flatten().filter(|html| !html.trim().is_empty())
 }
@@ -187,6 +196,19 @@ fn attachment_part(attachment: &Attachment, depth: usize) -> MimePart<'static> {
             )),
         )
     }
+}
+
+/// Decodes a string of hexadecimal digit pairs; `None` when it is not one.
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return None;
+    }
+    let digit = |byte: u8| match byte {
+        b'0'..=b'9' => byte - b'0',
+        b'a'..=b'f' => byte - b'a' + 10,
+        _ => byte - b'A' + 10,
+    };
+    Some(text.as_bytes().chunks(2).map(|pair| (digit(pair[0]) << 4) | digit(pair[1])).collect())
 }
 
 fn is_mime_type(value: &str) -> bool {

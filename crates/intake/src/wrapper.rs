@@ -20,6 +20,11 @@ use crate::forward::{self, InlineForward};
 use crate::msg::msg_to_rfc822;
 use crate::sniff::{MessageKind, sniff_message};
 
+/// Labels of the subject line in a quoted header block, lowercase, as
+/// they appear in HTML (possibly inside `<b>`).
+const SUBJECT_LABELS: &[&str] =
+    &["subject:", "betreff:", "objet :", "objet:", "asunto:", "oggetto:", "onderwerp:", "assunto:", "ämne:", "emne:"];
+
 /// At most this many originals are taken from one report.
 const MAX_ORIGINALS: usize = 20;
 /// Reporter comments are cut to this many characters.
@@ -126,7 +131,10 @@ pub fn unwrap_report<'a>(message: &Message<'a>, raw: &'a [u8], mode: ReportMode,
         return Unwrapped::direct();
     }
     let text = wrapper_text(message);
-    let inline = if candidates.is_empty() && strong { forward::find_inline_forward(&text) } else { None };
+    // A Cofense report body holds the original's headers in a section of its
+    // own, which can look like a quoted forward.
+    let cofense = button == Some(ReportButton::Cofense);
+    let inline = if candidates.is_empty() && strong && !cofense { forward::find_inline_forward(&text) } else { None };
     let headers_only =
         if candidates.is_empty() && inline.is_none() && strong { quoted_header_block(&text) } else { None };
     let has_original = !candidates.is_empty() || inline.is_some() || headers_only.is_some();
@@ -185,8 +193,9 @@ pub fn unwrap_report<'a>(message: &Message<'a>, raw: &'a [u8], mode: ReportMode,
         unwrapped.comment = bounded_comment(&text);
     }
 
-    if button == Some(ReportButton::Cofense) {
-        // Cofense writes a machine-generated body, not a reporter comment.
+    if matches!(button, Some(ReportButton::Cofense | ReportButton::Knowbe4)) {
+        // Cofense writes a machine-generated body, and KnowBe4 copies the
+        // original's body into the report: neither is a reporter comment.
         unwrapped.comment = None;
     }
 
@@ -498,8 +507,25 @@ fn forward_html(message: &Message<'_>, forward: &InlineForward) -> Option<String
         markers.insert(0, separator.to_lowercase());
     }
     let position = markers.iter().filter_map(|marker| lower.find(marker.as_str())).min()?;
-    // Back up to the start of the tag that contains the marker.
-    let start = lower[..position].rfind('<').unwrap_or(position);
+    // The quoted header block (From, Sent, To, Subject) follows the
+    // marker; its addresses are the reporter's and the sender's, not content
+    // of the original. Start after the subject line when there is one.
+    let window_end = (position + 4096).min(lower.len());
+    let window_end = (window_end..=lower.len()).find(|&end| lower.is_char_boundary(end)).unwrap_or(lower.len());
+    let window = &lower[position..window_end];
+    let subject = SUBJECT_LABELS.iter().filter_map(|label| window.find(label)).min();
+    let start = match subject {
+        Some(offset) => {
+            let after = position + offset;
+            ["<br", "</p>", "</div>", "\n"]
+                .iter()
+                .filter_map(|end| lower[after..].find(end))
+                .min()
+                .map_or(lower.len(), |end| after + end)
+        }
+        // Back up to the start of the tag that contains the marker.
+        None => lower[..position].rfind('<').unwrap_or(position),
+    };
     html.get(start..).map(str::to_string)
 }
 
@@ -516,25 +542,18 @@ fn copy_attachment(part: &MessagePart<'_>, bytes: &[u8]) -> MimePart<'static> {
     MimePart::new(BuilderContentType::new(content_type), bytes.to_vec()).attachment(name)
 }
 
-/// The reporter: Cofense's `Reporting User:` line, Microsoft's
-/// `...|reporter|(subject)` subject form, or else the wrapper's sender.
-fn reporter(message: &Message<'_>, text: &str, subject: &str) -> (Option<String>, Option<String>) {
+/// The reporter: Cofense's `Reporting User:` line, or else the wrapper's
+/// sender. Addresses in Microsoft's submission subject
+/// (`3|id|ip|address|(subject)`) belong to the reported message, not to the
+/// reporter, so they are never used.
+fn reporter(message: &Message<'_>, text: &str, _subject: &str) -> (Option<String>, Option<String>) {
     if let Some(line) = text.lines().find(|line| line.trim_start().starts_with("Reporting User:")) {
         let address = line.trim_start()["Reporting User:".len()..].trim();
         if address.contains('@') {
             return (None, Some(address.to_string()));
         }
     }
-    if microsoft_classification(subject).is_some() {
-        let fields: Vec<&str> = subject.split('|').collect();
-        if let Some(address) = fields.iter().rev().skip(1).find(|field| field.contains('@') && !field.contains(' ')) {
-            return (None, Some(address.trim().to_string()));
-        }
-    }
-    match first_from(message) {
-        Some((name, address)) => (name, address),
-        None => (None, None),
-    }
+    first_from(message).unwrap_or((None, None))
 }
 
 fn first_from(message: &Message<'_>) -> Option<(Option<String>, Option<String>)> {
@@ -590,7 +609,7 @@ fn bounded_comment(text: &str) -> Option<String> {
         }
         offset += line.len();
     }
-    let trimmed = text[..end].trim();
+    let trimmed = text[..end].trim().replace("\r\n", "\n");
     if trimmed.is_empty() {
         return None;
     }

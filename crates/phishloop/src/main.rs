@@ -11,6 +11,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// Analysis allocates many small strings per message; mimalloc serves them
+/// markedly faster than the system allocator (measured with
+/// `phishloop bench`, see docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Closed-loop phishing defence: analyse reported email, decide, act,
 /// coach and measure.
 #[derive(Debug, Parser)]
