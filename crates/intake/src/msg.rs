@@ -17,6 +17,9 @@ use msg_parser::{Attachment, Outlook};
 
 use crate::boundary;
 
+/// Largest uncompressed RTF body decompressed to find an HTML body.
+const MAX_RTF_BYTES: usize = 32 * 1024 * 1024;
+
 /// Embedded .msg messages deeper than this are kept as opaque attachments.
 const MAX_EMBEDDED_DEPTH: usize = 4;
 
@@ -160,6 +163,13 @@ fn html_body(outlook: &Outlook) -> Option<String> {
             None => stored.to_string(),
         });
     }
+    // The decompressor reserves the size the RTF header declares, up to
+    // 4 GiB; a hostile header must not make it reserve more than a message
+    // can sensibly hold.
+    let declared = rtf_declared_size(&outlook.rtf_compressed)?;
+    if declared > MAX_RTF_BYTES {
+        return None;
+    }
     catch_unwind(AssertUnwindSafe(|| outlook.html_from_rtf())).ok().flatten().filter(|html| !html.trim().is_empty())
 }
 
@@ -196,6 +206,14 @@ fn attachment_part(attachment: &Attachment, depth: usize) -> MimePart<'static> {
             )),
         )
     }
+}
+
+/// The uncompressed size in the header of a compressed RTF body
+/// ([MS-OXRTFCP]: compressed size, then raw size, both little-endian u32),
+/// which `msg_parser` holds as hexadecimal text.
+fn rtf_declared_size(hex_text: &str) -> Option<usize> {
+    let header = decode_hex(hex_text.get(..16)?)?;
+    Some(u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize)
 }
 
 /// Decodes a string of hexadecimal digit pairs; `None` when it is not one.
