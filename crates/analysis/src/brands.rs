@@ -92,6 +92,8 @@ const BUILT_IN: &[BuiltIn] = &[
         &[
             "google.com",
             "gmail.com",
+            "googlesource.com",
+            "googlegroups.com",
             "googlemail.com",
             "youtube.com",
             "googleusercontent.com",
@@ -134,6 +136,9 @@ const BUILT_IN: &[BuiltIn] = &[
             "amazon.co.jp",
             "amazonaws.com",
             "amazonses.com",
+            "media-amazon.com",
+            "images-amazon.com",
+            "ssl-images-amazon.com",
             "awsapps.com",
             "amazon.in",
             "amazon.com.au",
@@ -165,6 +170,14 @@ const BUILT_IN: &[BuiltIn] = &[
     ("UPS", &["ups.com"], &["ups"], &["ups", "ups my choice"]),
     ("USPS", &["usps.com", "usps.gov"], &["usps"], &["usps", "usps.com", "united states postal service"]),
     ("Royal Mail", &["royalmail.com", "royalmail.co.uk"], &["royalmail"], &["royal mail"]),
+    (
+        "Canada Post",
+        &["canadapost.ca", "postescanada.ca", "canadapost-postescanada.ca"],
+        &["canadapost", "postescanada"],
+        &["canada post", "postes canada"],
+    ),
+    ("Australia Post", &["auspost.com.au"], &["auspost"], &["australia post", "auspost"]),
+    ("Walmart", &["walmart.com", "walmart.ca"], &["walmart"], &["walmart"]),
     ("Netflix", &["netflix.com", "nflxext.com", "nflximg.net"], &["netflix"], &["netflix"]),
     ("Spotify", &["spotify.com"], &["spotify"], &["spotify"]),
     (

@@ -46,6 +46,22 @@ pub(crate) fn registrable(host: &str) -> Option<String> {
     psl::domain_str(host).map(str::to_string)
 }
 
+/// The domain that owns a host, for lookalike checks: the registrable
+/// domain, except under a private suffix of the public suffix list
+/// (`gitlab.freedesktop.org`, `user.github.io`), where the owner is the
+/// company behind the suffix and the label left of it a name its customers
+/// choose.
+fn owner_domain(host: &str) -> Option<String> {
+    if host.parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    let suffix = psl::suffix(host.as_bytes())?;
+    if suffix.typ() == Some(psl::Type::Private) && suffix.as_bytes().contains(&b'.') {
+        return std::str::from_utf8(suffix.as_bytes()).ok().map(str::to_string);
+    }
+    registrable(host)
+}
+
 /// True when the public suffix of a host is listed (not only matched by the
 /// wildcard rule), so that text such as `file.pdf` is not taken for a domain.
 pub(crate) fn has_known_suffix(host: &str) -> bool {
@@ -164,8 +180,12 @@ impl LookalikeTargets {
             if !distinctive {
                 continue;
             }
-            by_label.entry(target.label.clone()).or_default().push(index);
-            if target.label.len() >= 5 {
+            if matches!(target.owner, Owner::Organization) || target.label.len() >= 6 {
+                by_label.entry(target.label.clone()).or_default().push(index);
+            }
+            // Short names are one typo away from too many ordinary names
+            // (gmail and qmail).
+            if target.label.len() >= 6 {
                 by_length.entry(target.label.len()).or_default().push(index);
             }
             let mut add_word = |word: &str| {
@@ -216,14 +236,20 @@ impl Target {
     }
 }
 
+/// The name of the known brand that owns `registrable_domain`, if any.
+pub(crate) fn owning_brand(analyzer: &Analyzer, registrable_domain: &str) -> Option<String> {
+    let index = analyzer.lookalike_targets().owner_of_domain.get(registrable_domain)?;
+    Some(analyzer.brands().get(*index).name.clone())
+}
+
 /// Finds the organisation domains and brands that `host` imitates: at most
 /// one match per organisation domain and per brand, by the first technique
 /// found in the order suffix swap, confusable, subdomain, typo, combosquat.
 pub(crate) fn lookalikes(analyzer: &Analyzer, host: &str) -> Vec<LookalikeMatch> {
-    let Some(registrable_domain) = registrable(host) else {
+    let Some(registrable_domain) = owner_domain(host) else {
         return Vec::new();
     };
-    if is_internal(analyzer, host) {
+    if is_internal(analyzer, host) || crate::lists::is_distinct_service(&registrable_domain) {
         return Vec::new();
     }
     let index = analyzer.lookalike_targets();
@@ -275,15 +301,23 @@ pub(crate) fn lookalikes(analyzer: &Analyzer, host: &str) -> Vec<LookalikeMatch>
     }
     for word in index.words.find_overlapping_iter(&candidate.label) {
         let target = &index.targets[index.word_targets[word.pattern().as_usize()]];
-        if !owned(target.owner) && is_word_at(&candidate.label, word.start(), word.end()) {
+        // The same name under another suffix was judged above.
+        let whole_label = word.start() == 0 && word.end() == candidate.label.len();
+        if !whole_label && !owned(target.owner) && is_word_at(&candidate.label, word.start(), word.end()) {
             found.add(target, brands, LookalikeTechnique::Combosquat, None);
         }
     }
     for word in index.words.find_overlapping_iter(&candidate.subdomain) {
         let target = &index.targets[index.word_targets[word.pattern().as_usize()]];
-        if !owned(target.owner) && is_label_word_at(&candidate.subdomain, word.start(), word.end()) {
-            found.add(target, brands, LookalikeTechnique::Subdomain, None);
+        if owned(target.owner) || !is_label_word_at(&candidate.subdomain, word.start(), word.end()) {
+            continue;
         }
+        let technique = if is_whole_label(&candidate.subdomain, word.start(), word.end()) {
+            LookalikeTechnique::SubdomainKeyword
+        } else {
+            LookalikeTechnique::Subdomain
+        };
+        found.add(target, brands, technique, None);
     }
     found.matches
 }
@@ -339,16 +373,23 @@ impl Candidate {
 }
 
 /// A word found in a registrable label counts when it stands between
-/// hyphens, digits or the label's ends; words of six letters or more also
-/// count inside longer runs of letters (`paypalsecure`). Shorter words
-/// would match inside ordinary words (`apple` in `pineapple`).
+/// hyphens, digits or the label's ends; words of seven letters or more also
+/// count inside longer runs of letters (`microsoftsecure`). Shorter words
+/// would match inside ordinary words and names (`apple` in `pineapple`,
+/// `icloud` in `huaweicloud`).
 fn is_word_at(label: &str, start: usize, end: usize) -> bool {
-    if end - start >= 6 {
+    if end - start >= 7 {
         return true;
     }
     let bytes = label.as_bytes();
     let boundary = |byte: Option<&u8>| byte.is_none_or(|byte| *byte == b'-' || byte.is_ascii_digit());
     boundary(start.checked_sub(1).and_then(|before| bytes.get(before))) && boundary(bytes.get(end))
+}
+
+/// True when `start..end` is a whole dot-separated label of `subdomain`.
+fn is_whole_label(subdomain: &str, start: usize, end: usize) -> bool {
+    let bytes = subdomain.as_bytes();
+    (start == 0 || bytes[start - 1] == b'.') && (end == bytes.len() || bytes[end] == b'.')
 }
 
 /// Like [`is_word_at`] for subdomains, where dots also separate words.

@@ -299,6 +299,7 @@ pub(crate) fn sender_signals(analyzer: &Analyzer, headers: &Headers) -> SenderSi
             .map(|brand| brand.name.clone()),
         display_name_internal_person,
         from_lookalikes: from_domain.as_deref().map(|domain| domain::lookalikes(analyzer, domain)).unwrap_or_default(),
+        from_brand: from_registrable.as_deref().and_then(|domain| domain::owning_brand(analyzer, domain)),
     }
 }
 

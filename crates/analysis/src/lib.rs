@@ -254,7 +254,7 @@ fn forget_rebuild_defects(analysis: &mut MessageAnalysis) {
 }
 
 fn record(source: Source, report: Report, message: Option<MessageAnalysis>) -> AnalysisRecord {
-    AnalysisRecord { schema_version: SCHEMA_VERSION, source, report, message }
+    AnalysisRecord { schema_version: SCHEMA_VERSION, source, report, message, decision: None }
 }
 
 fn direct_report() -> Report {

@@ -236,6 +236,11 @@ const SHORTENERS: &[&str] = &[
     "l.ead.me",
 ];
 
+/// Registrable domains of established services whose names sit one edit
+/// away from a brand's domain (pCloud and iCloud): never reported as
+/// lookalikes.
+const DISTINCT_SERVICES: &[&str] = &["pcloud.com", "pcloud.link"];
+
 /// Groups of registrable domains that run one provider's mail
 /// infrastructure, so that a Received hop between two of them is internal to
 /// that provider.
@@ -283,6 +288,10 @@ fn matches(host: &str, set: &HashSet<&'static str>) -> bool {
 
 static FREE_HOSTING_SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| FREE_HOSTING.iter().copied().collect());
 static SHORTENER_SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| SHORTENERS.iter().copied().collect());
+
+pub(crate) fn is_distinct_service(registrable_domain: &str) -> bool {
+    DISTINCT_SERVICES.contains(&registrable_domain)
+}
 
 pub(crate) fn is_free_mail(domain: &str) -> bool {
     FREE_MAIL.contains(&domain)

@@ -26,8 +26,9 @@ use crate::secrets;
 use crate::text;
 use crate::urls::UrlCollector;
 
-/// Characters of visible text kept for the excerpt.
-const EXCERPT_CHARS: usize = 500;
+/// Characters of visible text kept for the excerpt, which is also the text
+/// the statistical model reads.
+const EXCERPT_CHARS: usize = 2_000;
 /// Addresses and phone numbers kept per message.
 const MAX_CONTENT_ITEMS: usize = 200;
 

@@ -150,7 +150,8 @@ fn private_key_block(text: &str, start: usize) -> &str {
             let close = after[9..].find("-----").map_or(after.len(), |position| position + 9 + 5);
             &rest[..end + close]
         }
-        None => &rest[..rest.len().min(4096)],
+        // Without an END line, the first 4 KiB, cut at a character boundary.
+        None => &rest[..rest.floor_char_boundary(4096)],
     }
 }
 

@@ -147,7 +147,8 @@ fn indicator(
     let host_is_ip = matches!(effective.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)));
     let registrable_domain = host.as_deref().filter(|_| !host_is_ip).and_then(domain::registrable);
 
-    let deceptive = entry.display_texts.iter().find_map(|text| deception(text, registrable_domain.as_deref()));
+    let deceptive =
+        entry.display_texts.iter().find_map(|text| deception(analyzer, text, registrable_domain.as_deref()));
     // Messages repeat hosts across many links; compare each host once.
     let lookalikes = match host.as_deref() {
         Some(host) if !host_is_ip => {
@@ -165,6 +166,7 @@ fn indicator(
         unwrapped,
         scheme: effective.scheme().to_string(),
         host_unicode: host.as_deref().and_then(domain::unicode_host),
+        brand: registrable_domain.as_deref().and_then(|domain| domain::owning_brand(analyzer, domain)),
         registrable_domain,
         host_is_ip,
         has_credentials: !effective.username().is_empty() || effective.password().is_some(),
@@ -181,14 +183,19 @@ fn indicator(
 }
 
 /// A link whose text names another registrable domain than its target.
-fn deception(text: &str, actual: Option<&str>) -> Option<DeceptiveLink> {
+/// Two domains of one known brand (`canadapost.ca` shown, leading to
+/// `canadapost-postescanada.ca`) do not count.
+fn deception(analyzer: &Analyzer, text: &str, actual: Option<&str>) -> Option<DeceptiveLink> {
     let actual = actual?;
     let displayed_domain = domain_in_text(text)?;
-    (displayed_domain != actual).then(|| DeceptiveLink {
-        displayed: truncate(text, 256),
-        displayed_domain,
-        actual_domain: actual.to_string(),
-    })
+    if displayed_domain == actual {
+        return None;
+    }
+    let brand = domain::owning_brand(analyzer, actual);
+    if brand.is_some() && brand == domain::owning_brand(analyzer, &displayed_domain) {
+        return None;
+    }
+    Some(DeceptiveLink { displayed: truncate(text, 256), displayed_domain, actual_domain: actual.to_string() })
 }
 
 /// The registrable domain a link text shows: the host of a URL in it, or a
@@ -200,14 +207,20 @@ fn domain_in_text(text: &str) -> Option<String> {
             continue;
         }
         let host = match parse(word, None) {
+            // A URL shown in the text may itself be wrapped by a link
+            // rewriter; what it shows is where the wrapper leads.
             Some(url) if word.contains("://") || word.to_ascii_lowercase().starts_with("www.") => {
-                url.host_str().map(str::to_string)
+                unwrap(&url).0.host_str().map(str::to_string)
             }
             _ => Some(word.split('/').next().unwrap_or(word).to_string()),
         };
         let Some(host) = host.and_then(|host| domain::to_ascii_host(&host)) else {
             continue;
         };
+        // Host names have no underscores; `report_v2.zip` is a file name.
+        if host.contains('_') {
+            continue;
+        }
         if host.parse::<std::net::IpAddr>().is_ok() || !domain::has_known_suffix(&host) {
             continue;
         }

@@ -62,6 +62,17 @@ fn convert(bytes: &[u8], depth: usize) -> Result<Vec<u8>, MsgError> {
 fn check_compound_file(bytes: &[u8]) -> Result<(), MsgError> {
     let file = cfb::CompoundFile::open(Cursor::new(bytes))
         .map_err(|error| MsgError::InvalidCompoundFile(error.to_string()))?;
+    // A stream cannot hold more than the file. msg_parser allocates and
+    // walks the declared size, so a forged directory entry of 4 GiB would
+    // cost seconds of CPU time and gigabytes of address space.
+    if let Some(entry) = file.walk().find(|entry| entry.is_stream() && entry.len() > bytes.len() as u64) {
+        return Err(MsgError::InvalidCompoundFile(format!(
+            "stream {} declares {} bytes, more than the whole file ({} bytes)",
+            entry.path().display(),
+            entry.len(),
+            bytes.len()
+        )));
+    }
     let has_properties = file.walk().any(|entry| {
         let name = entry.name();
         name.starts_with("__substg1.0_") || name == "__properties_version1.0"

@@ -12,7 +12,8 @@ pub struct BodySummary {
     /// Characters of visible text (plain text, or the text of the HTML when
     /// there is no plain part).
     pub text_length: usize,
-    /// The first 500 characters of visible text, whitespace collapsed.
+    /// The first 2,000 characters of visible text, whitespace collapsed and
+    /// secrets redacted.
     pub excerpt: String,
     /// Features of the HTML body, if any.
     pub html: Option<HtmlSummary>,

@@ -131,4 +131,7 @@ pub struct SenderSignals {
     /// Lookalike matches of the From domain against the organisation's
     /// domains and known brands.
     pub from_lookalikes: Vec<LookalikeMatch>,
+    /// The known brand that owns the From domain. The header can be forged:
+    /// read it together with the authentication results.
+    pub from_brand: Option<String>,
 }

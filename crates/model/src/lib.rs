@@ -12,6 +12,7 @@
 
 mod attachment;
 mod content;
+mod decision;
 mod defect;
 mod headers;
 mod record;
@@ -20,6 +21,7 @@ mod url;
 
 pub use attachment::{ArchiveEntry, ArchiveListing, Attachment, AttachmentFlags, OleInfo};
 pub use content::{BodySummary, Cue, CueKind, HtmlSummary, PhoneNumber, Secret, SecretKind};
+pub use decision::{Category, Decision, Evidence, EvidenceSource, ModelOutput, Verdict};
 pub use defect::{Defect, DefectCode, ParseInfo, ParseStatus};
 pub use headers::{DateInfo, HeaderField, Headers, Mailbox, RecipientGroup, Recipients, SenderSignals};
 pub use record::{

@@ -3,6 +3,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attachment::Attachment;
 use crate::content::{BodySummary, Cue, PhoneNumber, Secret};
+use crate::decision::Decision;
 use crate::defect::ParseInfo;
 use crate::headers::{Headers, Mailbox, SenderSignals};
 use crate::transport::{Authentication, ReceivedChain};
@@ -26,6 +27,8 @@ pub struct AnalysisRecord {
     /// Analysis of the reported original (or of the input itself when it is
     /// not a report wrapper). `None` when the original could not be extracted.
     pub message: Option<MessageAnalysis>,
+    /// The triage decision; `None` until triage has run.
+    pub decision: Option<Decision>,
 }
 
 /// The input a record was read from.

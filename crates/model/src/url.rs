@@ -22,6 +22,9 @@ pub struct UrlIndicator {
     pub host_unicode: Option<String>,
     /// Registrable domain of `host` by the public suffix list.
     pub registrable_domain: Option<String>,
+    /// The known brand that owns `registrable_domain` (a link to the real
+    /// `paypal.com` names PayPal).
+    pub brand: Option<String>,
     /// The host is an IP address literal.
     pub host_is_ip: bool,
     /// The URL carries a user name or password before the host.
@@ -137,8 +140,13 @@ pub enum LookalikeTechnique {
     /// (`paypal-secure-login.net`).
     Combosquat,
     /// The imitated domain written as subdomain labels of another domain
-    /// (`paypal.com.account-check.net`).
+    /// (`paypal.com.account-check.net`), or a brand name inside a longer
+    /// subdomain label (`paypal-verify.account-check.net`).
     Subdomain,
+    /// A brand name or the organisation's name as a whole subdomain label
+    /// (`paypal.account-check.net`). Weaker than the others: self-hosted
+    /// services use such names too (`gitlab.example.org`).
+    SubdomainKeyword,
 }
 
 /// A registrable domain seen in the message and where.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use phishloop_analysis::{Analyzer, Mode};
+use phishloop_triage::Triage;
 
 use crate::config::Settings;
 use crate::exit;
@@ -13,8 +14,10 @@ use crate::files::{self, Input};
 use crate::summary;
 
 /// Analyses every input and prints the results. Returns the exit code.
-pub fn run(settings: &Settings, paths: &[PathBuf], json: bool, mode: Mode) -> Result<u8> {
+pub fn run(settings: &Settings, paths: &[PathBuf], json: bool, mode: Mode, decide: bool) -> Result<u8> {
     let analyzer = Analyzer::new(settings.analysis.clone(), mode).context("invalid analysis configuration")?;
+    let triage =
+        if decide { Some(Triage::new(settings.triage.clone()).context("invalid triage configuration")?) } else { None };
     let inputs = files::expand(paths);
     let progress = progress_bar(inputs.len());
 
@@ -41,7 +44,7 @@ pub fn run(settings: &Settings, paths: &[PathBuf], json: bool, mode: Mode) -> Re
             }
         };
         let display = path.display().to_string();
-        let records = match analyzer.analyze_input(Some(&display), &bytes) {
+        let mut records = match analyzer.analyze_input(Some(&display), &bytes) {
             Ok(records) => records,
             Err(error) => {
                 failed += 1;
@@ -49,6 +52,11 @@ pub fn run(settings: &Settings, paths: &[PathBuf], json: bool, mode: Mode) -> Re
                 continue;
             }
         };
+        if let Some(triage) = &triage {
+            for record in &mut records {
+                record.decision = Some(triage.decide(record));
+            }
+        }
         for record in &records {
             messages += 1;
             if json {

@@ -12,6 +12,8 @@ use serde::Deserialize;
 pub struct Settings {
     /// Analysis settings: the organisation, trust boundary and limits.
     pub analysis: phishloop_analysis::Config,
+    /// Triage settings: thresholds, rule folders, the model.
+    pub triage: phishloop_triage::Config,
 }
 
 impl Settings {

@@ -3,8 +3,12 @@
 mod analyze;
 mod bench;
 mod config;
+mod eval;
 mod files;
+mod labelled;
+mod rules;
 mod summary;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +49,9 @@ enum Command {
         /// How to treat messages that may be report wrappers.
         #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
         mode: ModeArg,
+        /// Only analyse; do not decide (no rules, no model).
+        #[arg(long)]
+        no_triage: bool,
     },
     /// Measure analysis throughput on one core against a bare MIME parse
     /// of the same messages.
@@ -62,6 +69,64 @@ enum Command {
     },
     /// Print the JSON Schema of the analysis output.
     Schema,
+    /// Test or list detection rules.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Train the statistical model on labelled folders of messages.
+    Train {
+        /// Folder of phishing messages (may be given more than once).
+        #[arg(long, required = true, value_name = "DIR")]
+        phish: Vec<PathBuf>,
+        /// Folder of legitimate messages (may be given more than once).
+        #[arg(long, required = true, value_name = "DIR")]
+        ham: Vec<PathBuf>,
+        /// Folder of spam (may be given more than once).
+        #[arg(long, value_name = "DIR")]
+        spam: Vec<PathBuf>,
+        /// Where to write the model.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Share of the messages, chosen by SHA-256, to train on; the rest
+        /// is held out for `phishloop eval`.
+        #[arg(long, default_value_t = 0.7, value_name = "SHARE")]
+        train_share: f64,
+        /// Name stored in the model and shown in decisions.
+        #[arg(long, default_value = "phishloop-model")]
+        name: String,
+        /// Passes over the training messages.
+        #[arg(long, default_value_t = phishloop_triage::model::TrainOptions::default().epochs)]
+        epochs: usize,
+        /// L2 regularisation strength; larger values give a smoother,
+        /// less confident model.
+        #[arg(long, default_value_t = phishloop_triage::model::TrainOptions::default().l2)]
+        l2: f64,
+    },
+    /// Evaluate decisions on labelled folders: each DIR holds subfolders
+    /// named phish, spam and ham.
+    Eval {
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Print the figures as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Run the examples of every rule: the built-in rules and the
+    /// configured rule folders, or the rule files in the given folders.
+    Test {
+        #[arg(value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+    },
+    /// List the rules with weight, category and file.
+    List {
+        #[arg(value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+    },
 }
 
 /// Report-wrapper handling, see `phishloop analyze --help`.
@@ -109,8 +174,16 @@ fn main() -> ExitCode {
     };
 
     let result = match cli.command {
-        Command::Analyze { paths, json, mode } => analyze::run(&settings, &paths, json, mode.into()),
+        Command::Analyze { paths, json, mode, no_triage } => {
+            analyze::run(&settings, &paths, json, mode.into(), !no_triage)
+        }
         Command::Bench { dir, json, repeat } => bench::run(&settings, &dir, json, repeat.max(1)),
+        Command::Rules { command: RulesCommand::Test { dirs } } => rules::test(&settings, &dirs),
+        Command::Rules { command: RulesCommand::List { dirs } } => rules::list(&settings, &dirs),
+        Command::Train { phish, ham, spam, out, train_share, name, epochs, l2 } => {
+            train::run(&settings, &train::TrainArguments { phish, ham, spam, out, train_share, name, epochs, l2 })
+        }
+        Command::Eval { dirs, json } => eval::run(&settings, &dirs, json),
         Command::Schema => {
             let schema = schemars::schema_for!(phishloop_model::AnalysisRecord);
             match serde_json::to_string_pretty(&schema) {

@@ -19,10 +19,44 @@ pub fn write(out: &mut impl Write, record: &AnalysisRecord) -> io::Result<()> {
         writeln!(out, "== {}", clean(source))?;
     }
     write_report(out, record)?;
+    if let Some(decision) = &record.decision {
+        write_decision(out, decision)?;
+    }
     if let Some(message) = &record.message {
         write_message(out, message, "")?;
     }
     writeln!(out)
+}
+
+fn write_decision(out: &mut impl Write, decision: &phishloop_model::Decision) -> io::Result<()> {
+    let review = if decision.needs_review { ", needs review" } else { "" };
+    writeln!(
+        out,
+        "Decision:    {} ({}), confidence {:.2}, score {:.2}{review}",
+        snake_name(&decision.verdict).to_uppercase(),
+        snake_name(&decision.category),
+        decision.confidence,
+        decision.score
+    )?;
+    for evidence in decision.evidence.iter().take(5) {
+        let locations = if evidence.locations.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", shorten(&evidence.locations.join(", "), 100))
+        };
+        writeln!(
+            out,
+            "  {:+.2} {}: {}{}",
+            evidence.weight,
+            clean(&evidence.id),
+            clean(&evidence.description),
+            clean(&locations)
+        )?;
+    }
+    for reason in &decision.review_reasons {
+        writeln!(out, "  review: {}", clean(reason))?;
+    }
+    Ok(())
 }
 
 fn write_report(out: &mut impl Write, record: &AnalysisRecord) -> io::Result<()> {
@@ -35,7 +69,7 @@ fn write_report(out: &mut impl Write, record: &AnalysisRecord) -> io::Result<()>
         ReportKind::AttachedMessage => "report with the original attached",
         ReportKind::InlineForward => "report with the original quoted inline",
     };
-    let button = report.button.map(|button| format!(" via {}", snake_case(&button))).unwrap_or_default();
+    let button = report.button.map(|button| format!(" via {}", snake_name(&button))).unwrap_or_default();
     writeln!(out, "Report:      {kind}{button}")?;
     if let Some(reporter) = &report.reporter {
         writeln!(out, "Reporter:    {}", mailbox(reporter))?;
@@ -85,11 +119,11 @@ fn write_message(out: &mut impl Write, message: &MessageAnalysis, indent: &str) 
     write_attachments(out, message, indent)?;
     write_content(out, message, indent)?;
 
-    let status = snake_case(&message.parse.status);
+    let status = snake_name(&message.parse.status);
     if message.parse.defects.is_empty() {
         writeln!(out, "{indent}Parse:       {status}")?;
     } else {
-        let codes: Vec<String> = message.parse.defects.iter().map(|defect| snake_case(&defect.code)).collect();
+        let codes: Vec<String> = message.parse.defects.iter().map(|defect| snake_name(&defect.code)).collect();
         writeln!(out, "{indent}Parse:       {status}; defects: {}", codes.join(", "))?;
     }
     Ok(())
@@ -114,7 +148,7 @@ fn write_sender_signals(out: &mut impl Write, message: &MessageAnalysis, indent:
         signals.push("free mail provider".to_string());
     }
     for lookalike in &sender.from_lookalikes {
-        signals.push(format!("From domain imitates {} ({})", lookalike.target, snake_case(&lookalike.technique)));
+        signals.push(format!("From domain imitates {} ({})", lookalike.target, snake_name(&lookalike.technique)));
     }
     if !signals.is_empty() {
         writeln!(out, "{indent}Sender:      {}", clean(&signals.join("; ")))?;
@@ -171,7 +205,7 @@ fn write_urls(out: &mut impl Write, urls: &[UrlIndicator], indent: &str) -> io::
             notes.push(format!("shows {} but leads to {}", deceptive.displayed_domain, deceptive.actual_domain));
         }
         for lookalike in &url.lookalikes {
-            notes.push(format!("imitates {} ({})", lookalike.target, snake_case(&lookalike.technique)));
+            notes.push(format!("imitates {} ({})", lookalike.target, snake_name(&lookalike.technique)));
         }
         if let Some(recipient) = &url.embedded_recipient {
             notes.push(format!("carries recipient {recipient}"));
@@ -252,7 +286,7 @@ fn write_content(out: &mut impl Write, message: &MessageAnalysis, indent: &str) 
             .cues
             .iter()
             .take(MAX_LISTED)
-            .map(|cue| format!("{} \"{}\"", snake_case(&cue.kind), shorten(&cue.matched, 40)))
+            .map(|cue| format!("{} \"{}\"", snake_name(&cue.kind), shorten(&cue.matched, 40)))
             .collect();
         writeln!(out, "{indent}Cues:        {}", clean(&cues.join(", ")))?;
     }
@@ -262,14 +296,14 @@ fn write_content(out: &mut impl Write, message: &MessageAnalysis, indent: &str) 
     }
     if !message.secrets.is_empty() {
         let secrets: Vec<String> =
-            message.secrets.iter().map(|secret| format!("{} {}", snake_case(&secret.kind), secret.redacted)).collect();
+            message.secrets.iter().map(|secret| format!("{} {}", snake_name(&secret.kind), secret.redacted)).collect();
         writeln!(out, "{indent}Secrets:     {}", clean(&secrets.join(", ")))?;
     }
     Ok(())
 }
 
 /// The name a value has in the JSON output.
-fn snake_case(value: &impl serde::Serialize) -> String {
+pub(crate) fn snake_name(value: &impl serde::Serialize) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(name)) => name,
         _ => String::new(),

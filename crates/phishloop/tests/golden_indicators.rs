@@ -1413,3 +1413,34 @@ Content-Type: text/html; charset=us-ascii
     );
     write_fixture("attachment-qr", &qr);
 }
+
+#[test]
+fn urls_link_text_judged_by_what_it_shows() {
+    let message = check_fixture("urls-link-text", "urls-link-text", ORGANIZATION);
+
+    let file = url(&message, "https://files.example-share.net/d/77a1");
+    assert_eq!(file.deceptive, None, "a file name with underscores is not a domain");
+
+    let wrapped = message
+        .urls
+        .iter()
+        .find(|indicator| indicator.effective == "https://docs.example-vendor.net/notice")
+        .expect("the wrapped notice link");
+    assert_eq!(wrapped.deceptive, None, "a wrapped URL shown as its own text leads where it shows");
+
+    let carrier = url(&message, "https://www.canadapost-postescanada.ca/track/123");
+    assert_eq!(carrier.deceptive, None, "two domains of one brand");
+    assert_eq!(carrier.brand.as_deref(), Some("Canada Post"), "the brand that owns the link's domain");
+
+    let phish = url(&message, "https://login.example-phish.net/s");
+    let deceptive = phish.deceptive.as_ref().expect("brand domain shown, other domain behind");
+    assert_eq!(deceptive.displayed_domain, "paypal.com");
+    assert_eq!(deceptive.actual_domain, "example-phish.net");
+    assert_eq!(phish.brand, None);
+
+    let router = url(&message, "http://192.168.100.2/");
+    assert!(router.host_is_ip, "IP address host");
+
+    let cloud = url(&message, "https://u.pcloud.link/publink/show?code=XZ1");
+    assert!(cloud.lookalikes.is_empty(), "pCloud is a service of its own, not an iCloud lookalike");
+}

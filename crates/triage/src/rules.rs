@@ -1,0 +1,442 @@
+//! Detection rules: files of rules whose conditions are Common Expression
+//! Language (CEL) expressions over the analysis output.
+//!
+//! A rule file is TOML with one `[[rule]]` table per rule:
+//!
+//! ```toml
+//! [[rule]]
+//! id = "lookalike-login-link"
+//! description = "A sign-in request with a link to a lookalike domain"
+//! category = "credential_harvesting"
+//! weight = 0.85
+//! expression = '''
+//! message.urls.exists(u, size(u.lookalikes) > 0)
+//!   && message.cues.exists(c, c.kind == "credential_request")
+//! '''
+//! locations = "message.urls.filter(u, size(u.lookalikes) > 0).map(u, u.effective)"
+//!
+//! [[rule.example]]
+//! matches = true
+//! message = '''
+//! From: ...
+//! '''
+//! ```
+//!
+//! An example may carry `analysis_config` (the `[analysis]` table as TOML)
+//! and `rule_settings` (the `[triage.rule_settings]` table as TOML) when the
+//! rule depends on the organisation's configuration.
+//!
+//! The expression sees `message` (the analysis of the original, see
+//! docs/analysis-schema.md), `report` (how it was reported) and `config`
+//! (lists from the triage configuration, such as simulation headers). A rule
+//! matches when its expression is `true`; an expression that fails at run
+//! time (a missing key, a wrong type) does not match. `locations`, when
+//! given, is a CEL expression that returns the strings the rule points to
+//! (URLs, header values, attachment names).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cel::{Context, Env, Program, Value};
+use phishloop_model::Category;
+use serde::Deserialize;
+
+/// A rule as written in a rule file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSource {
+    id: String,
+    description: String,
+    category: Category,
+    /// Contribution to the score, from -1 (benign evidence) to 1. Either
+    /// this or `severity`.
+    weight: Option<f64>,
+    /// `low` (0.3), `medium` (0.5), `high` (0.75) or `critical` (0.95).
+    severity: Option<Severity>,
+    /// `simulation` marks rules that recognise authorised phishing
+    /// simulations.
+    #[serde(default)]
+    verdict: Option<RuleVerdict>,
+    expression: String,
+    locations: Option<String>,
+    #[serde(default, rename = "example")]
+    examples: Vec<Example>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    fn weight(self) -> f64 {
+        match self {
+            Severity::Low => 0.3,
+            Severity::Medium => 0.5,
+            Severity::High => 0.75,
+            Severity::Critical => 0.95,
+        }
+    }
+}
+
+/// A verdict a rule forces when it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleVerdict {
+    Simulation,
+}
+
+/// An example message a rule must or must not match.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Example {
+    /// Whether the rule must match the message.
+    pub matches: bool,
+    /// The message, as RFC 5322 text.
+    pub message: String,
+    /// Analysis configuration (the `[analysis]` table as TOML) to analyse
+    /// the example with, when the rule depends on it.
+    #[serde(default)]
+    pub analysis_config: Option<String>,
+    /// What the rule sees as `config` (the `[triage.rule_settings]` table
+    /// as TOML, over the defaults), when the rule depends on it.
+    #[serde(default)]
+    pub rule_settings: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    #[serde(default)]
+    rule: Vec<RuleSource>,
+}
+
+/// A compiled rule.
+#[derive(Debug)]
+pub struct Rule {
+    pub id: String,
+    pub description: String,
+    pub category: Category,
+    pub weight: f64,
+    pub verdict: Option<RuleVerdict>,
+    /// File the rule was read from.
+    pub file: String,
+    pub examples: Vec<Example>,
+    expression: Program,
+    locations: Option<Program>,
+}
+
+/// Why a rule set could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error("cannot read rule file {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("invalid rule file {path}: {reason}")]
+    Syntax { path: String, reason: String },
+    #[error("{path}: rule {id}: {field} does not compile at line {line}, column {column} of the expression: {reason}")]
+    Compile { path: String, id: String, field: &'static str, line: isize, column: isize, reason: String },
+    #[error("{path}: rule {id}: {reason}")]
+    Invalid { path: String, id: String, reason: String },
+    #[error("rule id {id} is defined twice: in {first} and in {second}; rule ids must be unique")]
+    Duplicate { id: String, first: String, second: String },
+}
+
+/// What a matching rule contributes to a decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub rule: usize,
+    pub locations: Vec<String>,
+}
+
+/// A set of compiled rules and the CEL environment they run in.
+pub struct RuleSet {
+    env: Arc<Env>,
+    rules: Vec<Rule>,
+}
+
+impl std::fmt::Debug for RuleSet {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("RuleSet").field("rules", &self.rules.len()).finish()
+    }
+}
+
+/// The rule files built into phishloop, by name.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("built-in/credential.toml", include_str!("../rules/credential.toml")),
+    ("built-in/malware.toml", include_str!("../rules/malware.toml")),
+    ("built-in/payment.toml", include_str!("../rules/payment.toml")),
+    ("built-in/scams.toml", include_str!("../rules/scams.toml")),
+    ("built-in/developer.toml", include_str!("../rules/developer.toml")),
+    ("built-in/sender.toml", include_str!("../rules/sender.toml")),
+    ("built-in/simulation.toml", include_str!("../rules/simulation.toml")),
+    ("built-in/benign.toml", include_str!("../rules/benign.toml")),
+];
+
+impl RuleSet {
+    /// Loads the built-in rules (unless `built_in` is false) and every
+    /// `.toml` file in `folders`, in name order.
+    ///
+    /// # Errors
+    ///
+    /// Returns the first [`RuleError`]: an unreadable file, invalid TOML, a
+    /// rule that does not compile (with its id and position), or a
+    /// duplicate id.
+    pub fn load(built_in: bool, folders: &[PathBuf]) -> Result<Self, RuleError> {
+        let mut sources: Vec<(String, String)> = Vec::new();
+        if built_in {
+            sources.extend(BUILT_IN.iter().map(|(name, text)| (name.to_string(), text.to_string())));
+        }
+        for folder in folders {
+            sources.extend(read_folder(folder)?);
+        }
+        RuleSet::from_sources(&sources)
+    }
+
+    /// Compiles rules from `(file name, TOML text)` pairs.
+    ///
+    /// # Errors
+    ///
+    /// See [`RuleSet::load`].
+    pub fn from_sources(sources: &[(String, String)]) -> Result<Self, RuleError> {
+        let env = Arc::new(Env::stdlib());
+        let mut rules: Vec<Rule> = Vec::new();
+        for (path, text) in sources {
+            let file: RuleFile = toml::from_str(text)
+                .map_err(|error| RuleError::Syntax { path: path.clone(), reason: error.to_string() })?;
+            for source in file.rule {
+                let rule = compile(&env, path, source)?;
+                if let Some(existing) = rules.iter().find(|existing| existing.id == rule.id) {
+                    return Err(RuleError::Duplicate {
+                        id: rule.id,
+                        first: existing.file.clone(),
+                        second: path.clone(),
+                    });
+                }
+                rules.push(rule);
+            }
+        }
+        Ok(RuleSet { env, rules })
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Evaluates every rule against the variables and returns the matches.
+    pub fn evaluate(&self, variables: &Variables) -> Vec<Hit> {
+        let context = self.context(variables);
+        let mut hits = Vec::new();
+        for (index, rule) in self.rules.iter().enumerate() {
+            if matches(&rule.expression, &context) {
+                let locations = rule.locations.as_ref().map(|program| strings(program, &context)).unwrap_or_default();
+                hits.push(Hit { rule: index, locations });
+            }
+        }
+        hits
+    }
+
+    /// Evaluates one rule, reporting a run-time error instead of treating it
+    /// as no match (for testing rules).
+    ///
+    /// # Errors
+    ///
+    /// Returns the CEL error message, or says which type the expression
+    /// returned instead of a boolean.
+    pub fn evaluate_one(&self, index: usize, variables: &Variables) -> Result<bool, String> {
+        let context = self.context(variables);
+        match self.rules[index].expression.execute(&context) {
+            Ok(Value::Bool(matched)) => Ok(matched),
+            Ok(other) => Err(format!("the expression returned {other:?}, not a boolean")),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
+    fn context(&self, variables: &Variables) -> Context<'_, '_> {
+        let mut context = Context::with_env(Arc::clone(&self.env));
+        context.add_variable_from_value("message", variables.message.clone());
+        context.add_variable_from_value("report", variables.report.clone());
+        context.add_variable_from_value("config", variables.config.clone());
+        context
+    }
+}
+
+/// The values rules see, converted once per message.
+#[derive(Debug, Clone)]
+pub struct Variables {
+    pub message: Value,
+    pub report: Value,
+    pub config: Value,
+}
+
+impl Variables {
+    /// Converts analysis output and configuration for rules.
+    ///
+    /// # Errors
+    ///
+    /// Fails only if a value cannot be represented in CEL.
+    pub fn new(
+        message: Option<&phishloop_model::MessageAnalysis>,
+        report: &phishloop_model::Report,
+        config: &impl serde::Serialize,
+    ) -> Result<Self, cel::SerializationError> {
+        Ok(Variables {
+            message: match message {
+                Some(message) => cel::to_value(message)?,
+                None => Value::Null,
+            },
+            report: cel::to_value(report)?,
+            config: cel::to_value(config)?,
+        })
+    }
+}
+
+fn matches(program: &Program, context: &Context<'_, '_>) -> bool {
+    matches!(program.execute(context), Ok(Value::Bool(true)))
+}
+
+/// The strings a `locations` expression returns: a list of strings, or one
+/// string. At most 10 are kept.
+fn strings(program: &Program, context: &Context<'_, '_>) -> Vec<String> {
+    let mut output = Vec::new();
+    match program.execute(context) {
+        Ok(Value::List(items)) => {
+            for item in items.iter() {
+                if let Value::String(text) = item
+                    && output.len() < 10
+                    && !output.contains(&**text)
+                {
+                    output.push(text.to_string());
+                }
+            }
+        }
+        Ok(Value::String(text)) => output.push(text.to_string()),
+        _ => {}
+    }
+    output
+}
+
+fn compile(env: &Env, path: &str, source: RuleSource) -> Result<Rule, RuleError> {
+    let invalid = |reason: String| RuleError::Invalid { path: path.to_string(), id: source.id.clone(), reason };
+    if source.id.trim().is_empty() || !source.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(invalid(format!("invalid id {:?}: use letters, digits, - and _", source.id)));
+    }
+    let weight = match (source.weight, source.severity) {
+        (Some(weight), None) if (-1.0..=1.0).contains(&weight) => weight,
+        (Some(weight), None) => return Err(invalid(format!("weight {weight} is outside -1 to 1"))),
+        (None, Some(severity)) => severity.weight(),
+        (Some(_), Some(_)) => return Err(invalid("give either weight or severity, not both".to_string())),
+        (None, None) => return Err(invalid("a weight or a severity is required".to_string())),
+    };
+    let expression = compile_expression(env, path, &source.id, "expression", &source.expression)?;
+    let locations = match &source.locations {
+        Some(text) => Some(compile_expression(env, path, &source.id, "locations", text)?),
+        None => None,
+    };
+    Ok(Rule {
+        id: source.id,
+        description: source.description,
+        category: source.category,
+        weight,
+        verdict: source.verdict,
+        file: path.to_string(),
+        examples: source.examples,
+        expression,
+        locations,
+    })
+}
+
+fn compile_expression(env: &Env, path: &str, id: &str, field: &'static str, text: &str) -> Result<Program, RuleError> {
+    env.compile(text).map_err(|errors| {
+        let first = errors.errors.first();
+        RuleError::Compile {
+            path: path.to_string(),
+            id: id.to_string(),
+            field,
+            line: first.map_or(0, |error| error.pos.0),
+            column: first.map_or(0, |error| error.pos.1),
+            reason: first.map_or_else(|| errors.to_string(), |error| error.msg.clone()),
+        }
+    })
+}
+
+fn read_folder(folder: &Path) -> Result<Vec<(String, String)>, RuleError> {
+    let read_error = |path: &Path, error: std::io::Error| RuleError::Read {
+        path: path.display().to_string(),
+        reason: error.to_string(),
+    };
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(folder)
+        .map_err(|error| read_error(folder, error))?
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "toml"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).map_err(|error| read_error(&path, error))?;
+            Ok((path.display().to_string(), text))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(text: &str) -> Result<RuleSet, RuleError> {
+        RuleSet::from_sources(&[("test.toml".to_string(), text.to_string())])
+    }
+
+    #[test]
+    fn syntax_error_names_rule_and_position() {
+        let text = "[[rule]]\nid = \"broken-rule\"\ndescription = \"x\"\ncategory = \"none\"\nweight = 0.5\nexpression = \"message.urls.exists(u, u.host == )\"\n";
+        let error = set(text).expect_err("does not compile");
+        let message = error.to_string();
+        assert!(message.contains("broken-rule"), "{message}");
+        assert!(message.contains("line 1, column"), "{message}");
+        match error {
+            RuleError::Compile { id, line, column, .. } => {
+                assert_eq!(id, "broken-rule");
+                assert_eq!(line, 1);
+                assert!(column > 20, "column {column}");
+            }
+            other => panic!("unexpected error {other}"),
+        }
+    }
+
+    #[test]
+    fn weight_or_severity_required() {
+        let text = "[[rule]]\nid = \"r\"\ndescription = \"x\"\ncategory = \"none\"\nexpression = \"true\"\n";
+        assert!(set(text).expect_err("no weight").to_string().contains("weight or a severity"));
+    }
+
+    #[test]
+    fn duplicate_ids_are_rejected() {
+        let rule =
+            "[[rule]]\nid = \"same\"\ndescription = \"x\"\ncategory = \"none\"\nweight = 0.1\nexpression = \"true\"\n";
+        let error = RuleSet::from_sources(&[
+            ("a.toml".to_string(), rule.to_string()),
+            ("b.toml".to_string(), rule.to_string()),
+        ])
+        .expect_err("duplicate");
+        assert!(error.to_string().contains("defined twice"), "{error}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let text =
+            "[[rule]]\nid = \"r\"\ndescription = \"x\"\ncategory = \"none\"\nweight = 0.1\nexpresion = \"true\"\n";
+        assert!(set(text).is_err());
+    }
+
+    #[test]
+    fn built_in_rules_compile() {
+        let rules = RuleSet::load(true, &[]).expect("built-in rules compile");
+        assert!(rules.rules().len() >= 30, "{} rules", rules.rules().len());
+    }
+}
