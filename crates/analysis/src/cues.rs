@@ -150,7 +150,9 @@ const PHRASES: &[(CueKind, &[&str])] = &[
             "payment confirmation",
             "process a payment",
             "process the payment",
-            "swift",
+            "swift code",
+            "swift/bic",
+            "swift transfer",
             "iban",
             "facture impayée",
             "virement",
@@ -261,13 +263,14 @@ const PHRASES: &[(CueKind, &[&str])] = &[
             "btc wallet",
             "send bitcoin",
             "pay in bitcoin",
-            "your contacts",
-            "all your contacts",
-            "i will send",
-            "i will delete",
+            "send it to your contacts",
+            "to all your contacts",
+            "to all of your contacts",
+            "i will send the video",
+            "i will delete the video",
+            "delete the recording",
             "you have 48 hours",
             "do not contact the police",
-            "your secret",
         ],
     ),
     (
@@ -275,7 +278,13 @@ const PHRASES: &[(CueKind, &[&str])] = &[
         &[
             "you have won",
             "you've won",
-            "winner",
+            "lucky winner",
+            "you are a winner",
+            "selected as a winner",
+            "winner of our",
+            "drawn as the winner",
+            "declared the winner",
+            "winning notification",
             "lottery",
             "jackpot",
             "prize",
@@ -288,7 +297,9 @@ const PHRASES: &[(CueKind, &[&str])] = &[
             "compensation fund",
             "investment opportunity",
             "guaranteed return",
-            "double your",
+            "double your money",
+            "double your investment",
+            "double your bitcoin",
             "crypto investment",
             "loan offer",
             "vous avez gagné",
@@ -403,7 +414,11 @@ const PHRASES: &[(CueKind, &[&str])] = &[
             "authorize the application",
             "authorize this app",
             "permissions requested",
-            "consent",
+            "give consent",
+            "grant consent",
+            "admin consent",
+            "consent to the app",
+            "consent to the application",
             "accept the permissions",
             "app wants to access",
             "wants access to your",
@@ -536,6 +551,23 @@ mod tests {
         assert!(found.contains(&CueKind::AccountThreat));
         assert!(kinds("The winners were announced").is_empty());
         assert!(kinds("").is_empty());
+    }
+
+    #[test]
+    fn everyday_phrases_are_not_lures() {
+        for text in [
+            "I will send the samples on Friday, and I will delete the old price list.",
+            "Thanks for the swift reply.",
+            "Please return the photo consent form by Monday.",
+            "Double your pipeline: meet the award winner at our booth.",
+            "Update your contacts in the address book.",
+        ] {
+            assert!(kinds(text).is_empty(), "{text}: {:?}", kinds(text));
+        }
+        assert!(
+            kinds("I recorded you through your webcam and will send it to your contacts").contains(&CueKind::Extortion)
+        );
+        assert!(kinds("Send the SWIFT code of the new account").contains(&CueKind::PaymentRequest));
     }
 
     #[test]

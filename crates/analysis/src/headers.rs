@@ -289,6 +289,10 @@ pub(crate) fn sender_signals(analyzer: &Analyzer, headers: &Headers) -> SenderSi
         from_internal,
         from_free_mail: from_registrable.as_deref().is_some_and(lists::is_free_mail),
         reply_to_differs: headers.reply_to.iter().any(differs),
+        reply_to_free_mail: headers
+            .reply_to
+            .iter()
+            .any(|mailbox| mailbox.registrable_domain.as_deref().is_some_and(lists::is_free_mail)),
         return_path_differs: headers.return_path.as_ref().is_some_and(differs),
         sender_differs: headers.sender.as_ref().is_some_and(differs),
         display_name_address,

@@ -113,6 +113,8 @@ pub struct SenderSignals {
     pub from_free_mail: bool,
     /// A Reply-To address has a registrable domain other than From's.
     pub reply_to_differs: bool,
+    /// A Reply-To address is at a free mail provider.
+    pub reply_to_free_mail: bool,
     /// The Return-Path registrable domain differs from From's.
     pub return_path_differs: bool,
     /// The Sender registrable domain differs from From's.

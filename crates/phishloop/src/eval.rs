@@ -187,7 +187,7 @@ fn print(evaluation: &Evaluation) {
         _ => println!("no model; {} messages evaluated", evaluation.evaluated),
     }
     if evaluation.skipped_duplicates > 0 {
-        println!("{} duplicate files counted once", evaluation.skipped_duplicates);
+        println!("duplicate files counted once: {}", evaluation.skipped_duplicates);
     }
     println!();
     println!("{:<34} {:>8} {:>10} {:>10} {:>10}", "folder", "messages", "detected", "flagged", "automated");

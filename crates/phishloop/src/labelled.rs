@@ -64,9 +64,12 @@ pub fn read(root: &Path) -> (Vec<LabelledFile>, usize) {
     (files, duplicates)
 }
 
-/// Reads every file below `folder`, all with one label.
+/// Reads every file below `folder`, all with one label. The group of a
+/// file is its source: the first subfolder of `folder` it lies in, or the
+/// name of `folder` for files directly in it.
 pub fn read_as(folder: &Path, label: usize) -> Vec<LabelledFile> {
     let mut files = Vec::new();
+    let own_name = folder.file_name().map_or_else(|| ".".to_string(), |name| name.to_string_lossy().into_owned());
     for input in files::expand(&[folder.to_path_buf()]) {
         let Input::File(path) = input else {
             continue;
@@ -76,8 +79,15 @@ pub fn read_as(folder: &Path, label: usize) -> Vec<LabelledFile> {
             continue;
         };
         let sha256: [u8; 32] = Sha256::digest(&bytes).into();
-        let group = phishloop_triage::model::CLASSES[label].to_string();
-        files.push(LabelledFile { path, label, group, bytes, sha256 });
+        let relative = path.strip_prefix(folder).unwrap_or(&path);
+        let group = if relative.components().count() > 1 {
+            relative.components().next().map(|first| first.as_os_str().to_string_lossy().into_owned())
+        } else {
+            None
+        }
+        .unwrap_or_else(|| own_name.clone());
+        let class = phishloop_triage::model::CLASSES[label];
+        files.push(LabelledFile { path, label, group: format!("{class}/{group}"), bytes, sha256 });
     }
     files
 }

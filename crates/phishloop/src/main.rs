@@ -102,6 +102,11 @@ enum Command {
         /// less confident model.
         #[arg(long, default_value_t = phishloop_triage::model::TrainOptions::default().l2)]
         l2: f64,
+        /// Count every training message alike instead of weighing each by
+        /// one over the square root of the size of its source folder (the
+        /// first subfolder under --phish, --ham or --spam).
+        #[arg(long)]
+        no_source_balance: bool,
     },
     /// Evaluate decisions on labelled folders: each DIR holds subfolders
     /// named phish, spam and ham.
@@ -180,9 +185,20 @@ fn main() -> ExitCode {
         Command::Bench { dir, json, repeat } => bench::run(&settings, &dir, json, repeat.max(1)),
         Command::Rules { command: RulesCommand::Test { dirs } } => rules::test(&settings, &dirs),
         Command::Rules { command: RulesCommand::List { dirs } } => rules::list(&settings, &dirs),
-        Command::Train { phish, ham, spam, out, train_share, name, epochs, l2 } => {
-            train::run(&settings, &train::TrainArguments { phish, ham, spam, out, train_share, name, epochs, l2 })
-        }
+        Command::Train { phish, ham, spam, out, train_share, name, epochs, l2, no_source_balance } => train::run(
+            &settings,
+            &train::TrainArguments {
+                phish,
+                ham,
+                spam,
+                out,
+                train_share,
+                name,
+                epochs,
+                l2,
+                balance_sources: !no_source_balance,
+            },
+        ),
         Command::Eval { dirs, json } => eval::run(&settings, &dirs, json),
         Command::Schema => {
             let schema = schemars::schema_for!(phishloop_model::AnalysisRecord);

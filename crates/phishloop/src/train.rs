@@ -21,6 +21,7 @@ pub struct TrainArguments {
     pub name: String,
     pub epochs: usize,
     pub l2: f64,
+    pub balance_sources: bool,
 }
 
 pub fn run(settings: &Settings, arguments: &TrainArguments) -> Result<u8> {
@@ -50,14 +51,20 @@ pub fn run(settings: &Settings, arguments: &TrainArguments) -> Result<u8> {
     files.sort_by_key(|file| file.sha256);
     files.dedup_by(|left, right| left.sha256 == right.sha256);
 
-    let mut examples = Vec::new();
-    let mut held_out = 0usize;
-    for file in &files {
-        if !split.is_training(&file.sha256) {
-            held_out += 1;
-            continue;
-        }
-        examples.push(Example { features: features_of(&analyzer, &file.path, &file.bytes), label: file.label });
+    let training: Vec<&LabelledFile> = files.iter().filter(|file| split.is_training(&file.sha256)).collect();
+    let held_out = files.len() - training.len();
+    // Source balancing: a message counts 1/sqrt(n) where n is the number of
+    // training messages from its source folder, so that one large archive
+    // (a busy mailing list) does not define a whole class on its own.
+    let mut source_sizes: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for file in &training {
+        *source_sizes.entry(file.group.as_str()).or_default() += 1;
+    }
+    let mut examples = Vec::with_capacity(training.len());
+    for file in &training {
+        let weight =
+            if arguments.balance_sources { 1.0 / (source_sizes[file.group.as_str()] as f64).sqrt() } else { 1.0 };
+        examples.push(Example { features: features_of(&analyzer, &file.path, &file.bytes), label: file.label, weight });
     }
     if examples.is_empty() {
         bail!("no training messages: the folders are empty or --train-share is too small");

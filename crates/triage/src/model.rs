@@ -20,7 +20,7 @@ pub const HAM: usize = 2;
 
 const MAGIC: &[u8; 8] = b"PLMODEL1";
 
-/// Which part of a corpus a model was trained on: a message is in the
+/// The part of a corpus a model was trained on: a message is in the
 /// training part when the first eight bytes of its SHA-256, read as a
 /// big-endian number, fall below `train_share` of the range. Evaluation
 /// skips those messages.
@@ -58,6 +58,9 @@ impl Default for TrainOptions {
 pub struct Example {
     pub features: Vec<u32>,
     pub label: usize,
+    /// How much the example counts relative to others of its class (1 for
+    /// plain training; see `phishloop train` for source balancing).
+    pub weight: f64,
 }
 
 /// A trained model.
@@ -72,7 +75,7 @@ pub struct Model {
     weights: Vec<f32>,
 }
 
-/// Why a model file could not be read.
+/// An error reading a model file.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("not a phishloop model file (wrong magic bytes)")]
@@ -130,15 +133,17 @@ impl Model {
     /// Trains a model on `examples`, which must already be in a fixed order.
     pub fn train(name: &str, split: Split, examples: &[Example], options: &TrainOptions) -> Model {
         let mut trained_on = [0u64; 3];
+        let mut class_mass = [0f64; 3];
         for example in examples {
             trained_on[example.label] += 1;
+            class_mass[example.label] += example.weight;
         }
-        // Weigh classes inversely to their size, so that a small class (spam)
-        // is not ignored.
-        let total = examples.len().max(1) as f64;
-        let class_weight: Vec<f64> = trained_on
+        // Weigh classes inversely to their (weighted) size, so that a small
+        // class (spam) is not ignored.
+        let total: f64 = class_mass.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+        let class_weight: Vec<f64> = class_mass
             .iter()
-            .map(|&count| if count == 0 { 0.0 } else { total / (CLASSES.len() as f64 * count as f64) })
+            .map(|&mass| if mass <= 0.0 { 0.0 } else { total / (CLASSES.len() as f64 * mass) })
             .collect();
 
         let prepared: Vec<Vec<u32>> = examples
@@ -168,10 +173,11 @@ impl Model {
             for &index in &order {
                 let features = &prepared[index];
                 let label = examples[index].label;
+                let weight = class_weight[label] * examples[index].weight;
                 let probabilities = softmax(model.logits(features));
                 for class in 0..CLASSES.len() {
                     let target = if class == label { 1.0 } else { 0.0 };
-                    let error = (probabilities[class] - target) * class_weight[label];
+                    let error = (probabilities[class] - target) * weight;
                     bias_squared[class] += error * error;
                     model.bias[class] -= (options.learning_rate * error / bias_squared[class].sqrt()) as f32;
                     for &bucket in features {
@@ -312,9 +318,9 @@ mod tests {
     fn toy_examples() -> Vec<Example> {
         let mut examples = Vec::new();
         for index in 0..60u32 {
-            examples.push(Example { features: vec![1, 2, 100 + index % 5], label: PHISH });
-            examples.push(Example { features: vec![3, 4, 200 + index % 5], label: HAM });
-            examples.push(Example { features: vec![5, 6, 300 + index % 5], label: SPAM });
+            examples.push(Example { features: vec![1, 2, 100 + index % 5], label: PHISH, weight: 1.0 });
+            examples.push(Example { features: vec![3, 4, 200 + index % 5], label: HAM, weight: 1.0 });
+            examples.push(Example { features: vec![5, 6, 300 + index % 5], label: SPAM, weight: 1.0 });
         }
         examples
     }

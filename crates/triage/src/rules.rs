@@ -26,7 +26,7 @@
 //! and `rule_settings` (the `[triage.rule_settings]` table as TOML) when the
 //! rule depends on the organisation's configuration.
 //!
-//! The expression sees `message` (the analysis of the original, see
+//! The expression reads `message` (the analysis of the original, see
 //! docs/analysis-schema.md), `report` (how it was reported) and `config`
 //! (lists from the triage configuration, such as simulation headers). A rule
 //! matches when its expression is `true`; an expression that fails at run
@@ -102,7 +102,7 @@ pub struct Example {
     /// the example with, when the rule depends on it.
     #[serde(default)]
     pub analysis_config: Option<String>,
-    /// What the rule sees as `config` (the `[triage.rule_settings]` table
+    /// What the rule reads as `config` (the `[triage.rule_settings]` table
     /// as TOML, over the defaults), when the rule depends on it.
     #[serde(default)]
     pub rule_settings: Option<String>,
@@ -130,7 +130,7 @@ pub struct Rule {
     locations: Option<Program>,
 }
 
-/// Why a rule set could not be loaded.
+/// An error loading a rule set.
 #[derive(Debug, thiserror::Error)]
 pub enum RuleError {
     #[error("cannot read rule file {path}: {reason}")]
