@@ -353,6 +353,13 @@ const PHRASES: &[(CueKind, &[&str])] = &[
             "wetransfer",
             "view attachment",
             "download attachment",
+            "view invoice",
+            "view your invoice",
+            "invoice is ready",
+            "invoice is available",
+            "statement is ready",
+            "view statement",
+            "document is ready",
         ],
     ),
     (

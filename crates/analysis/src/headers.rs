@@ -56,6 +56,7 @@ pub(crate) fn read_headers(analyzer: &Analyzer, message: &Message<'_>, defects: 
         list_id: None,
         auto_submitted: None,
         fields: Vec::new(),
+        names: Vec::new(),
     };
 
     // Occurrences of each single-instance field, in SINGLE_FIELDS order.
@@ -67,6 +68,9 @@ pub(crate) fn read_headers(analyzer: &Analyzer, message: &Message<'_>, defects: 
             counts[index] += 1;
         }
         read_field(analyzer, &mut headers, header, &lower, raw);
+        if headers.names.len() < MAX_FIELDS && !headers.names.contains(&lower) {
+            headers.names.push(lower);
+        }
         if headers.fields.len() < MAX_FIELDS {
             headers.fields.push(HeaderField { value: field_value(raw, header), name });
         }

@@ -704,6 +704,7 @@ fn empty_headers() -> Headers {
         list_id: None,
         auto_submitted: None,
         fields: Vec::new(),
+        names: Vec::new(),
     }
 }
 

@@ -37,6 +37,9 @@ pub struct Headers {
     /// values unfolded and decoded. At most 500 fields; each value at most
     /// 4,096 characters.
     pub fields: Vec<HeaderField>,
+    /// The distinct names of all header fields, lowercase, in order of first
+    /// appearance. At most 500.
+    pub names: Vec<String>,
 }
 
 /// One header field.

@@ -81,10 +81,11 @@ fn run_example(
     let records =
         analyzer.analyze_input(Some("example"), example.message.as_bytes()).map_err(|error| error.to_string())?;
     let record = records.first().ok_or("the example gives no message")?;
-    let rule_settings: RuleSettings = match &example.rule_settings {
+    let mut rule_settings: RuleSettings = match &example.rule_settings {
         Some(text) => toml::from_str(text).map_err(|error| format!("invalid rule_settings: {error}"))?,
         None => settings.triage.rule_settings.clone(),
     };
+    rule_settings.normalize();
     let variables = Variables::new(record.message.as_ref(), &record.report, &rule_settings)
         .map_err(|error| format!("cannot convert the analysis for rules: {error}"))?;
     rules.evaluate_one(index, &variables)

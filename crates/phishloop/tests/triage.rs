@@ -104,10 +104,27 @@ fn unextractable_original_goes_to_review() {
 }
 
 #[test]
-fn plain_newsletter_is_not_decided_malicious_alone() {
+fn plain_newsletter_from_its_own_domain_is_benign() {
     let decision = decide_file("cases/case-15.eml");
-    assert_ne!(decision.verdict, Verdict::Malicious, "a newsletter that asks for nothing");
-    assert!(decision.verdict == Verdict::Benign || decision.needs_review, "{decision:?}");
+    assert_eq!(decision.verdict, Verdict::Benign, "a newsletter that asks for nothing: {decision:?}");
+    assert!(evidence_ids(&decision).contains(&"open-notice-from-own-domain"), "{:?}", evidence_ids(&decision));
+}
+
+#[test]
+fn invoice_behind_safe_links_is_a_credential_lure() {
+    let decision = decide_file("cases/case-08.eml");
+    assert!(matches!(decision.verdict, Verdict::Malicious | Verdict::Suspicious), "{:?}", decision.verdict);
+    assert_eq!(decision.category, Category::CredentialHarvesting);
+    let share = decision
+        .evidence
+        .iter()
+        .find(|item| item.id == "shared-document-from-outside")
+        .expect("the invoice lure is evidence");
+    assert!(
+        share.locations.iter().all(|location| !location.contains("safelinks.protection.outlook.com")),
+        "evidence names the unwrapped link, never the wrapper: {:?}",
+        share.locations
+    );
 }
 
 #[test]

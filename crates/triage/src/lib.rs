@@ -133,6 +133,18 @@ impl Default for RuleSettings {
     }
 }
 
+impl RuleSettings {
+    /// Lowercases header names and domains, which rules compare with
+    /// lowercased values of the message.
+    pub fn normalize(&mut self) {
+        for list in [&mut self.simulation_headers, &mut self.simulation_domains, &mut self.simulation_link_domains] {
+            for item in list.iter_mut() {
+                *item = item.trim().to_ascii_lowercase();
+            }
+        }
+    }
+}
+
 /// Why triage could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum TriageError {
@@ -144,6 +156,8 @@ pub enum TriageError {
     Model { path: String, reason: String },
     #[error("invalid triage threshold: {0}")]
     Threshold(String),
+    #[error("invalid [triage.rule_settings]: {0}")]
+    Settings(String),
 }
 
 /// Rules, model and settings, ready to decide.
@@ -152,6 +166,8 @@ pub struct Triage {
     config: Config,
     rules: RuleSet,
     model: Option<Model>,
+    /// `config.rule_settings` as rules see it, converted once.
+    rule_settings: cel::Value,
 }
 
 impl Triage {
@@ -161,7 +177,8 @@ impl Triage {
     ///
     /// Returns [`TriageError`] for rules that do not compile, an unreadable
     /// or invalid model file, or thresholds out of order.
-    pub fn new(config: Config) -> Result<Self, TriageError> {
+    pub fn new(mut config: Config) -> Result<Self, TriageError> {
+        config.rule_settings.normalize();
         let ordered = (0.0..=1.0).contains(&config.suspicious_score)
             && (0.0..=1.0).contains(&config.malicious_score)
             && config.suspicious_score <= config.malicious_score;
@@ -196,7 +213,9 @@ impl Triage {
                 reason: error.to_string(),
             })?),
         };
-        Ok(Triage { config, rules, model })
+        let rule_settings =
+            cel::to_value(&config.rule_settings).map_err(|error| TriageError::Settings(error.to_string()))?;
+        Ok(Triage { config, rules, model, rule_settings })
     }
 
     pub fn rules(&self) -> &RuleSet {
@@ -302,7 +321,9 @@ impl Triage {
     }
 
     fn rule_evidence(&self, record: &AnalysisRecord) -> Vec<Evidence> {
-        let Ok(variables) = Variables::new(record.message.as_ref(), &record.report, &self.config.rule_settings) else {
+        let Ok(variables) =
+            Variables::with_settings(record.message.as_ref(), &record.report, self.rule_settings.clone())
+        else {
             return Vec::new();
         };
         self.rules

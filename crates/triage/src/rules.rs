@@ -34,11 +34,16 @@
 //! given, is a CEL expression that returns the strings the rule points to
 //! (URLs, header values, attachment names).
 
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cel::{Context, Env, Program, Value};
+use cel::common::types::{CelBool, CelString};
+use cel::objects::Key;
+use cel::{Context, Env, ExecutionError, Program, Value};
 use phishloop_model::Category;
+use regex::Regex;
 use serde::Deserialize;
 
 /// A rule as written in a rule file.
@@ -156,6 +161,10 @@ pub struct Hit {
 pub struct RuleSet {
     env: Arc<Env>,
     rules: Vec<Rule>,
+    /// Every word the expressions contain: the only field names a rule can
+    /// read. Fields of the analysis named otherwise are left out of what
+    /// rules see, because CEL copies each list item a macro visits.
+    names: HashSet<String>,
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -202,12 +211,16 @@ impl RuleSet {
     ///
     /// See [`RuleSet::load`].
     pub fn from_sources(sources: &[(String, String)]) -> Result<Self, RuleError> {
-        let env = Arc::new(Env::stdlib());
+        let env = Arc::new(environment());
         let mut rules: Vec<Rule> = Vec::new();
+        let mut names = HashSet::new();
         for (path, text) in sources {
             let file: RuleFile = toml::from_str(text)
                 .map_err(|error| RuleError::Syntax { path: path.clone(), reason: error.to_string() })?;
             for source in file.rule {
+                for text in std::iter::once(&source.expression).chain(source.locations.as_ref()) {
+                    names.extend(expression_words(text));
+                }
                 let rule = compile(&env, path, source)?;
                 if let Some(existing) = rules.iter().find(|existing| existing.id == rule.id) {
                     return Err(RuleError::Duplicate {
@@ -219,7 +232,7 @@ impl RuleSet {
                 rules.push(rule);
             }
         }
-        Ok(RuleSet { env, rules })
+        Ok(RuleSet { env, rules, names })
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -257,10 +270,42 @@ impl RuleSet {
 
     fn context(&self, variables: &Variables) -> Context<'_, '_> {
         let mut context = Context::with_env(Arc::clone(&self.env));
-        context.add_variable_from_value("message", variables.message.clone());
-        context.add_variable_from_value("report", variables.report.clone());
+        context.add_variable_from_value("message", prune(&variables.message, &self.names));
+        context.add_variable_from_value("report", prune(&variables.report, &self.names));
         context.add_variable_from_value("config", variables.config.clone());
         context
+    }
+}
+
+/// Splits an expression into words (runs of letters, digits and `_`),
+/// which include every field name it selects and every string key it
+/// indexes by.
+fn expression_words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|word| !word.is_empty()).map(str::to_string)
+}
+
+/// Fields of the analysis whose keys are data (`properties` of an
+/// authentication result, keyed like `header.d`), kept whole.
+const DATA_MAPS: &[&str] = &["properties"];
+
+/// `value` without the map entries whose key no rule names. Keys that are
+/// not strings, and the contents of [`DATA_MAPS`], are kept.
+fn prune(value: &Value, names: &HashSet<String>) -> Value {
+    match value {
+        Value::Map(map) => {
+            let entries = map
+                .map
+                .iter()
+                .filter_map(|(key, item)| match key {
+                    Key::String(name) if !names.contains(name.as_str()) => None,
+                    Key::String(name) if DATA_MAPS.contains(&name.as_str()) => Some((key.clone(), item.clone())),
+                    _ => Some((key.clone(), prune(item, names))),
+                })
+                .collect::<HashMap<Key, Value>>();
+            Value::Map(cel::objects::Map { map: Arc::new(entries) })
+        }
+        Value::List(items) => Value::List(Arc::new(items.iter().map(|item| prune(item, names)).collect())),
+        other => other.clone(),
     }
 }
 
@@ -292,6 +337,71 @@ impl Variables {
             config: cel::to_value(config)?,
         })
     }
+
+    /// Like [`Variables::new`], with the configuration already converted.
+    ///
+    /// # Errors
+    ///
+    /// Fails only if a value cannot be represented in CEL.
+    pub fn with_settings(
+        message: Option<&phishloop_model::MessageAnalysis>,
+        report: &phishloop_model::Report,
+        config: Value,
+    ) -> Result<Self, cel::SerializationError> {
+        Ok(Variables {
+            message: match message {
+                Some(message) => cel::to_value(message)?,
+                None => Value::Null,
+            },
+            report: cel::to_value(report)?,
+            config,
+        })
+    }
+}
+
+/// Builds the CEL standard environment with the strings extension (`lowerAscii`,
+/// `indexOf`, `replace`, `split` and others), and with `matches` backed by a cache of
+/// compiled patterns. The `cel` crate's own `matches` compiles its pattern
+/// on every call, which made one rule over all header fields cost more than
+/// the whole analysis of the message.
+fn environment() -> Env {
+    let mut env = Env::stdlib();
+    cel::extensions::strings(&mut env).expect("the strings extension adds names the standard library lacks");
+    cel::add_overload!(&mut env, fn regex_matches: (CelString, CelString) -> Result<CelBool>, name = "matches", id = "matches")
+        .expect("matches is not in the standard library without the regex feature");
+    cel::add_member_overload!(&mut env, fn regex_matches: (CelString, CelString) -> Result<CelBool>, name = "matches")
+        .expect("matches is not in the standard library without the regex feature");
+    env
+}
+
+/// Maximum of compiled patterns kept per thread. Rules and configuration
+/// contain a few dozen.
+/// Patterns built at run time from message content could grow the cache
+/// without end, so it is emptied when full.
+const PATTERN_CACHE_LIMIT: usize = 1024;
+
+thread_local! {
+    static PATTERNS: RefCell<HashMap<String, Result<Regex, String>>> = RefCell::new(HashMap::new());
+}
+
+fn regex_matches(text: &CelString<'_>, pattern: &CelString<'_>) -> Result<CelBool, ExecutionError> {
+    PATTERNS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if !cache.contains_key(pattern.inner()) {
+            if cache.len() >= PATTERN_CACHE_LIMIT {
+                cache.clear();
+            }
+            let compiled = Regex::new(pattern.inner()).map_err(|error| error.to_string());
+            cache.insert(pattern.inner().to_string(), compiled);
+        }
+        match &cache[pattern.inner()] {
+            Ok(regex) => Ok(CelBool::from(regex.is_match(text.inner()))),
+            Err(reason) => Err(ExecutionError::FunctionError {
+                function: "matches".to_string(),
+                message: format!("{:?} is not a valid regular expression: {reason}", pattern.inner()),
+            }),
+        }
+    })
 }
 
 fn matches(program: &Program, context: &Context<'_, '_>) -> bool {
