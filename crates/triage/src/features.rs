@@ -21,27 +21,21 @@ pub const FEATURE_VERSION: u32 = 3;
 
 /// The features of a record as bucket indices (with repeats).
 pub fn extract(record: &AnalysisRecord) -> Vec<u32> {
-    collect(record, false).buckets
+    collect(record, &[]).buckets
 }
 
 /// Readable names of the features that fall into `buckets`, in the order of
 /// `buckets` (for explaining a model's output).
 pub fn names_of(record: &AnalysisRecord, buckets: &[u32]) -> Vec<String> {
-    let features = collect(record, true);
+    let features = collect(record, buckets);
     buckets
         .iter()
-        .filter_map(|bucket| {
-            features
-                .buckets
-                .iter()
-                .position(|found| found == bucket)
-                .and_then(|index| features.names.get(index).cloned())
-        })
+        .filter_map(|bucket| features.names.iter().find(|(found, _)| found == bucket).map(|(_, name)| name.clone()))
         .collect()
 }
 
-fn collect(record: &AnalysisRecord, named: bool) -> Features {
-    let mut features = Features { buckets: Vec::with_capacity(512), names: Vec::new(), named };
+fn collect(record: &AnalysisRecord, wanted: &[u32]) -> Features {
+    let mut features = Features { buckets: Vec::with_capacity(512), names: Vec::new(), wanted: wanted.to_vec() };
     collect_into(record, &mut features);
     features
 }
@@ -64,19 +58,34 @@ fn collect_into(record: &AnalysisRecord, features: &mut Features) {
 
 struct Features {
     buckets: Vec<u32>,
-    /// Feature names, parallel to `buckets`, when `named`.
-    names: Vec<String>,
-    named: bool,
+    /// The first name found for each bucket in `wanted`. Names are only
+    /// built for those buckets, because formatting every feature would
+    /// cost more than hashing it.
+    names: Vec<(u32, String)>,
+    wanted: Vec<u32>,
 }
 
 impl Features {
+    /// Adds the feature `prefix: value`.
     fn add2(&mut self, prefix: &str, value: &str) {
+        self.add_parts(prefix, &[value]);
+    }
+
+    /// Adds the feature `prefix: ` followed by `parts` joined with spaces,
+    /// hashed without building the string.
+    fn add_parts(&mut self, prefix: &str, parts: &[&str]) {
         let mut hash = fnv1a(FNV_OFFSET, prefix.as_bytes());
         hash = fnv1a(hash, b":");
-        hash = fnv1a(hash, value.as_bytes());
-        self.buckets.push((hash % BUCKETS as u64) as u32);
-        if self.named {
-            self.names.push(format!("{prefix}: {value}"));
+        for (index, part) in parts.iter().enumerate() {
+            if index > 0 {
+                hash = fnv1a(hash, b" ");
+            }
+            hash = fnv1a(hash, part.as_bytes());
+        }
+        let bucket = (hash % BUCKETS as u64) as u32;
+        self.buckets.push(bucket);
+        if self.wanted.contains(&bucket) && !self.names.iter().any(|(found, _)| *found == bucket) {
+            self.names.push((bucket, format!("{prefix}: {}", parts.join(" "))));
         }
     }
 
@@ -84,18 +93,25 @@ impl Features {
     /// neighbouring words. Words of digits alone are left out: they are
     /// mostly dates and years, which tell when a collection was gathered.
     fn words(&mut self, prefix: &str, text: &str) {
-        let mut previous: Option<String> = None;
-        for word in text
+        let mut previous = String::new();
+        let mut word = String::new();
+        for found in text
             .split(|c: char| !c.is_alphanumeric())
             .filter(|word| (2..=24).contains(&word.chars().count()) && !word.bytes().all(|byte| byte.is_ascii_digit()))
             .take(600)
         {
-            let word = word.to_lowercase();
-            self.add2(prefix, &word);
-            if let Some(previous) = &previous {
-                self.add2(prefix, &format!("{previous} {word}"));
+            word.clear();
+            if found.is_ascii() {
+                word.push_str(found);
+                word.make_ascii_lowercase();
+            } else {
+                word.push_str(&found.to_lowercase());
             }
-            previous = Some(word);
+            self.add2(prefix, &word);
+            if !previous.is_empty() {
+                self.add_parts(prefix, &[&previous, &word]);
+            }
+            std::mem::swap(&mut previous, &mut word);
         }
     }
 

@@ -29,6 +29,7 @@
 pub mod features;
 pub mod model;
 pub mod rules;
+mod values;
 
 use std::path::PathBuf;
 

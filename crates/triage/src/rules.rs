@@ -40,10 +40,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cel::common::types::{CelBool, CelString};
-use cel::objects::Key;
 use cel::{Context, Env, ExecutionError, Program, Value};
 use phishloop_model::Category;
 use regex::Regex;
+
+use crate::values;
 use serde::Deserialize;
 
 /// A rule as written in a rule file.
@@ -270,8 +271,8 @@ impl RuleSet {
 
     fn context(&self, variables: &Variables) -> Context<'_, '_> {
         let mut context = Context::with_env(Arc::clone(&self.env));
-        context.add_variable_from_value("message", prune(&variables.message, &self.names));
-        context.add_variable_from_value("report", prune(&variables.report, &self.names));
+        context.add_variable_as_val("message", values::to_val(&variables.message, &self.names));
+        context.add_variable_as_val("report", values::to_val(&variables.report, &self.names));
         context.add_variable_from_value("config", variables.config.clone());
         context
     }
@@ -282,31 +283,6 @@ impl RuleSet {
 /// indexes by.
 fn expression_words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|word| !word.is_empty()).map(str::to_string)
-}
-
-/// Fields of the analysis whose keys are data (`properties` of an
-/// authentication result, keyed like `header.d`), kept whole.
-const DATA_MAPS: &[&str] = &["properties"];
-
-/// `value` without the map entries whose key no rule names. Keys that are
-/// not strings, and the contents of [`DATA_MAPS`], are kept.
-fn prune(value: &Value, names: &HashSet<String>) -> Value {
-    match value {
-        Value::Map(map) => {
-            let entries = map
-                .map
-                .iter()
-                .filter_map(|(key, item)| match key {
-                    Key::String(name) if !names.contains(name.as_str()) => None,
-                    Key::String(name) if DATA_MAPS.contains(&name.as_str()) => Some((key.clone(), item.clone())),
-                    _ => Some((key.clone(), prune(item, names))),
-                })
-                .collect::<HashMap<Key, Value>>();
-            Value::Map(cel::objects::Map { map: Arc::new(entries) })
-        }
-        Value::List(items) => Value::List(Arc::new(items.iter().map(|item| prune(item, names)).collect())),
-        other => other.clone(),
-    }
 }
 
 /// The values rules see, converted once per message.
