@@ -256,6 +256,24 @@ fn merge(into: &mut Recipients, from: Recipients) {
     into.groups.extend(from.groups);
 }
 
+/// Splits a display name into lowercase words of letters and digits, so
+/// that punctuation, titles in brackets and word order do not matter.
+fn name_words(name: &str) -> Vec<String> {
+    name.split(|c: char| !c.is_alphanumeric()).filter(|word| !word.is_empty()).map(str::to_lowercase).collect()
+}
+
+/// Tells whether a display name names `person`: a name of one word must be
+/// the whole display name, and every word of a longer name must appear in
+/// it ("Sam Executive (CEO)" and "Executive, Sam" name "Sam Executive").
+fn names_person(display_words: &[String], person: &str) -> bool {
+    let person_words = name_words(person);
+    match person_words.len() {
+        0 => false,
+        1 => display_words == person_words.as_slice(),
+        _ => person_words.iter().all(|word| display_words.contains(word)),
+    }
+}
+
 /// Derives the sender signals from the identity headers.
 pub(crate) fn sender_signals(analyzer: &Analyzer, headers: &Headers) -> SenderSignals {
     let from = headers.from.first();
@@ -273,16 +291,9 @@ pub(crate) fn sender_signals(analyzer: &Analyzer, headers: &Headers) -> SenderSi
     let from_internal = from_domain.as_deref().is_some_and(|domain| domain::is_internal(analyzer, domain));
 
     let people = &analyzer.config().organization.people;
-    let normalized_name = name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
-    let display_name_internal_person = (!from_internal && !normalized_name.is_empty())
-        .then(|| {
-            people
-                .iter()
-                .find(|person| {
-                    person.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase() == normalized_name
-                })
-                .cloned()
-        })
+    let name_words = name_words(name);
+    let display_name_internal_person = (!from_internal && !name_words.is_empty())
+        .then(|| people.iter().find(|person| names_person(&name_words, person)).cloned())
         .flatten();
 
     SenderSignals {
@@ -449,5 +460,19 @@ mod tests {
         assert_eq!(single_line("abc\0def", 100), "abc def");
         assert_eq!(single_line("héllo wörld", 4), "héll");
         assert_eq!(unfold(b"from a\r\n\tby b;\r\n Mon"), "from a by b; Mon");
+    }
+
+    #[test]
+    fn display_name_matches_person() {
+        let matches = |display: &str, person: &str| names_person(&name_words(display), person);
+        assert!(matches("Sam Executive", "Sam Executive"));
+        assert!(matches("  sam   EXECUTIVE ", "Sam Executive"));
+        assert!(matches("Sam Executive (CEO)", "Sam Executive"));
+        assert!(matches("Executive, Sam", "Sam Executive"));
+        assert!(matches("Sam", "Sam"));
+        assert!(!matches("Sam from Sales", "Sam"), "a one-word name must be the whole display name");
+        assert!(!matches("Sam Smith", "Sam Executive"));
+        assert!(!matches("", "Sam Executive"));
+        assert!(!matches("Sam Executive", "  "));
     }
 }

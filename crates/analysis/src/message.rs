@@ -113,19 +113,7 @@ impl<'a> Collector<'a> {
     /// Cues, secrets and telephone numbers of a text.
     pub fn scan_words(&mut self, text: &str, location: &str) {
         let phones = text::find_phones(text);
-        let first_cue = self.cues.len();
         cues::find_cues(text, location, &mut self.cues);
-        if phones.is_empty() {
-            // A callback lure needs a number to call.
-            let mut index = first_cue;
-            while index < self.cues.len() {
-                if self.cues[index].kind == CueKind::CallbackRequest {
-                    self.cues.remove(index);
-                } else {
-                    index += 1;
-                }
-            }
-        }
         for phone in phones {
             if self.phones.len() < MAX_CONTENT_ITEMS
                 && !self.phones.iter().any(|known| known.normalized == phone.normalized)
@@ -174,21 +162,28 @@ impl<'a> Collector<'a> {
         self.add_emails(emails);
         self.add_emails(extract.mailto.iter().map(|address| address.to_lowercase()).collect());
         for number in &extract.tel {
-            for phone in text::find_phones(number) {
-                if !self.phones.iter().any(|known| known.normalized == phone.normalized) {
-                    self.phones.push(PhoneNumber {
-                        raw: phone.raw,
-                        normalized: phone.normalized,
-                        toll_free: phone.toll_free,
-                        location: location.to_string(),
-                    });
-                }
-            }
+            self.add_phones(number, location);
         }
         if as_attachment {
             self.scan_words(&extract.text, location);
         }
         extract
+    }
+
+    /// Adds the telephone numbers found in `text`, once each.
+    pub fn add_phones(&mut self, text: &str, location: &str) {
+        for phone in text::find_phones(text) {
+            if self.phones.len() < MAX_CONTENT_ITEMS
+                && !self.phones.iter().any(|known| known.normalized == phone.normalized)
+            {
+                self.phones.push(PhoneNumber {
+                    raw: phone.raw,
+                    normalized: phone.normalized,
+                    toll_free: phone.toll_free,
+                    location: location.to_string(),
+                });
+            }
+        }
     }
 
     pub fn add_emails(&mut self, emails: Vec<String>) {
@@ -292,7 +287,7 @@ pub(crate) fn analyze_unparsed(analyzer: &Analyzer, prepared: &Prepared<'_>) -> 
 
 #[allow(clippy::too_many_arguments)]
 fn finish(
-    collector: Collector<'_>,
+    mut collector: Collector<'_>,
     headers: Headers,
     sender: phishloop_model::SenderSignals,
     received: phishloop_model::ReceivedChain,
@@ -303,6 +298,12 @@ fn finish(
 ) -> MessageAnalysis {
     let analyzer = collector.analyzer;
     let urls = collector.urls.finish(analyzer, &collector.recipients);
+    // A callback lure needs a number to call, but the number may sit in
+    // another part than the request: the subject, an attached text or a
+    // tel: link or QR code, all of which add to the phone numbers.
+    if collector.phones.is_empty() {
+        collector.cues.retain(|cue| cue.kind != CueKind::CallbackRequest);
+    }
     let visible = if collector.has_text && !collector.body_text.trim().is_empty() {
         &collector.body_text
     } else {

@@ -1444,3 +1444,39 @@ fn urls_link_text_judged_by_what_it_shows() {
     let cloud = url(&message, "https://u.pcloud.link/publink/show?code=XZ1");
     assert!(cloud.lookalikes.is_empty(), "pCloud is a service of its own, not an iCloud lookalike");
 }
+
+#[test]
+fn qr_codes_with_address_and_number() {
+    let boundary = "qr-b";
+    let message = format!(
+        "From: Parking <parking@example-city.net>\nTo: dana.lee@corp-example.com\nSubject: Parking fine\n\
+         Date: Tue, 11 Mar 2025 09:14:00 +0000\nMessage-ID: <qr-contact@example-city.net>\nMIME-Version: 1.0\n\
+         Content-Type: multipart/mixed; boundary=\"{boundary}\"\n\n\
+         --{boundary}\nContent-Type: text/plain; charset=utf-8\n\nScan the codes to pay or to call us.\n\n\
+         {}\n{}\n--{boundary}--\n",
+        base64_part_text(
+            boundary,
+            "Content-Type: image/png; name=\"mail.png\"\nContent-Disposition: attachment; filename=\"mail.png\"\n",
+            &qr_png("mailto:Fines@Example-City-Pay.net?subject=Fine%2077310"),
+        ),
+        base64_part_text(
+            boundary,
+            "Content-Type: image/png; name=\"call.png\"\nContent-Disposition: attachment; filename=\"call.png\"\n",
+            &qr_png("tel:+1-888-555-0147"),
+        ),
+    );
+    let analyzer = support::analyzer("", Mode::Auto);
+    let records = support::analyze(&analyzer, "qr-contact.eml", message.as_bytes());
+    let analysis = records[0].message.as_ref().expect("analysed");
+    assert!(
+        analysis.email_addresses.contains(&"fines@example-city-pay.net".to_string()),
+        "{:?}",
+        analysis.email_addresses
+    );
+    assert!(
+        analysis.phone_numbers.iter().any(|phone| phone.normalized.contains("8885550147")),
+        "{:?}",
+        analysis.phone_numbers
+    );
+    assert!(analysis.urls.iter().all(|url| !url.url.starts_with("mailto:")), "a mailto: code is no link");
+}

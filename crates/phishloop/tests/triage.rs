@@ -183,6 +183,47 @@ fn callback_number_is_a_callback_scam() {
     assert!(callback.locations.iter().any(|location| location.contains("555")), "{:?}", callback.locations);
 }
 
+/// The request to call is in the body; the number only in the subject.
+const CALLBACK_NUMBER_IN_SUBJECT: &str = "From: Billing Centre <billing@example-renewals.net>
+To: tom.baker@corp-example.com
+Subject: Order 55129 renewed - questions? +1 (888) 555-0143
+Date: Tue, 11 Mar 2025 09:14:00 +0000
+Message-ID: <callback-2@example-renewals.net>
+Content-Type: text/plain; charset=utf-8
+
+Thank you for your payment of $499.99 for the annual protection plan.
+If you did not authorise this charge, call our billing desk within
+24 hours to cancel and receive a refund.
+";
+
+/// A request to call with no number anywhere.
+const CALLBACK_WITHOUT_NUMBER: &str = "From: Billing Centre <billing@example-renewals.net>
+To: tom.baker@corp-example.com
+Subject: Order 55129 renewed
+Date: Tue, 11 Mar 2025 09:14:00 +0000
+Message-ID: <callback-3@example-renewals.net>
+Content-Type: text/plain; charset=utf-8
+
+Thank you for your payment of $499.99 for the annual protection plan.
+If you did not authorise this charge, call our billing desk within
+24 hours to cancel and receive a refund.
+";
+
+fn cue_kinds(name: &str, bytes: &[u8]) -> Vec<phishloop_model::CueKind> {
+    let analyzer = support::analyzer("", Mode::Auto);
+    let records = support::analyze(&analyzer, name, bytes);
+    records[0].message.as_ref().expect("analysed").cues.iter().map(|cue| cue.kind).collect()
+}
+
+#[test]
+fn callback_number_may_sit_in_another_part() {
+    use phishloop_model::CueKind;
+    let kinds = cue_kinds("subject.eml", CALLBACK_NUMBER_IN_SUBJECT.as_bytes());
+    assert!(kinds.contains(&CueKind::CallbackRequest), "{kinds:?}");
+    let kinds = cue_kinds("none.eml", CALLBACK_WITHOUT_NUMBER.as_bytes());
+    assert!(!kinds.contains(&CueKind::CallbackRequest), "no number to call: {kinds:?}");
+}
+
 // ---------------------------------------------------------------------------
 // Simulations
 // ---------------------------------------------------------------------------

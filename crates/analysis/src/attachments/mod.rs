@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::calendar;
 use crate::hex;
 use crate::message::{Collector, is_calendar};
+use crate::text;
 
 /// Analyses one attachment part. `bytes` are its decoded content.
 pub(crate) fn analyze(collector: &mut Collector<'_>, part: &MessagePart<'_>, path: &str, bytes: &[u8]) -> Attachment {
@@ -251,7 +252,7 @@ fn scan_image(collector: &mut Collector<'_>, attachment: &mut Attachment, bytes:
         qr::QrScan::Found(texts) => {
             collector.qr_images += 1;
             for text in &texts {
-                collector.urls.add(text, UrlSourceKind::QrCode, Some(location), None);
+                add_qr_text(collector, text, location);
             }
             attachment.qr_codes = texts;
         }
@@ -263,5 +264,34 @@ fn scan_image(collector: &mut Collector<'_>, attachment: &mut Attachment, bytes:
                 Some(&attachment.part),
             );
         }
+    }
+}
+
+/// Adds what a QR code holds: a `mailto:` or MeCard address to the email
+/// addresses, a `tel:` or `sms:` number to the phone numbers, anything else
+/// as a URL, and the links and addresses inside longer text.
+fn add_qr_text(collector: &mut Collector<'_>, text: &str, location: &str) {
+    let trimmed = text.trim();
+    let prefix: String = trimmed.chars().take(8).collect::<String>().to_ascii_lowercase();
+    if let Some(rest) =
+        ["mailto:", "matmsg:"].iter().find_map(|scheme| prefix.starts_with(scheme).then(|| &trimmed[scheme.len()..]))
+    {
+        let address = rest.trim_start_matches("TO:").trim_start_matches("to:");
+        let address = address.split(['?', ';']).next().unwrap_or_default().trim().to_lowercase();
+        if address.contains('@') {
+            collector.add_emails(vec![address]);
+        }
+        return;
+    }
+    if ["tel:", "sms:", "smsto:"].iter().any(|scheme| prefix.starts_with(scheme)) {
+        collector.add_phones(trimmed, location);
+        return;
+    }
+    if collector.urls.add(trimmed, UrlSourceKind::QrCode, Some(location), None).is_none() {
+        let finds = text::find_links(trimmed);
+        for url in finds.urls {
+            collector.urls.add(&url, UrlSourceKind::QrCode, Some(location), None);
+        }
+        collector.add_emails(finds.emails);
     }
 }
