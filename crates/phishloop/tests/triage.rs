@@ -300,7 +300,8 @@ fn rule_that_does_not_compile_names_rule_and_position() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("broken.toml"), "names the file: {stderr}");
     assert!(stderr.contains("broken-rule"), "names the rule: {stderr}");
-    assert!(stderr.contains("line 2, column"), "gives the position: {stderr}");
+    assert!(stderr.contains("line 2, column"), "gives the position in the expression: {stderr}");
+    assert!(stderr.contains("broken.toml:8:"), "gives the line in the file: {stderr}");
 }
 
 #[test]

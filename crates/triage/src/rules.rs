@@ -63,8 +63,8 @@ struct RuleSource {
     /// simulations.
     #[serde(default)]
     verdict: Option<RuleVerdict>,
-    expression: String,
-    locations: Option<String>,
+    expression: toml::Spanned<String>,
+    locations: Option<toml::Spanned<String>>,
     #[serde(default, rename = "example")]
     examples: Vec<Example>,
 }
@@ -143,8 +143,19 @@ pub enum RuleError {
     Read { path: String, reason: String },
     #[error("invalid rule file {path}: {reason}")]
     Syntax { path: String, reason: String },
-    #[error("{path}: rule {id}: {field} does not compile at line {line}, column {column} of the expression: {reason}")]
-    Compile { path: String, id: String, field: &'static str, line: isize, column: isize, reason: String },
+    #[error(
+        "{path}:{file_line}: rule {id}: {field} does not compile at line {line}, column {column} of the expression: {reason}"
+    )]
+    Compile {
+        path: String,
+        /// Line of the error in the rule file, counted from 1.
+        file_line: usize,
+        id: String,
+        field: &'static str,
+        line: isize,
+        column: isize,
+        reason: String,
+    },
     #[error("{path}: rule {id}: {reason}")]
     Invalid { path: String, id: String, reason: String },
     #[error("rule id {id} is defined twice: in {first} and in {second}; rule ids must be unique")]
@@ -220,9 +231,9 @@ impl RuleSet {
                 .map_err(|error| RuleError::Syntax { path: path.clone(), reason: error.to_string() })?;
             for source in file.rule {
                 for text in std::iter::once(&source.expression).chain(source.locations.as_ref()) {
-                    names.extend(expression_words(text));
+                    names.extend(expression_words(text.get_ref()));
                 }
-                let rule = compile(&env, path, source)?;
+                let rule = compile(&env, path, text, source)?;
                 if let Some(existing) = rules.iter().find(|existing| existing.id == rule.id) {
                     return Err(RuleError::Duplicate {
                         id: rule.id,
@@ -405,7 +416,7 @@ fn strings(program: &Program, context: &Context<'_, '_>) -> Vec<String> {
     output
 }
 
-fn compile(env: &Env, path: &str, source: RuleSource) -> Result<Rule, RuleError> {
+fn compile(env: &Env, path: &str, file_text: &str, source: RuleSource) -> Result<Rule, RuleError> {
     let invalid = |reason: String| RuleError::Invalid { path: path.to_string(), id: source.id.clone(), reason };
     if source.id.trim().is_empty() || !source.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(invalid(format!("invalid id {:?}: use letters, digits, - and _", source.id)));
@@ -417,9 +428,15 @@ fn compile(env: &Env, path: &str, source: RuleSource) -> Result<Rule, RuleError>
         (Some(_), Some(_)) => return Err(invalid("give either weight or severity, not both".to_string())),
         (None, None) => return Err(invalid("a weight or a severity is required".to_string())),
     };
-    let expression = compile_expression(env, path, &source.id, "expression", &source.expression)?;
+    let field = |name: &'static str, text: &toml::Spanned<String>| Field {
+        path,
+        id: &source.id,
+        name,
+        first_line: first_content_line(file_text, text.span().start),
+    };
+    let expression = compile_expression(env, field("expression", &source.expression), source.expression.get_ref())?;
     let locations = match &source.locations {
-        Some(text) => Some(compile_expression(env, path, &source.id, "locations", text)?),
+        Some(text) => Some(compile_expression(env, field("locations", text), text.get_ref())?),
         None => None,
     };
     Ok(Rule {
@@ -435,18 +452,42 @@ fn compile(env: &Env, path: &str, source: RuleSource) -> Result<Rule, RuleError>
     })
 }
 
-fn compile_expression(env: &Env, path: &str, id: &str, field: &'static str, text: &str) -> Result<Program, RuleError> {
+/// Where an expression sits: its rule file, rule and field, and the file
+/// line of the expression's first line.
+struct Field<'a> {
+    path: &'a str,
+    id: &'a str,
+    name: &'static str,
+    first_line: usize,
+}
+
+fn compile_expression(env: &Env, field: Field<'_>, text: &str) -> Result<Program, RuleError> {
     env.compile(text).map_err(|errors| {
         let first = errors.errors.first();
+        let line = first.map_or(1, |error| error.pos.0);
         RuleError::Compile {
-            path: path.to_string(),
-            id: id.to_string(),
-            field,
-            line: first.map_or(0, |error| error.pos.0),
+            path: field.path.to_string(),
+            file_line: field.first_line + usize::try_from(line.max(1) - 1).unwrap_or(0),
+            id: field.id.to_string(),
+            field: field.name,
+            line,
             column: first.map_or(0, |error| error.pos.1),
             reason: first.map_or_else(|| errors.to_string(), |error| error.msg.clone()),
         }
     })
+}
+
+/// Returns the file line (from 1) of the first line of a TOML string whose
+/// literal starts at byte `start`. A multi-line string (`'''` or `"""`)
+/// drops a newline right after its opening quotes, so its content starts
+/// on the next line.
+fn first_content_line(file_text: &str, start: usize) -> usize {
+    let before = file_text.get(..start).unwrap_or(file_text);
+    let quote_line = before.matches('\n').count() + 1;
+    let literal = file_text.get(start..).unwrap_or_default();
+    let multi_line = literal.starts_with("'''") || literal.starts_with("\"\"\"");
+    let opens_with_newline = literal.get(3..).is_some_and(|rest| rest.starts_with('\n') || rest.starts_with("\r\n"));
+    if multi_line && opens_with_newline { quote_line + 1 } else { quote_line }
 }
 
 fn read_folder(folder: &Path) -> Result<Vec<(String, String)>, RuleError> {
