@@ -1,0 +1,244 @@
+//! Connection to either back end, the migrations, and the plumbing that runs
+//! one piece of code against whichever pool a store holds.
+//!
+//! Each back end has its own migration folder, `migrations/sqlite` and
+//! `migrations/postgres`, with the same file names and an equivalent schema;
+//! the tests check both. The `Any` driver would allow one portable set, but it
+//! decodes only integers, floats, text and bytes. PostgreSQL would then lose
+//! its `uuid`, `timestamptz`, `jsonb` and `bytea` columns. The parts that
+//! differ anyway (the database clock, `FOR UPDATE SKIP LOCKED`, triggers)
+//! would still need SQL per back end.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, SqlSafeStr};
+
+use crate::config::{StoreConfig, redact_url};
+use crate::error::{Result, StoreError};
+
+/// The kind of database behind a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The connection pool of a store.
+#[derive(Clone, Debug)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// One SQL statement in the text of each back end.
+pub(crate) struct Sql {
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+impl Sql {
+    /// Creates a statement whose text is valid on both back ends.
+    pub(crate) const fn same(text: &'static str) -> Self {
+        Self { sqlite: text, postgres: text }
+    }
+
+    pub(crate) const fn each(sqlite: &'static str, postgres: &'static str) -> Self {
+        Self { sqlite, postgres }
+    }
+
+    pub(crate) fn text(&self, backend: Backend) -> &'static str {
+        match backend {
+            Backend::Sqlite => self.sqlite,
+            Backend::Postgres => self.postgres,
+        }
+    }
+}
+
+/// Runs `$body` with `$pool` bound to the store's pool and `$backend` to its
+/// `Backend`. The body is compiled once per back end, so the same Rust code
+/// binds and decodes with each driver's own types.
+macro_rules! on_db {
+    ($db:expr, |$pool:ident, $backend:pat_param| $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => {
+                let $backend = $crate::db::Backend::Sqlite;
+                $body
+            }
+            $crate::db::Db::Postgres($pool) => {
+                let $backend = $crate::db::Backend::Postgres;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_db;
+
+/// The current time on SQLite's clock, as the text that every time column of
+/// the SQLite schema holds: UTC, millisecond precision, fixed width, so text
+/// order is time order.
+macro_rules! sqlite_now {
+    () => {
+        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+    };
+}
+pub(crate) use sqlite_now;
+
+/// SQLite's clock plus the number of milliseconds in bind parameter `$param`.
+macro_rules! sqlite_now_plus_ms {
+    ($param:literal) => {
+        concat!("strftime('%Y-%m-%dT%H:%M:%fZ', 'now', printf('%+.3f seconds', ", $param, " / 1000.0))")
+    };
+}
+pub(crate) use sqlite_now_plus_ms;
+
+/// Migrations of each back end, compiled into the binary. The names must match
+/// between the two lists; `migration_names_match` checks that.
+const SQLITE_MIGRATIONS: &[(&str, &str)] =
+    &[("0001_initial.sql", include_str!("../migrations/sqlite/0001_initial.sql"))];
+const POSTGRES_MIGRATIONS: &[(&str, &str)] =
+    &[("0001_initial.sql", include_str!("../migrations/postgres/0001_initial.sql"))];
+
+/// Opens a pool on the database of `config.url` and migrates it to the latest schema.
+pub(crate) async fn connect(config: &StoreConfig) -> Result<Db> {
+    let url = config.url.as_str();
+    let db = if url.starts_with("sqlite:") {
+        connect_sqlite(config).await?
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        connect_postgres(config).await?
+    } else {
+        return Err(StoreError::UnsupportedUrl { url: redact_url(url) });
+    };
+
+    migrate(&db, config).await?;
+    Ok(db)
+}
+
+async fn connect_sqlite(config: &StoreConfig) -> Result<Db> {
+    let url = redact_url(&config.url);
+    let options = SqliteConnectOptions::from_str(&config.url)
+        .map_err(|source| StoreError::InvalidUrl { url: url.clone(), source })?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL keeps a committed transaction across a power loss; NORMAL would not.
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(config.busy_timeout);
+
+    let pool = SqlitePoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.acquire_timeout)
+        .connect_with(options)
+        .await
+        .map_err(|source| StoreError::Connect {
+            url,
+            hint: "check that the folder of the database file exists and is writable",
+            source,
+        })?;
+    Ok(Db::Sqlite(pool))
+}
+
+async fn connect_postgres(config: &StoreConfig) -> Result<Db> {
+    let url = redact_url(&config.url);
+    let options = PgConnectOptions::from_str(&config.url)
+        .map_err(|source| StoreError::InvalidUrl { url: url.clone(), source })?
+        .application_name("phishloop");
+
+    let pool = PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.acquire_timeout)
+        .connect_with(options)
+        .await
+        .map_err(|source| StoreError::Connect {
+            url,
+            hint: "check that PostgreSQL is running, and the host, port, user, password and database name",
+            source,
+        })?;
+    Ok(Db::Postgres(pool))
+}
+
+async fn migrate(db: &Db, config: &StoreConfig) -> Result<()> {
+    let map_error = |source| StoreError::Migrate { url: redact_url(&config.url), source };
+    match db {
+        Db::Sqlite(pool) => migrator(SQLITE_MIGRATIONS).run(pool).await.map_err(map_error),
+        Db::Postgres(pool) => migrator(POSTGRES_MIGRATIONS).run(pool).await.map_err(map_error),
+    }
+}
+
+/// Builds a migrator from `(file name, SQL)` pairs named `NNNN_description.sql`.
+fn migrator(files: &'static [(&'static str, &'static str)]) -> Migrator {
+    let migrations = files
+        .iter()
+        .map(|(name, sql)| {
+            let (version, description) = parse_migration_name(name);
+            Migration::new(
+                version,
+                Cow::Owned(description.replace('_', " ")),
+                MigrationType::Simple,
+                AssertSqlSafe(*sql).into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    Migrator::with_migrations(migrations)
+}
+
+/// Splits `0001_initial.sql` into `(1, "initial")`. The names are constants of
+/// this crate, checked by a unit test, so a malformed one is a bug here.
+fn parse_migration_name(name: &str) -> (i64, &str) {
+    let stem = name.strip_suffix(".sql").unwrap_or(name);
+    let (number, description) = stem.split_once('_').unwrap_or((stem, ""));
+    (number.parse().unwrap_or(-1), description)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder_listing(backend: &str) -> Vec<String> {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(backend);
+        let mut names: Vec<String> = std::fs::read_dir(&folder)
+            .unwrap_or_else(|e| panic!("cannot list {}: {e}", folder.display()))
+            .map(|entry| entry.expect("folder entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn compiled_names(files: &[(&str, &str)]) -> Vec<String> {
+        files.iter().map(|(name, _)| (*name).to_owned()).collect()
+    }
+
+    #[test]
+    fn migration_names_match() {
+        let sqlite = folder_listing("sqlite");
+        let postgres = folder_listing("postgres");
+
+        assert_eq!(sqlite, postgres, "both back ends must have the same migration files");
+        assert_eq!(compiled_names(SQLITE_MIGRATIONS), sqlite, "SQLITE_MIGRATIONS must list every file of its folder");
+        assert_eq!(compiled_names(POSTGRES_MIGRATIONS), postgres, "POSTGRES_MIGRATIONS must list every file");
+    }
+
+    #[test]
+    fn migration_names_parse() {
+        for (name, _) in SQLITE_MIGRATIONS.iter().chain(POSTGRES_MIGRATIONS) {
+            let (version, description) = parse_migration_name(name);
+
+            assert!(version > 0, "{name}: expected a positive number before the first '_'");
+            assert!(!description.is_empty(), "{name}: expected a description after the number");
+        }
+    }
+
+    #[test]
+    fn migration_versions_increase() {
+        let versions: Vec<i64> = SQLITE_MIGRATIONS.iter().map(|(name, _)| parse_migration_name(name).0).collect();
+        let mut sorted = versions.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+
+        assert_eq!(versions, sorted, "migration numbers must be unique and listed in order");
+    }
+}
