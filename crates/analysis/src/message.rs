@@ -112,20 +112,8 @@ impl<'a> Collector<'a> {
 
     /// Cues, secrets and telephone numbers of a text.
     pub fn scan_words(&mut self, text: &str, location: &str) {
-        let phones = text::find_phones(text);
+        self.add_phones(text, location);
         cues::find_cues(text, location, &mut self.cues);
-        for phone in phones {
-            if self.phones.len() < MAX_CONTENT_ITEMS
-                && !self.phones.iter().any(|known| known.normalized == phone.normalized)
-            {
-                self.phones.push(PhoneNumber {
-                    raw: phone.raw,
-                    normalized: phone.normalized,
-                    toll_free: phone.toll_free,
-                    location: location.to_string(),
-                });
-            }
-        }
         secrets::find_secrets(text, location, &mut self.secrets, &mut self.secret_values);
     }
 

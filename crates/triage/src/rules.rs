@@ -315,14 +315,7 @@ impl Variables {
         report: &phishloop_model::Report,
         config: &impl serde::Serialize,
     ) -> Result<Self, cel::SerializationError> {
-        Ok(Variables {
-            message: match message {
-                Some(message) => cel::to_value(message)?,
-                None => Value::Null,
-            },
-            report: cel::to_value(report)?,
-            config: cel::to_value(config)?,
-        })
+        Variables::with_settings(message, report, cel::to_value(config)?)
     }
 
     /// Like [`Variables::new`], with the configuration already converted.
