@@ -14,6 +14,8 @@ pub struct Settings {
     pub analysis: phishloop_analysis::Config,
     /// Triage settings: thresholds, rule folders, the model.
     pub triage: phishloop_triage::Config,
+    /// `phishloop serve` settings: listener, database, workers, leases.
+    pub server: phishloop_server::ServerConfig,
 }
 
 impl Settings {
@@ -39,6 +41,25 @@ mod tests {
     fn unknown_keys_are_rejected() {
         let error = toml::from_str::<Settings>("[analysis.organisation]\ndomains = []\n").expect_err("unknown key");
         assert!(error.to_string().contains("organisation"), "{error}");
+    }
+
+    #[test]
+    fn server_table_parses() {
+        let text = "[server]\nlisten = \"127.0.0.1:9000\"\ndatabase = \"postgres://postgres@127.0.0.1/test\"\nworkers = 4\nlease_seconds = 30\n";
+
+        let settings: Settings = toml::from_str(text).expect("valid");
+
+        assert_eq!(settings.server.listen.port(), 9000);
+        assert_eq!(settings.server.workers, 4);
+        assert_eq!(settings.server.lease_seconds, 30);
+        assert_eq!(settings.server.database.as_deref(), Some("postgres://postgres@127.0.0.1/test"));
+    }
+
+    #[test]
+    fn unknown_server_key_rejected() {
+        let error = toml::from_str::<Settings>("[server]\nport = 80\n").expect_err("unknown key");
+
+        assert!(error.to_string().contains("port"), "{error}");
     }
 
     #[test]

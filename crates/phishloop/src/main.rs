@@ -6,7 +6,9 @@ mod config;
 mod eval;
 mod files;
 mod labelled;
+mod report;
 mod rules;
+mod serve;
 mod summary;
 mod train;
 
@@ -109,6 +111,50 @@ enum Command {
         #[arg(long)]
         no_source_balance: bool,
     },
+    /// Run the service: the HTTP API and the analysis workers. Without
+    /// options it keeps a SQLite database in ./phishloop-data and listens
+    /// on 127.0.0.1:8025.
+    Serve {
+        /// Address of the HTTP listener, such as 127.0.0.1:8025.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// Database URL: sqlite://PATH or postgres://USER@HOST:PORT/DATABASE.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// Folder of the default SQLite database, created if missing.
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// Analysis workers in this process.
+        #[arg(long, value_name = "N")]
+        workers: Option<usize>,
+        /// Run workers only, without the HTTP listener, so that several
+        /// processes share one PostgreSQL database.
+        #[arg(long)]
+        worker_only: bool,
+    },
+    /// Submit message files to a running service and print each report id.
+    Report {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Base URL of the service, such as http://127.0.0.1:8025.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// API token with the reporter, analyst or admin role.
+        #[arg(long, env = "PHISHLOOP_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+        token: String,
+        /// Address of the person who reported; without it, the sender of a
+        /// report wrapper.
+        #[arg(long, value_name = "ADDR")]
+        reporter: Option<String>,
+        /// The reporter's own words.
+        #[arg(long, value_name = "TEXT")]
+        comment: Option<String>,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Evaluate decisions on labelled folders: each DIR holds subfolders
     /// named phish, spam and ham.
     Eval {
@@ -132,6 +178,25 @@ enum RulesCommand {
     List {
         #[arg(value_name = "DIR")]
         dirs: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token, print it once and store only its SHA-256.
+    Create {
+        /// Who or what uses the token, such as report-button or alice.
+        #[arg(long)]
+        name: String,
+        /// admin, analyst or reporter.
+        #[arg(long, default_value = "reporter", value_parser = ["admin", "analyst", "reporter"])]
+        role: String,
+        /// Database URL, as for `serve`.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// Folder of the default SQLite database, as for `serve`.
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
     },
 }
 
@@ -201,6 +266,15 @@ fn main() -> ExitCode {
             },
         ),
         Command::Eval { dirs, json } => eval::run(&settings, &dirs, json),
+        Command::Serve { listen, database, data, workers, worker_only } => {
+            serve::run(settings, serve::ServeOptions { listen, database, data, workers, worker_only })
+        }
+        Command::Report { files, server, token, reporter, comment } => {
+            report::run(&files, &report::ReportOptions { server, token, reporter, comment })
+        }
+        Command::Token { command: TokenCommand::Create { name, role, database, data } } => {
+            serve::create_token(settings, database, data, &name, &role)
+        }
         Command::Schema => {
             let schema = schemars::schema_for!(phishloop_model::AnalysisRecord);
             match serde_json::to_string_pretty(&schema) {

@@ -97,10 +97,14 @@ pub(crate) use sqlite_now_plus_ms;
 
 /// Migrations of each back end, compiled into the binary. The names must match
 /// between the two lists; `migration_names_match` checks that.
-const SQLITE_MIGRATIONS: &[(&str, &str)] =
-    &[("0001_initial.sql", include_str!("../migrations/sqlite/0001_initial.sql"))];
-const POSTGRES_MIGRATIONS: &[(&str, &str)] =
-    &[("0001_initial.sql", include_str!("../migrations/postgres/0001_initial.sql"))];
+const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_initial.sql", include_str!("../migrations/sqlite/0001_initial.sql")),
+    ("0002_api_tokens.sql", include_str!("../migrations/sqlite/0002_api_tokens.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_initial.sql", include_str!("../migrations/postgres/0001_initial.sql")),
+    ("0002_api_tokens.sql", include_str!("../migrations/postgres/0002_api_tokens.sql")),
+];
 
 /// Opens a pool on the database of `config.url` and migrates it to the latest schema.
 pub(crate) async fn connect(config: &StoreConfig) -> Result<Db> {

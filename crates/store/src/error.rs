@@ -75,6 +75,14 @@ pub enum StoreError {
     #[error("case {0} not found")]
     CaseNotFound(Uuid),
 
+    #[error("API token {0} not found")]
+    TokenNotFound(Uuid),
+
+    #[error(
+        "an API token with the same SHA-256 exists already (new token named {name:?}): generate a new random token"
+    )]
+    TokenExists { name: String },
+
     #[error("job {0} not found")]
     JobNotFound(Uuid),
 

@@ -26,6 +26,8 @@
 //!   access to the database can still drop the triggers and rewrite every
 //!   event and the head consistently, so keep copies of `chain_head`
 //!   elsewhere to detect that.
+//! - **API tokens**: the SHA-256 of each access token of the HTTP API, with
+//!   its name and role. Revoked tokens stay, marked with the revocation time.
 //!
 //! # Clock
 //!
@@ -69,6 +71,7 @@ mod raw;
 mod reports;
 mod store;
 mod text_enum;
+mod tokens;
 
 pub use config::StoreConfig;
 pub use db::Backend;
@@ -78,3 +81,4 @@ pub use jobs::{ClaimedJob, Enqueued, Job, JobOptions, JobStatus, Lease};
 pub use raw::Sha256Hex;
 pub use reports::{Case, CaseDetail, CaseJoin, NewReport, Report, ReportSource, ReportStatus, Reporter};
 pub use store::Store;
+pub use tokens::{ApiToken, TokenRole};

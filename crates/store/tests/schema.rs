@@ -96,7 +96,7 @@ store_test!(connecting_again_keeps_data, |db| {
     let again = db.store_with(|_| {}).await;
 
     assert_eq!(again.get_raw(&sha256).await.expect("get_raw").as_deref(), Some(&b"kept across connections"[..]));
-    assert_eq!(db.count("SELECT count(*) FROM _sqlx_migrations").await, 1);
+    assert_eq!(db.count("SELECT count(*) FROM _sqlx_migrations").await, 2);
 });
 
 store_test!(store_reports_its_backend, |db| {

@@ -1,0 +1,78 @@
+//! `phishloop report`: submits message files to a running service.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::exit;
+
+/// The settings `phishloop report` sends besides the files.
+#[derive(Debug)]
+pub struct ReportOptions {
+    pub server: String,
+    pub token: String,
+    pub reporter: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// Submits each file and prints `FILE<TAB>REPORT_ID` for each accepted one.
+/// A failed file is named on standard error with the reason, and the
+/// others are still sent.
+pub fn run(files: &[PathBuf], options: &ReportOptions) -> Result<u8> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .context("cannot create the HTTP client")?;
+    let endpoint = format!("{}/api/v1/reports", options.server.trim_end_matches('/'));
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
+
+    let mut failed = 0usize;
+    for file in files {
+        match runtime.block_on(submit(&client, &endpoint, file, options)) {
+            Ok(report_id) => println!("{}\t{report_id}", file.display()),
+            Err(error) => {
+                failed += 1;
+                eprintln!("phishloop: cannot report {}: {error:#}", file.display());
+            }
+        }
+    }
+    if files.len() > 1 || failed > 0 {
+        eprintln!("phishloop: {} file(s) reported, {failed} failed", files.len() - failed);
+    }
+    Ok(if failed > 0 { exit::INPUT_FAILED } else { exit::OK })
+}
+
+async fn submit(client: &reqwest::Client, endpoint: &str, file: &Path, options: &ReportOptions) -> Result<String> {
+    let message = std::fs::read(file).context("cannot read the file")?;
+    let mut query: Vec<(&str, &str)> = vec![("source", "cli")];
+    if let Some(reporter) = &options.reporter {
+        query.push(("reporter", reporter));
+    }
+    if let Some(comment) = &options.comment {
+        query.push(("comment", comment));
+    }
+
+    let response = client
+        .post(endpoint)
+        .query(&query)
+        .bearer_auth(&options.token)
+        .header(reqwest::header::CONTENT_TYPE, "message/rfc822")
+        .body(message)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {endpoint}; check --server and that `phishloop serve` runs"))?;
+
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if status != reqwest::StatusCode::ACCEPTED {
+        let reason = body.get("error").and_then(Value::as_str).unwrap_or("no error text in the response");
+        anyhow::bail!("the server responded {status}: {reason}");
+    }
+    body.get("report_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .with_context(|| format!("the server accepted the file but sent no report_id: {body}"))
+}

@@ -1,0 +1,117 @@
+//! `phishloop serve` and `phishloop token`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use phishloop_server::{ADMIN_TOKEN_VARIABLE, Service};
+use phishloop_store::TokenRole;
+
+use crate::config::Settings;
+use crate::exit;
+
+/// Command-line overrides of the `[server]` table.
+#[derive(Debug, Default)]
+pub struct ServeOptions {
+    pub listen: Option<SocketAddr>,
+    pub database: Option<String>,
+    pub data: Option<PathBuf>,
+    pub workers: Option<usize>,
+    pub worker_only: bool,
+}
+
+/// Runs the service until SIGINT or SIGTERM.
+pub fn run(settings: Settings, options: ServeOptions) -> Result<u8> {
+    init_logs();
+    let mut server = settings.server;
+    if let Some(listen) = options.listen {
+        server.listen = listen;
+    }
+    if let Some(database) = options.database {
+        server.database = Some(database);
+    }
+    if let Some(data) = options.data {
+        server.data_dir = data;
+    }
+    if let Some(workers) = options.workers {
+        server.workers = workers;
+    }
+    if options.worker_only && server.workers == 0 {
+        anyhow::bail!("--worker-only with 0 workers would do nothing: set --workers to 1 or more");
+    }
+    let admin_token = std::env::var(ADMIN_TOKEN_VARIABLE).ok().filter(|token| !token.is_empty());
+
+    runtime()?.block_on(async move {
+        let store = phishloop_server::connect_store(&server).await.context("cannot open the database")?;
+        let service = Service::new(store, settings.analysis, settings.triage, server, admin_token)?;
+        service.run(options.worker_only, stop_signal()).await?;
+        Ok(exit::OK)
+    })
+}
+
+/// Creates an API token, prints it once and stores only its SHA-256.
+pub fn create_token(
+    settings: Settings,
+    database: Option<String>,
+    data: Option<PathBuf>,
+    name: &str,
+    role: &str,
+) -> Result<u8> {
+    let role: TokenRole = role.parse()?;
+    let mut server = settings.server;
+    if let Some(database) = database {
+        server.database = Some(database);
+    }
+    if let Some(data) = data {
+        server.data_dir = data;
+    }
+
+    runtime()?.block_on(async move {
+        let store = phishloop_server::connect_store(&server).await.context("cannot open the database")?;
+        let (stored, token) = phishloop_server::create_token(&store, name, role).await?;
+        store.close().await;
+        eprintln!(
+            "created token {} named {:?} with role {}; it is shown only this once:",
+            stored.id, stored.name, stored.role
+        );
+        println!("{token}");
+        Ok(exit::OK)
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+/// Logs to standard error, filtered by `RUST_LOG` (default `info`).
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(colours).with_writer(std::io::stderr).try_init();
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn stop_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; stop with Ctrl-C");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => tracing::info!("SIGINT received"),
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,238 @@
+//! `phishloop serve --worker-only` and `phishloop report` as real processes:
+//! a worker killed with SIGKILL loses no report, and the CLI submits files
+//! to an in-process service.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use phishloop_server::{Pipeline, ServerConfig, Service, Submission};
+use phishloop_store::{Backend, EventSubject, ReportSource, Store, TokenRole};
+use sqlx::AssertSqlSafe;
+use uuid::Uuid;
+
+const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+const BINARY: &str = env!("CARGO_BIN_EXE_phishloop");
+
+/// A test database that removes itself: a temporary SQLite folder or a
+/// PostgreSQL schema.
+struct TestDatabase {
+    url: String,
+    _folder: tempfile::TempDir,
+    schema: Option<String>,
+}
+
+impl TestDatabase {
+    async fn new(backend: Backend) -> Self {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        if backend == Backend::Sqlite {
+            let url = format!("sqlite://{}", folder.path().join("crash.db").display());
+            return Self { url, _folder: folder, schema: None };
+        }
+        let admin = sqlx::PgPool::connect(POSTGRES_URL).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL at 127.0.0.1:5432 (user postgres, database test) is not reachable: {e}; start it")
+        });
+        let schema = format!("phishloop_cli_test_{}", Uuid::new_v4().simple());
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&admin).await.expect("create schema");
+        admin.close().await;
+        Self { url: format!("{POSTGRES_URL}?options[search_path]={schema}"), _folder: folder, schema: Some(schema) }
+    }
+
+    async fn drop_schema(&self) {
+        let Some(schema) = &self.schema else {
+            return;
+        };
+        let admin = sqlx::PgPool::connect(POSTGRES_URL).await.expect("PostgreSQL");
+        if let Err(e) = sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&admin).await {
+            eprintln!("could not drop test schema {schema}: {e}");
+        }
+        admin.close().await;
+    }
+
+    fn folder(&self) -> &Path {
+        self._folder.path()
+    }
+}
+
+fn server_config(url: &str) -> ServerConfig {
+    ServerConfig {
+        database: Some(url.to_owned()),
+        lease_seconds: 2,
+        poll_interval_ms: 20,
+        retry_base_ms: 50,
+        ..ServerConfig::default()
+    }
+}
+
+fn pipeline() -> Arc<Pipeline> {
+    let analyzer =
+        phishloop_analysis::Analyzer::new(phishloop_analysis::Config::default(), phishloop_analysis::Mode::Auto)
+            .expect("analyzer");
+    let triage = phishloop_triage::Triage::new(phishloop_triage::Config::default()).expect("triage");
+    Arc::new(Pipeline::new(analyzer, triage))
+}
+
+/// A message written for this test; `index` makes each one distinct.
+fn message(index: usize) -> Vec<u8> {
+    format!(
+        "From: \"Payroll\" <payroll@payro11-update.example>\r\nTo: staff{index}@corp-example.com\r\n\
+         Subject: Action required: confirm your salary account {index}\r\nMessage-ID: <crash-{index}@payro11-update.example>\r\n\
+         Date: Tue, 7 May 2024 08:00:00 +0000\r\nContent-Type: text/plain\r\n\r\n\
+         Confirm your bank details today at http://payro11-update.example/confirm?id={index} or your salary is delayed.\r\n"
+    )
+    .into_bytes()
+}
+
+fn start_worker(database: &TestDatabase, config_file: &Path, log_name: &str) -> Child {
+    let log = std::fs::File::create(database.folder().join(log_name)).expect("log file");
+    Command::new(BINARY)
+        .args(["--config"])
+        .arg(config_file)
+        .args(["serve", "--worker-only", "--workers", "2", "--database", &database.url])
+        .env_remove(phishloop_server::ADMIN_TOKEN_VARIABLE)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start phishloop serve --worker-only")
+}
+
+async fn decided_count(store: &Store, report_ids: &[Uuid]) -> usize {
+    let mut decided = 0;
+    for id in report_ids {
+        let events = store.events_for(EventSubject::Report(*id)).await.expect("events");
+        decided += events.iter().filter(|event| event.kind == "decided").count();
+    }
+    decided
+}
+
+async fn worker_killed_loses_nothing(backend: Backend) {
+    const REPORTS: usize = 60;
+    let database = TestDatabase::new(backend).await;
+    let config = server_config(&database.url);
+    let store = phishloop_server::connect_store(&config).await.expect("store");
+    let pipeline = pipeline();
+    let mut report_ids = Vec::new();
+    for index in 0..REPORTS {
+        let submission = Submission {
+            message: message(index),
+            reporter: Some(format!("staff{index}@corp-example.com")),
+            comment: None,
+            source: ReportSource::Api,
+        };
+        report_ids.push(phishloop_server::submit(&store, &pipeline, submission).await.expect("submit").report.id);
+    }
+    let config_file = database.folder().join("phishloop.toml");
+    std::fs::write(&config_file, "[server]\nlease_seconds = 2\npoll_interval_ms = 20\nretry_base_ms = 50\n")
+        .expect("config file");
+
+    // Kill the first worker with SIGKILL once it has decided some reports.
+    let mut first = start_worker(&database, &config_file, "first.log");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while decided_count(&store, &report_ids).await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the first worker decided nothing within 60 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().expect("SIGKILL the first worker");
+    first.wait().expect("reap the first worker");
+    let decided_before = decided_count(&store, &report_ids).await;
+    assert!(
+        decided_before < REPORTS,
+        "the first worker finished every report before the kill; the test proved nothing"
+    );
+
+    let mut second = start_worker(&database, &config_file, "second.log");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while decided_count(&store, &report_ids).await < REPORTS {
+        if tokio::time::Instant::now() >= deadline {
+            let _ = second.kill();
+            let log = std::fs::read_to_string(database.folder().join("second.log")).unwrap_or_default();
+            panic!("not every report was decided within 120 s after the restart; second worker log:\n{log}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    second.kill().expect("stop the second worker");
+    second.wait().expect("reap the second worker");
+
+    for id in &report_ids {
+        let events = store.events_for(EventSubject::Report(*id)).await.expect("events");
+        let kinds: Vec<&str> = events.iter().map(|event| event.kind.as_str()).collect();
+        assert_eq!(kinds, vec!["received", "analysed", "decided"], "report {id}");
+        let report = store.get_report(*id).await.expect("get_report").expect("report");
+        assert!(report.decision.is_some(), "report {id} has no decision");
+        assert!(report.case_id.is_some(), "report {id} has no case");
+    }
+    assert!(store.verify_chain().await.expect("verify_chain").is_intact());
+    store.close().await;
+    database.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_worker_loses_nothing_sqlite() {
+    worker_killed_loses_nothing(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_worker_loses_nothing_postgres() {
+    worker_killed_loses_nothing(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn report_command_submits_each_file() {
+    let database = TestDatabase::new(Backend::Sqlite).await;
+    let config = ServerConfig { workers: 1, ..server_config(&database.url) };
+    let store = phishloop_server::connect_store(&config).await.expect("store");
+    let (_, token) = phishloop_server::create_token(&store, "cli-test", TokenRole::Reporter).await.expect("token");
+    let service = Service::new(store.clone(), Default::default(), Default::default(), config, None).expect("service");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let running = service.start(Some(listener)).expect("start");
+    let server = format!("http://{}", running.address().expect("address"));
+    let first = database.folder().join("first.eml");
+    let second = database.folder().join("second.eml");
+    let missing = database.folder().join("missing.eml");
+    std::fs::write(&first, message(1)).expect("write");
+    std::fs::write(&second, message(2)).expect("write");
+
+    let arguments = [first.clone(), missing.clone(), second.clone()];
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(BINARY)
+            .arg("report")
+            .args(arguments)
+            .args(["--server", &server, "--reporter", "grace@corp-example.com", "--comment", "from the CLI"])
+            .env("PHISHLOOP_TOKEN", token)
+            .output()
+            .expect("run phishloop report")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+
+    assert_eq!(output.status.code(), Some(1), "one file failed: {stderr}");
+    assert!(stderr.contains("missing.eml"), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    for (line, file) in lines.iter().zip([&first, &second]) {
+        let (path, id) = line.split_once('\t').expect("FILE<TAB>ID");
+        assert_eq!(path, file.display().to_string());
+        let report = store.get_report(id.parse().expect("uuid")).await.expect("get_report").expect("stored report");
+        assert_eq!(report.reporter, "grace@corp-example.com");
+        assert_eq!(report.comment.as_deref(), Some("from the CLI"));
+        assert_eq!(report.source, ReportSource::Cli);
+    }
+    running.stop().await.expect("stop");
+    store.close().await;
+}
+
+#[test]
+fn report_command_without_token_fails() {
+    let output = Command::new(BINARY)
+        .args(["report", "x.eml", "--server", "http://127.0.0.1:9"])
+        .env_remove("PHISHLOOP_TOKEN")
+        .output()
+        .expect("run phishloop report");
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--token"));
+}

@@ -1,0 +1,453 @@
+//! The HTTP API: routes, request handling and the OpenAPI document.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::header::{CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use phishloop_store::{CaseDetail, Event, EventSubject, Job, Report, ReportSource, Store};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::auth::{Authenticator, Permission};
+use crate::error::{ErrorBody, ServiceError};
+use crate::intake::{self, Submission};
+use crate::metrics::{MetricsSnapshot, Prometheus};
+use crate::pipeline::Pipeline;
+
+/// State shared by every handler.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) store: Store,
+    pub(crate) pipeline: Arc<Pipeline>,
+    pub(crate) auth: Authenticator,
+    pub(crate) prometheus: Arc<Prometheus>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "phishloop", description = "Reports of suspicious email, their decisions, cases and metrics."),
+    modifiers(&BearerSecurity),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerSecurity;
+
+impl Modify for BearerSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Builds the router with every route; `body_limit` is the largest request
+/// body read, in bytes.
+pub(crate) fn router(state: AppState, body_limit: usize) -> axum::Router {
+    let (api, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(submit_report))
+        .routes(routes!(get_report))
+        .routes(routes!(get_case))
+        .routes(routes!(get_timeline))
+        .routes(routes!(get_metrics))
+        .split_for_parts();
+    let document = Arc::new(document);
+
+    api.route(
+        "/api/v1/openapi.json",
+        axum::routing::get(move |State(state): State<AppState>, headers: HeaderMap| {
+            let document = Arc::clone(&document);
+            async move {
+                state.auth.authorize(&headers, Permission::ReadApiDocument).await?;
+                Ok::<_, ServiceError>(Json(document.as_ref().clone()))
+            }
+        }),
+    )
+    .route("/metrics", axum::routing::get(prometheus_metrics))
+    .route("/healthz", axum::routing::get(healthz))
+    .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+    .with_state(state)
+}
+
+/// The response to an accepted report.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AcceptedReport {
+    pub report_id: Uuid,
+    /// The analysis job of the report.
+    pub job_id: Uuid,
+    pub status: String,
+    /// The URL of the report's status and decision.
+    pub status_url: String,
+}
+
+/// Reporter and comment for a `message/rfc822` submission; a multipart
+/// submission sends them as form fields.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct SubmitQuery {
+    /// The reporter's address; without it, the sender of a report wrapper.
+    pub reporter: Option<String>,
+    /// The reporter's own words.
+    pub comment: Option<String>,
+    /// `api` (default) or `cli`: the channel to record.
+    pub source: Option<String>,
+}
+
+/// Submit a reported message for analysis.
+#[utoipa::path(
+    post,
+    path = "/api/v1/reports",
+    params(SubmitQuery),
+    request_body(content = String, content_type = "message/rfc822",
+        description = "The raw message; or multipart/form-data with a `message` file part and optional `reporter` and `comment` fields."),
+    responses(
+        (status = 202, description = "Stored and queued for analysis", body = AcceptedReport),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 413, description = "Message larger than server.max_message_bytes", body = ErrorBody),
+        (status = 415, description = "Unsupported content type", body = ErrorBody),
+    )
+)]
+async fn submit_report(
+    State(state): State<AppState>,
+    Query(query): Query<SubmitQuery>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, ServiceError> {
+    let caller = state.auth.authorize(&headers, Permission::SubmitReport).await?;
+    let source = match query.source.as_deref() {
+        None | Some("api") => ReportSource::Api,
+        Some("cli") => ReportSource::Cli,
+        Some(other) => return Err(ServiceError::BadRequest(format!("invalid source {other:?}: use api or cli"))),
+    };
+    let content_type = headers.get(CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("").to_owned();
+    let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let limit = state.store.config().max_message_bytes;
+
+    let submission = match media_type.as_str() {
+        "message/rfc822" | "application/octet-stream" => {
+            let body = Bytes::from_request(request, &state).await.map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ServiceError::BodyTooLarge { limit }
+                } else {
+                    ServiceError::BadRequest(format!("cannot read the request body: {rejection}"))
+                }
+            })?;
+            Submission { message: body.to_vec(), reporter: query.reporter, comment: query.comment, source }
+        }
+        "multipart/form-data" => {
+            let multipart = Multipart::from_request(request, &state)
+                .await
+                .map_err(|rejection| ServiceError::BadRequest(format!("invalid multipart request: {rejection}")))?;
+            read_multipart(multipart, source, limit).await?
+        }
+        _ => return Err(ServiceError::UnsupportedMediaType(content_type)),
+    };
+
+    let accepted = intake::submit(&state.store, &state.pipeline, submission).await?;
+    tracing::debug!(report_id = %accepted.report.id, token_name = %caller.name, "report accepted");
+    let status_url = format!("/api/v1/reports/{}", accepted.report.id);
+    let body = AcceptedReport {
+        report_id: accepted.report.id,
+        job_id: accepted.job_id,
+        status: accepted.report.status.as_str().to_owned(),
+        status_url: status_url.clone(),
+    };
+    Ok((StatusCode::ACCEPTED, [(LOCATION, status_url)], Json(body)).into_response())
+}
+
+async fn read_multipart(
+    mut multipart: Multipart,
+    source: ReportSource,
+    limit: usize,
+) -> Result<Submission, ServiceError> {
+    let mut submission = Submission { message: Vec::new(), reporter: None, comment: None, source };
+    let mut has_message = false;
+    loop {
+        let field =
+            multipart.next_field().await.map_err(|error| multipart_error(&error.to_string(), error.status(), limit))?;
+        let Some(field) = field else {
+            break;
+        };
+        let name = field.name().unwrap_or("").to_owned();
+        let bytes = field.bytes().await.map_err(|error| multipart_error(&error.to_string(), error.status(), limit))?;
+        match name.as_str() {
+            "message" => {
+                submission.message = bytes.to_vec();
+                has_message = true;
+            }
+            "reporter" => submission.reporter = Some(text_field("reporter", &bytes)?),
+            "comment" => submission.comment = Some(text_field("comment", &bytes)?),
+            other => {
+                return Err(ServiceError::BadRequest(format!(
+                    "unknown form field {other:?}: send `message`, `reporter` and `comment`"
+                )));
+            }
+        }
+    }
+    if !has_message {
+        return Err(ServiceError::BadRequest(
+            "the form has no `message` part: attach the reported message as `message`".to_owned(),
+        ));
+    }
+    Ok(submission)
+}
+
+fn multipart_error(text: &str, status: StatusCode, limit: usize) -> ServiceError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return ServiceError::BodyTooLarge { limit };
+    }
+    ServiceError::BadRequest(format!("invalid multipart request: {text}"))
+}
+
+fn text_field(name: &str, bytes: &[u8]) -> Result<String, ServiceError> {
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| ServiceError::BadRequest(format!("form field {name:?} is not valid UTF-8")))
+}
+
+/// A report with its decision and the state of its analysis job.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReportView {
+    pub id: Uuid,
+    pub received_at: DateTime<Utc>,
+    pub reporter: String,
+    pub comment: Option<String>,
+    pub source: String,
+    pub raw_sha256: String,
+    /// `received`, `analysed`, `needs_review`, `decided` or `closed`.
+    pub status: String,
+    /// The triage decision: verdict, category, confidence, evidence.
+    #[schema(value_type = Option<Object>)]
+    pub decision: Option<Value>,
+    pub case_id: Option<Uuid>,
+    /// When the `decided` event was written.
+    pub decided_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+    /// The analysis job; shows `dead` with the last error when analysis kept failing.
+    pub job: Option<JobView>,
+}
+
+/// The state of an analysis job.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct JobView {
+    pub id: Uuid,
+    /// `queued`, `running`, `done` or `dead`.
+    pub status: String,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub last_error: Option<String>,
+}
+
+impl ReportView {
+    fn new(report: Report, events: &[Event], job: Option<Job>) -> Self {
+        let decided_at = events.iter().find(|event| event.kind == "decided").map(|event| event.created_at);
+        Self {
+            id: report.id,
+            received_at: report.received_at,
+            reporter: report.reporter,
+            comment: report.comment,
+            source: report.source.as_str().to_owned(),
+            raw_sha256: report.raw_sha256.to_string(),
+            status: report.status.as_str().to_owned(),
+            decision: report.decision,
+            case_id: report.case_id,
+            decided_at,
+            updated_at: report.updated_at,
+            job: job.map(|job| JobView {
+                id: job.id,
+                status: job.status.as_str().to_owned(),
+                attempts: job.attempts,
+                max_attempts: job.max_attempts,
+                last_error: job.last_error,
+            }),
+        }
+    }
+}
+
+/// Read a report: status, decision, case and analysis job.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/{id}",
+    params(("id" = Uuid, Path, description = "Report id")),
+    responses(
+        (status = 200, body = ReportView),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+async fn get_report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+) -> Result<Json<ReportView>, ServiceError> {
+    state.auth.authorize(&headers, Permission::ReadReport).await?;
+    let report = state.store.get_report(id).await?.ok_or(ServiceError::NotFound { what: "report", id })?;
+    let events = state.store.events_for(EventSubject::Report(id)).await?;
+    let job_id = events
+        .iter()
+        .find(|event| event.kind == "received")
+        .and_then(|event| event.payload.get("job_id"))
+        .and_then(|id| id.as_str())
+        .and_then(|id| id.parse::<Uuid>().ok());
+    let job = match job_id {
+        Some(job_id) => state.store.get_job(job_id).await?,
+        None => None,
+    };
+    Ok(Json(ReportView::new(report, &events, job)))
+}
+
+/// A case: the reports of one original message and everyone who reported it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CaseView {
+    pub id: Uuid,
+    /// The key that groups reports of the same original: Message-ID and content fingerprint, or the raw SHA-256.
+    pub join_key: String,
+    pub created_at: DateTime<Utc>,
+    /// The case's reports, oldest first.
+    pub reports: Vec<ReportView>,
+    /// Distinct reporters in the order of their first report.
+    pub reporters: Vec<ReporterView>,
+}
+
+/// A person who reported a case.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReporterView {
+    pub address: String,
+    pub first_reported_at: DateTime<Utc>,
+    pub report_count: usize,
+}
+
+/// Read a case with its reports and reporters.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases/{id}",
+    params(("id" = Uuid, Path, description = "Case id")),
+    responses(
+        (status = 200, body = CaseView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+async fn get_case(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+) -> Result<Json<CaseView>, ServiceError> {
+    state.auth.authorize(&headers, Permission::ReadCase).await?;
+    let CaseDetail { case, reports, reporters } =
+        state.store.get_case(id).await?.ok_or(ServiceError::NotFound { what: "case", id })?;
+    Ok(Json(CaseView {
+        id: case.id,
+        join_key: case.join_key,
+        created_at: case.created_at,
+        reports: reports.into_iter().map(|report| ReportView::new(report, &[], None)).collect(),
+        reporters: reporters
+            .into_iter()
+            .map(|reporter| ReporterView {
+                address: reporter.address,
+                first_reported_at: reporter.first_reported_at,
+                report_count: reporter.report_count,
+            })
+            .collect(),
+    }))
+}
+
+/// One event of a case timeline.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    /// Position in the store's event chain; timelines are in this order.
+    pub seq: u64,
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    /// `case` or `report`.
+    pub subject: String,
+    pub subject_id: Uuid,
+    /// Such as `received`, `analysed`, `decided`, `report_joined`, `analysis_failed`.
+    pub kind: String,
+    #[schema(value_type = Object)]
+    pub payload: Value,
+}
+
+impl From<Event> for EventView {
+    fn from(event: Event) -> Self {
+        let (subject, subject_id) = match event.subject {
+            EventSubject::Case(id) => ("case", id),
+            EventSubject::Report(id) => ("report", id),
+        };
+        Self {
+            seq: event.seq,
+            id: event.id,
+            created_at: event.created_at,
+            subject: subject.to_owned(),
+            subject_id,
+            kind: event.kind,
+            payload: event.payload,
+        }
+    }
+}
+
+/// Read the events of a case and of its reports, in order.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases/{id}/timeline",
+    params(("id" = Uuid, Path, description = "Case id")),
+    responses(
+        (status = 200, body = Vec<EventView>),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+async fn get_timeline(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Vec<EventView>>, ServiceError> {
+    state.auth.authorize(&headers, Permission::ReadCase).await?;
+    let detail = state.store.get_case(id).await?.ok_or(ServiceError::NotFound { what: "case", id })?;
+    let mut events = state.store.events_for(EventSubject::Case(id)).await?;
+    for report in &detail.reports {
+        events.extend(state.store.events_for(EventSubject::Report(report.id)).await?);
+    }
+    events.sort_by_key(|event| event.seq);
+    Ok(Json(events.into_iter().map(EventView::from).collect()))
+}
+
+/// Read the loop's figures.
+#[utoipa::path(
+    get,
+    path = "/api/v1/metrics",
+    responses(
+        (status = 200, body = MetricsSnapshot),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+    )
+)]
+async fn get_metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<MetricsSnapshot>, ServiceError> {
+    state.auth.authorize(&headers, Permission::ReadMetrics).await?;
+    Ok(Json(crate::metrics::snapshot(&state.store).await?))
+}
+
+/// Renders the same figures in the Prometheus text format. It needs no
+/// token, because scrapers rarely send one and the figures are counts without content.
+async fn prometheus_metrics(State(state): State<AppState>) -> Result<Response, ServiceError> {
+    let snapshot = crate::metrics::snapshot(&state.store).await?;
+    let text = state.prometheus.render(&snapshot);
+    Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}

@@ -1,0 +1,101 @@
+//! Storing a new report: the raw message, the report, its `received` event
+//! and its analysis job.
+
+use phishloop_store::{EventSubject, NewReport, Report, ReportSource, Store};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::error::ServiceError;
+use crate::pipeline::Pipeline;
+
+/// The job kind of report analysis.
+pub const ANALYSE_JOB: &str = "report.analyse";
+
+/// The reporter stored when neither the request nor a report wrapper names one.
+pub const UNKNOWN_REPORTER: &str = "unknown";
+
+/// A report as submitted, before it is stored.
+#[derive(Debug)]
+pub struct Submission {
+    pub message: Vec<u8>,
+    /// The reporter's address; `None` takes it from the report wrapper.
+    pub reporter: Option<String>,
+    pub comment: Option<String>,
+    pub source: ReportSource,
+}
+
+/// A stored report and its analysis job.
+#[derive(Debug)]
+pub struct Accepted {
+    pub report: Report,
+    pub job_id: Uuid,
+}
+
+/// Stores a submission and queues its analysis.
+///
+/// The steps run in order and each is safe to repeat. A crash after the
+/// report is stored but before its job exists leaves a `received` report
+/// without a job, which `requeue_received` finds and queues.
+pub async fn submit(
+    store: &Store,
+    pipeline: &std::sync::Arc<Pipeline>,
+    submission: Submission,
+) -> Result<Accepted, ServiceError> {
+    let Submission { message, reporter, comment, source } = submission;
+    let limit = store.config().max_message_bytes;
+    if message.len() > limit {
+        return Err(ServiceError::MessageTooLarge { size: message.len(), limit });
+    }
+    if message.is_empty() {
+        return Err(ServiceError::BadRequest("the message is empty: send the reported message as the body".to_owned()));
+    }
+
+    let reporter = match reporter.filter(|reporter| !reporter.trim().is_empty()) {
+        Some(reporter) => reporter.trim().to_owned(),
+        None => reporter_from_wrapper(pipeline, &message).await,
+    };
+    let raw_sha256 = store.put_raw(&message).await?;
+    let report = store.create_report(&NewReport { reporter, comment, source, raw_sha256 }).await?;
+    let job_id = enqueue_analysis(store, report.id).await?;
+    store
+        .append_event(
+            EventSubject::Report(report.id),
+            "received",
+            &json!({ "source": source.as_str(), "job_id": job_id }),
+        )
+        .await?;
+
+    tracing::info!(report_id = %report.id, %job_id, source = %source, "report received");
+    Ok(Accepted { report, job_id })
+}
+
+/// Queues the analysis of a report; idempotent because the key is the report id.
+pub async fn enqueue_analysis(store: &Store, report_id: Uuid) -> Result<Uuid, ServiceError> {
+    let key = report_id.to_string();
+    let enqueued = store.enqueue(ANALYSE_JOB, &json!({ "report_id": report_id }), &key).await?;
+    Ok(enqueued.job.id)
+}
+
+/// Queues analysis for up to `limit` reports still `received`, oldest first.
+/// Reports that have their job already keep it unchanged.
+pub async fn requeue_received(store: &Store, limit: u32) -> Result<usize, ServiceError> {
+    let reports = store.reports_with_status(phishloop_store::ReportStatus::Received, limit).await?;
+    for report in &reports {
+        enqueue_analysis(store, report.id).await?;
+    }
+    Ok(reports.len())
+}
+
+async fn reporter_from_wrapper(pipeline: &std::sync::Arc<Pipeline>, message: &[u8]) -> String {
+    let pipeline = std::sync::Arc::clone(pipeline);
+    let bytes = message.to_vec();
+    let found = tokio::task::spawn_blocking(move || pipeline.wrapper_reporter(&bytes)).await;
+    match found {
+        Ok(Some(address)) if !address.trim().is_empty() && address.len() <= 320 => address,
+        Ok(_) => UNKNOWN_REPORTER.to_owned(),
+        Err(error) => {
+            tracing::warn!(%error, "reading the report wrapper failed; storing the report with an unknown reporter");
+            UNKNOWN_REPORTER.to_owned()
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The phishloop service: the HTTP API and the background analysis workers
+//! of `phishloop serve`.
+//!
+//! Intake stores each report with its raw message and queues a
+//! `report.analyse` job in the store. Workers in any process sharing the
+//! database claim those jobs under a lease, run analysis and triage, join the
+//! report to its case and record `analysed` and `decided` events. The API
+//! reads reports, cases, their timelines and the loop's metrics. See
+//! docs/service.md for running it.
+
+mod api;
+mod auth;
+mod config;
+mod error;
+mod intake;
+mod metrics;
+mod pipeline;
+mod worker;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use phishloop_analysis::{Analyzer, Mode};
+use phishloop_store::{Store, StoreConfig};
+use phishloop_triage::Triage;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+pub use api::{AcceptedReport, CaseView, EventView, JobView, ReportView, ReporterView};
+pub use auth::{ADMIN_TOKEN_VARIABLE, create_token, generate_token};
+pub use config::{DEFAULT_PORT, ServerConfig};
+pub use error::ServiceError;
+pub use intake::{ANALYSE_JOB, Accepted, Submission, UNKNOWN_REPORTER, submit};
+pub use metrics::{MetricsSnapshot, Percentiles};
+pub use pipeline::Pipeline;
+
+/// How long a stopping service waits for jobs in progress.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Connects to the database named by `config`, creating the data folder of
+/// the default SQLite file when it is missing, and migrates it.
+pub async fn connect_store(config: &ServerConfig) -> Result<Store, ServiceError> {
+    config.validate().map_err(ServiceError::Config)?;
+    if config.database.is_none() {
+        std::fs::create_dir_all(&config.data_dir).map_err(|error| {
+            ServiceError::Config(format!(
+                "cannot create the data folder {}: {error}; set server.data_dir or --data to a writable folder",
+                config.data_dir.display()
+            ))
+        })?;
+    }
+    let mut store_config = StoreConfig::new(config.database_url());
+    store_config.max_message_bytes = config.max_message_bytes;
+    store_config.default_max_attempts = config.max_attempts;
+    Ok(Store::connect_with(store_config).await?)
+}
+
+/// A configured service, ready to start.
+pub struct Service {
+    store: Store,
+    pipeline: Arc<Pipeline>,
+    config: Arc<ServerConfig>,
+    admin_token: Option<String>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The admin token is a secret: show only whether one is set.
+        f.debug_struct("Service")
+            .field("config", &self.config)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// Builds the analyser and triage from their configuration.
+    ///
+    /// `admin_token` is the bootstrap admin token, normally the value of
+    /// `PHISHLOOP_ADMIN_TOKEN`; it must be at least 32 characters long.
+    pub fn new(
+        store: Store,
+        analysis: phishloop_analysis::Config,
+        triage: phishloop_triage::Config,
+        config: ServerConfig,
+        admin_token: Option<String>,
+    ) -> Result<Self, ServiceError> {
+        config.validate().map_err(ServiceError::Config)?;
+        let analyzer = Analyzer::new(analysis, Mode::Auto)
+            .map_err(|error| ServiceError::Config(format!("invalid analysis configuration: {error}")))?;
+        let triage = Triage::new(triage)
+            .map_err(|error| ServiceError::Config(format!("invalid triage configuration: {error}")))?;
+        let pipeline = Arc::new(Pipeline::new(analyzer, triage));
+        Ok(Self { store, pipeline, config: Arc::new(config), admin_token })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Starts the workers and, unless `listener` is `None`, the HTTP API on
+    /// it. Returns at once; stop with `RunningService::stop`.
+    pub fn start(self, listener: Option<TcpListener>) -> Result<RunningService, ServiceError> {
+        let auth = auth::Authenticator::new(self.store.clone(), self.admin_token.as_deref())?;
+        let (shutdown, shutdown_receiver) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+
+        let process = std::process::id();
+        for index in 0..self.config.workers {
+            let worker = worker::Worker {
+                id: format!("worker-{process}-{index}-{}", uuid::Uuid::new_v4().simple()),
+                store: self.store.clone(),
+                pipeline: Arc::clone(&self.pipeline),
+                config: Arc::clone(&self.config),
+            };
+            let receiver = shutdown_receiver.clone();
+            tasks.spawn(async move {
+                worker.run(receiver).await;
+                Ok(())
+            });
+        }
+
+        let mut address = None;
+        if let Some(listener) = listener {
+            let local = listener.local_addr().map_err(ServiceError::Serve)?;
+            address = Some(local);
+            let state = api::AppState {
+                store: self.store.clone(),
+                pipeline: Arc::clone(&self.pipeline),
+                auth,
+                prometheus: Arc::new(metrics::Prometheus::default()),
+            };
+            // Room for the multipart framing around the largest message.
+            let body_limit = self.config.max_message_bytes.saturating_add(64 * 1024);
+            let router = api::router(state, body_limit);
+            let mut receiver = shutdown_receiver.clone();
+            tasks.spawn(async move {
+                tracing::info!(address = %local, "HTTP API listening");
+                let stopped = async move {
+                    let _ = receiver.wait_for(|stop| *stop).await;
+                };
+                axum::serve(listener, router).with_graceful_shutdown(stopped).await.map_err(ServiceError::Serve)
+            });
+        }
+
+        tracing::info!(workers = self.config.workers, http = address.is_some(), backend = ?self.store.backend(), "service started");
+        Ok(RunningService { address, shutdown, tasks })
+    }
+
+    /// Runs until `stop` completes: binds `server.listen` unless
+    /// `worker_only`, starts the workers, then shuts down gracefully.
+    pub async fn run(self, worker_only: bool, stop: impl Future<Output = ()>) -> Result<(), ServiceError> {
+        let listener = if worker_only {
+            None
+        } else {
+            let address = self.config.listen;
+            Some(bind(address).await?)
+        };
+        let running = self.start(listener)?;
+        stop.await;
+        tracing::info!("stopping: finishing jobs in progress");
+        running.stop().await
+    }
+}
+
+async fn bind(address: SocketAddr) -> Result<TcpListener, ServiceError> {
+    TcpListener::bind(address).await.map_err(|source| ServiceError::Listen { address: address.to_string(), source })
+}
+
+/// A started service.
+pub struct RunningService {
+    address: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<Result<(), ServiceError>>,
+}
+
+impl RunningService {
+    /// Returns the address the HTTP API listens on; `None` for workers only.
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.address
+    }
+
+    /// Stops taking work and waits up to 30 seconds for jobs in progress
+    /// and open requests. A job still running then is left to its lease.
+    pub async fn stop(mut self) -> Result<(), ServiceError> {
+        let _ = self.shutdown.send(true);
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            let mut first_error = None;
+            while let Some(joined) = self.tasks.join_next().await {
+                let result = joined.map_err(ServiceError::from).and_then(|result| result);
+                if let Err(error) = result {
+                    tracing::error!(%error, "service task failed");
+                    first_error.get_or_insert(error);
+                }
+            }
+            first_error
+        })
+        .await;
+        match drained {
+            Ok(None) => {
+                tracing::info!("service stopped");
+                Ok(())
+            }
+            Ok(Some(error)) => Err(error),
+            Err(_) => {
+                tracing::warn!("jobs still running after the grace period; their leases will expire");
+                self.tasks.abort_all();
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Loop figures from the store: reports by status, decisions by verdict and
+//! category, time from report to decision. The JSON endpoint and the
+//! Prometheus endpoint show the same snapshot, computed from the database on
+//! each request, so every process sharing a database reports the same numbers.
+
+use std::collections::BTreeMap;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use phishloop_store::{JobStatus, Report, ReportStatus, Store};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::ServiceError;
+
+/// Reports read per status for one snapshot.
+///
+/// NOTE: the store has no aggregate queries yet, so a snapshot reads the
+/// reports themselves. Above this many reports in one status, the figures
+/// cover only the oldest ones and `complete` is false.
+const SCAN_LIMIT: u32 = 100_000;
+
+const STATUSES: [ReportStatus; 5] = [
+    ReportStatus::Received,
+    ReportStatus::Analysed,
+    ReportStatus::NeedsReview,
+    ReportStatus::Decided,
+    ReportStatus::Closed,
+];
+
+/// The figures of `GET /api/v1/metrics`.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct MetricsSnapshot {
+    /// Every report stored.
+    pub reports_received: u64,
+    /// Reports per status (`received`, `analysed`, `needs_review`, `decided`, `closed`).
+    pub reports_by_status: BTreeMap<String, u64>,
+    /// Reports with a decision, per verdict.
+    pub decisions_by_verdict: BTreeMap<String, u64>,
+    /// Reports with a decision, per lure category.
+    pub decisions_by_category: BTreeMap<String, u64>,
+    /// Seconds from receipt to decision over the decided reports.
+    pub time_to_decision_seconds: Percentiles,
+    /// Reports still waiting for a decision (`received` or `analysed`).
+    pub reports_waiting: u64,
+    /// Analysis jobs that ran out of attempts.
+    pub jobs_dead: u64,
+    /// False when a status had more reports than one snapshot reads.
+    pub complete: bool,
+}
+
+/// Nearest-rank percentiles; `None` without samples.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+}
+
+/// Computes the snapshot from the store.
+pub async fn snapshot(store: &Store) -> Result<MetricsSnapshot, ServiceError> {
+    let mut snapshot = MetricsSnapshot { complete: true, ..MetricsSnapshot::default() };
+    let mut durations = Vec::new();
+    for status in STATUSES {
+        let reports = store.reports_with_status(status, SCAN_LIMIT).await?;
+        if reports.len() >= SCAN_LIMIT as usize {
+            snapshot.complete = false;
+        }
+        let count = reports.len() as u64;
+        snapshot.reports_received += count;
+        snapshot.reports_by_status.insert(status.as_str().to_owned(), count);
+        if matches!(status, ReportStatus::Received | ReportStatus::Analysed) {
+            snapshot.reports_waiting += count;
+        }
+        for report in &reports {
+            count_decision(&mut snapshot, report, &mut durations);
+        }
+    }
+    snapshot.time_to_decision_seconds = percentiles(durations);
+    snapshot.jobs_dead = store.jobs_with_status(JobStatus::Dead, SCAN_LIMIT).await?.len() as u64;
+    Ok(snapshot)
+}
+
+/// Counts a report's decision and its time to decision. The decision time is
+/// the report's `updated_at`, which the worker sets last when it stores the
+/// decision.
+fn count_decision(snapshot: &mut MetricsSnapshot, report: &Report, durations: &mut Vec<f64>) {
+    let Some(decision) = &report.decision else {
+        return;
+    };
+    let text = |key: &str| decision.get(key).and_then(|value| value.as_str()).unwrap_or("unknown").to_owned();
+    *snapshot.decisions_by_verdict.entry(text("verdict")).or_default() += 1;
+    *snapshot.decisions_by_category.entry(text("category")).or_default() += 1;
+    let seconds = (report.updated_at - report.received_at).num_milliseconds() as f64 / 1000.0;
+    durations.push(seconds.max(0.0));
+}
+
+fn percentiles(mut samples: Vec<f64>) -> Percentiles {
+    samples.sort_by(f64::total_cmp);
+    Percentiles { count: samples.len() as u64, p50: nearest_rank(&samples, 0.50), p95: nearest_rank(&samples, 0.95) }
+}
+
+/// Returns the nearest-rank percentile `p` (0..1) of sorted samples.
+fn nearest_rank(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted.get(rank.min(sorted.len()) - 1).copied()
+}
+
+/// A Prometheus recorder of this service; not installed globally, so several
+/// services in one process (as in tests) keep their own figures.
+pub struct Prometheus {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
+impl std::fmt::Debug for Prometheus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prometheus")
+    }
+}
+
+impl Default for Prometheus {
+    fn default() -> Self {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        Self { recorder, handle }
+    }
+}
+
+impl Prometheus {
+    /// Sets the gauges from `snapshot` and returns the text exposition format.
+    pub fn render(&self, snapshot: &MetricsSnapshot) -> String {
+        metrics::with_local_recorder(&self.recorder, || {
+            metrics::gauge!("phishloop_reports_received").set(snapshot.reports_received as f64);
+            metrics::gauge!("phishloop_reports_waiting").set(snapshot.reports_waiting as f64);
+            metrics::gauge!("phishloop_jobs_dead").set(snapshot.jobs_dead as f64);
+            for (status, count) in &snapshot.reports_by_status {
+                metrics::gauge!("phishloop_reports", "status" => status.clone()).set(*count as f64);
+            }
+            for (verdict, count) in &snapshot.decisions_by_verdict {
+                metrics::gauge!("phishloop_decisions", "verdict" => verdict.clone()).set(*count as f64);
+            }
+            for (category, count) in &snapshot.decisions_by_category {
+                metrics::gauge!("phishloop_decisions_by_category", "category" => category.clone()).set(*count as f64);
+            }
+            let times = &snapshot.time_to_decision_seconds;
+            for (quantile, value) in [("0.5", times.p50), ("0.95", times.p95)] {
+                if let Some(value) = value {
+                    metrics::gauge!("phishloop_time_to_decision_seconds", "quantile" => quantile).set(value);
+                }
+            }
+        });
+        self.handle.render()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let samples: Vec<f64> = (1..=20).map(f64::from).collect();
+
+        assert_eq!(nearest_rank(&samples, 0.50), Some(10.0));
+        assert_eq!(nearest_rank(&samples, 0.95), Some(19.0));
+        assert_eq!(nearest_rank(&[3.0], 0.95), Some(3.0));
+        assert_eq!(nearest_rank(&[], 0.5), None);
+    }
+}
