@@ -1,0 +1,83 @@
+//! The `log` connector: a dry run that records what would be done.
+
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::{Connector, Operation, Outcome, OutcomeStatus};
+use crate::action::{ActionKind, PlannedAction, Target};
+
+/// One operation the log connector was asked to carry out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DryRunRecord {
+    pub operation: Operation,
+    pub kind: ActionKind,
+    pub target: Target,
+    pub idempotency_key: String,
+    /// The same sentence as the outcome's details.
+    pub description: String,
+}
+
+/// Records each action instead of carrying it out, and logs it at `info`.
+/// Every operation succeeds, undo included.
+#[derive(Debug, Default)]
+pub struct LogConnector {
+    records: Mutex<Vec<DryRunRecord>>,
+}
+
+impl LogConnector {
+    pub fn new() -> Self {
+        LogConnector::default()
+    }
+
+    /// The operations recorded so far, oldest first.
+    pub fn records(&self) -> Vec<DryRunRecord> {
+        self.records.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn record(&self, action: &PlannedAction, operation: Operation) -> Outcome {
+        let verb = match operation {
+            Operation::Execute => "would",
+            Operation::Undo => "would undo",
+        };
+        let description = format!("dry run: {verb} {} {} for case {}", action.kind, action.target, action.case_id);
+        tracing::info!(
+            case_id = %action.case_id,
+            idempotency_key = %action.idempotency_key,
+            kind = %action.kind,
+            target = %action.target,
+            "{description}"
+        );
+
+        self.records.lock().unwrap_or_else(PoisonError::into_inner).push(DryRunRecord {
+            operation,
+            kind: action.kind,
+            target: action.target.clone(),
+            idempotency_key: action.idempotency_key.clone(),
+            description: description.clone(),
+        });
+        let mut outcome = Outcome::new(self.name(), action, operation, OutcomeStatus::Succeeded, description);
+        outcome.dry_run = true;
+        outcome
+    }
+}
+
+#[async_trait]
+impl Connector for LogConnector {
+    fn name(&self) -> &str {
+        "log"
+    }
+
+    fn can_undo(&self, _action: &PlannedAction) -> bool {
+        true
+    }
+
+    async fn execute(&self, action: &PlannedAction) -> Outcome {
+        self.record(action, Operation::Execute)
+    }
+
+    async fn undo(&self, action: &PlannedAction) -> Outcome {
+        self.record(action, Operation::Undo)
+    }
+}
