@@ -16,6 +16,10 @@ pub struct Settings {
     pub triage: phishloop_triage::Config,
     /// `phishloop serve` settings: listener, database, workers, leases.
     pub server: phishloop_server::ServerConfig,
+    /// Response settings: playbooks, never-blocked domains, webhooks.
+    pub response: phishloop_response::ResponseConfig,
+    /// Coaching settings: organisation name, signature, template folder.
+    pub coaching: phishloop_coaching::CoachingConfig,
 }
 
 impl Settings {
@@ -27,9 +31,20 @@ impl Settings {
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read configuration file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| {
+        let settings: Settings = toml::from_str(&text).with_context(|| {
             format!("invalid configuration file {}; see docs/configuration.md for the keys", path.display())
-        })
+        })?;
+        settings.validate().with_context(|| format!("invalid configuration file {}", path.display()))?;
+        Ok(settings)
+    }
+
+    /// Checks what parsing cannot: playbook names, confidence ranges,
+    /// targets and connector names in `[response]`, and that the
+    /// `[coaching]` template folder can be read.
+    pub fn validate(&self) -> Result<()> {
+        self.response.validate(&[]).context("invalid [response] table; see docs/response.md")?;
+        phishloop_coaching::Coach::new(self.coaching.clone()).context("invalid [coaching] table")?;
+        Ok(())
     }
 }
 
@@ -60,6 +75,55 @@ mod tests {
         let error = toml::from_str::<Settings>("[server]\nport = 80\n").expect_err("unknown key");
 
         assert!(error.to_string().contains("port"), "{error}");
+    }
+
+    #[test]
+    fn response_and_coaching_tables_parse() {
+        let text = r#"
+[response]
+internal_domains = ["corp-example.com"]
+
+[[response.playbooks]]
+name = "block-lures"
+verdicts = ["malicious"]
+steps = [{ action = "block_url", target = "urls", mode = "auto", connector = "blocklist" }]
+
+[coaching]
+organization = "Corp Example"
+team = "Corp Example security"
+"#;
+        let settings: Settings = toml::from_str(text).expect("valid");
+
+        assert!(settings.validate().is_ok());
+        assert_eq!(settings.response.playbooks[0].name, "block-lures");
+        assert_eq!(settings.response.internal_domains, vec!["corp-example.com"]);
+        assert_eq!(settings.coaching.organization, "Corp Example");
+    }
+
+    #[test]
+    fn unknown_response_key_rejected() {
+        let error = toml::from_str::<Settings>(
+            "[response]
+playbook = []
+",
+        )
+        .expect_err("unknown key");
+
+        assert!(error.to_string().contains("playbook"), "{error}");
+    }
+
+    #[test]
+    fn unknown_connector_fails_validation() {
+        let text = r#"
+[[response.playbooks]]
+name = "soar"
+steps = [{ action = "block_sender", target = "sender", connector = "soar" }]
+"#;
+        let settings: Settings = toml::from_str(text).expect("parses");
+
+        let error = settings.validate().expect_err("no webhook named soar");
+
+        assert!(format!("{error:#}").contains("unknown connector \"soar\""), "{error:#}");
     }
 
     #[test]

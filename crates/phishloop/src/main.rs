@@ -3,6 +3,7 @@
 mod analyze;
 mod bench;
 mod config;
+mod demo;
 mod eval;
 mod files;
 mod labelled;
@@ -150,6 +151,24 @@ enum Command {
         #[arg(long, value_name = "TEXT")]
         comment: Option<String>,
     },
+    /// Run the whole loop on a folder of messages: start the service on
+    /// 127.0.0.1 with a temporary SQLite database, submit every file over
+    /// HTTP, and print each report's decision, actions and messages, then
+    /// the loop metrics.
+    Demo {
+        /// Folder of messages (searched recursively).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Database URL instead of the temporary SQLite file, such as
+        /// postgres://USER@HOST:PORT/DATABASE.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// Reporter address sent with every message. Without it the
+        /// service takes the reporter from each report wrapper, and a bare
+        /// message has no reporter to tell.
+        #[arg(long, value_name = "ADDR")]
+        reporter: Option<String>,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -272,6 +291,7 @@ fn main() -> ExitCode {
         Command::Report { files, server, token, reporter, comment } => {
             report::run(&files, &report::ReportOptions { server, token, reporter, comment })
         }
+        Command::Demo { dir, database, reporter } => demo::run(settings, demo::DemoOptions { dir, database, reporter }),
         Command::Token { command: TokenCommand::Create { name, role, database, data } } => {
             serve::create_token(settings, database, data, &name, &role)
         }

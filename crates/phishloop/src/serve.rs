@@ -43,7 +43,8 @@ pub fn run(settings: Settings, options: ServeOptions) -> Result<u8> {
 
     runtime()?.block_on(async move {
         let store = phishloop_server::connect_store(&server).await.context("cannot open the database")?;
-        let service = Service::new(store, settings.analysis, settings.triage, server, admin_token)?;
+        let service = Service::new(store, settings.analysis, settings.triage, server, admin_token)?
+            .with_loop(settings.response, settings.coaching)?;
         service.run(options.worker_only, stop_signal()).await?;
         Ok(exit::OK)
     })
@@ -79,12 +80,12 @@ pub fn create_token(
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
 
 /// Logs to standard error, filtered by `RUST_LOG` (default `info`).
-fn init_logs() {
+pub(crate) fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use phishloop_server::{Pipeline, ServerConfig, Service, Submission};
-use phishloop_store::{Backend, EventSubject, ReportSource, Store, TokenRole};
+use phishloop_store::{Backend, EventSubject, OutboxFilter, OutboxKind, ReportSource, Store, TokenRole};
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
@@ -99,12 +99,18 @@ fn start_worker(database: &TestDatabase, config_file: &Path, log_name: &str) -> 
 }
 
 async fn decided_count(store: &Store, report_ids: &[Uuid]) -> usize {
-    let mut decided = 0;
+    event_count(store, report_ids, "decided").await
+}
+
+/// Counts the events of `kind` on the reports; `reporter_told` is the last
+/// event of a report's job.
+async fn event_count(store: &Store, report_ids: &[Uuid], kind: &str) -> usize {
+    let mut count = 0;
     for id in report_ids {
         let events = store.events_for(EventSubject::Report(*id)).await.expect("events");
-        decided += events.iter().filter(|event| event.kind == "decided").count();
+        count += events.iter().filter(|event| event.kind == kind).count();
     }
-    decided
+    count
 }
 
 async fn worker_killed_loses_nothing(backend: Backend) {
@@ -144,11 +150,11 @@ async fn worker_killed_loses_nothing(backend: Backend) {
 
     let mut second = start_worker(&database, &config_file, "second.log");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while decided_count(&store, &report_ids).await < REPORTS {
+    while event_count(&store, &report_ids, "reporter_told").await < REPORTS {
         if tokio::time::Instant::now() >= deadline {
             let _ = second.kill();
             let log = std::fs::read_to_string(database.folder().join("second.log")).unwrap_or_default();
-            panic!("not every report was decided within 120 s after the restart; second worker log:\n{log}");
+            panic!("not every reporter was told within 120 s after the restart; second worker log:\n{log}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -158,11 +164,13 @@ async fn worker_killed_loses_nothing(backend: Backend) {
     for id in &report_ids {
         let events = store.events_for(EventSubject::Report(*id)).await.expect("events");
         let kinds: Vec<&str> = events.iter().map(|event| event.kind.as_str()).collect();
-        assert_eq!(kinds, vec!["received", "analysed", "decided"], "report {id}");
+        assert_eq!(kinds, vec!["received", "analysed", "decided", "reporter_told"], "report {id}");
         let report = store.get_report(*id).await.expect("get_report").expect("report");
         assert!(report.decision.is_some(), "report {id} has no decision");
         assert!(report.case_id.is_some(), "report {id} has no case");
     }
+    let outcomes = OutboxFilter { kind: Some(OutboxKind::Outcome), limit: 1_000, ..OutboxFilter::default() };
+    assert_eq!(store.outbox_messages(&outcomes).await.expect("outbox").len(), REPORTS, "one outcome per report");
     assert!(store.verify_chain().await.expect("verify_chain").is_intact());
     store.close().await;
     database.drop_schema().await;

@@ -29,13 +29,15 @@ use crate::pipeline::Pipeline;
 pub(crate) struct AppState {
     pub(crate) store: Store,
     pub(crate) pipeline: Arc<Pipeline>,
+    pub(crate) responder: Arc<crate::respond::Responder>,
+    pub(crate) notifier: Arc<crate::notify::Notifier>,
     pub(crate) auth: Authenticator,
     pub(crate) prometheus: Arc<Prometheus>,
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "phishloop", description = "Reports of suspicious email, their decisions, cases and metrics."),
+    info(title = "phishloop", description = "Reports of suspicious email, their decisions, cases, actions, messages to people and metrics."),
     modifiers(&BearerSecurity),
     security(("bearer" = []))
 )]
@@ -61,7 +63,14 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> axum::Router {
         .routes(routes!(get_report))
         .routes(routes!(get_case))
         .routes(routes!(get_timeline))
+        .routes(routes!(get_campaign))
         .routes(routes!(get_metrics))
+        .routes(routes!(crate::api_loop::list_case_actions))
+        .routes(routes!(crate::api_loop::approve_action))
+        .routes(routes!(crate::api_loop::undo_action))
+        .routes(routes!(crate::api_loop::list_outbox))
+        .routes(routes!(crate::api_loop::url_feed))
+        .routes(routes!(crate::api_loop::domain_feed))
         .split_for_parts();
     let document = Arc::new(document);
 
@@ -156,6 +165,10 @@ async fn submit_report(
     };
 
     let accepted = intake::submit(&state.store, &state.pipeline, submission).await?;
+    // The report is stored and queued; a failed acknowledgement must not turn that into an error.
+    if let Err(error) = state.notifier.acknowledge(&accepted.report).await {
+        tracing::warn!(report_id = %accepted.report.id, %error, "queueing the acknowledgement failed");
+    }
     tracing::debug!(report_id = %accepted.report.id, token_name = %caller.name, "report accepted");
     let status_url = format!("/api/v1/reports/{}", accepted.report.id);
     let body = AcceptedReport {
@@ -318,6 +331,8 @@ pub struct CaseView {
     pub reports: Vec<ReportView>,
     /// Distinct reporters in the order of their first report.
     pub reporters: Vec<ReporterView>,
+    /// The campaign the case belongs to, once its first report is analysed.
+    pub campaign_id: Option<Uuid>,
 }
 
 /// A person who reported a case.
@@ -348,7 +363,9 @@ async fn get_case(
     state.auth.authorize(&headers, Permission::ReadCase).await?;
     let CaseDetail { case, reports, reporters } =
         state.store.get_case(id).await?.ok_or(ServiceError::NotFound { what: "case", id })?;
+    let campaign_id = state.store.campaign_of_case(id).await?;
     Ok(Json(CaseView {
+        campaign_id,
         id: case.id,
         join_key: case.join_key,
         created_at: case.created_at,
@@ -361,6 +378,53 @@ async fn get_case(
                 report_count: reporter.report_count,
             })
             .collect(),
+    }))
+}
+
+/// A campaign: cases that share sender infrastructure, link targets,
+/// attachments or near-duplicate text.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CampaignView {
+    pub id: Uuid,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// The campaign's cases, in the order they joined.
+    pub cases: Vec<Uuid>,
+    /// Distinct reporters over every report of every case.
+    pub reporter_count: u64,
+    /// Set when this campaign was merged into another: read that one instead.
+    pub merged_into: Option<Uuid>,
+    /// Campaigns merged into this one, oldest merge first.
+    pub merged_from: Vec<Uuid>,
+}
+
+/// Read a campaign with its cases and reporter count.
+#[utoipa::path(
+    get,
+    path = "/api/v1/campaigns/{id}",
+    params(("id" = Uuid, Path, description = "Campaign id")),
+    responses(
+        (status = 200, body = CampaignView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+async fn get_campaign(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+) -> Result<Json<CampaignView>, ServiceError> {
+    state.auth.authorize(&headers, Permission::ReadCase).await?;
+    let detail = state.store.get_campaign(id).await?.ok_or(ServiceError::NotFound { what: "campaign", id })?;
+    Ok(Json(CampaignView {
+        id: detail.campaign.id,
+        first_seen_at: detail.campaign.first_seen_at,
+        last_seen_at: detail.campaign.last_seen_at,
+        cases: detail.cases,
+        reporter_count: detail.reporter_count,
+        merged_into: detail.campaign.merged_into,
+        merged_from: detail.merged_from,
     }))
 }
 

@@ -33,6 +33,10 @@ pub enum Permission {
     ReadCase,
     ReadMetrics,
     ReadApiDocument,
+    ReadActions,
+    ApproveAction,
+    UndoAction,
+    ReadOutbox,
 }
 
 impl Permission {
@@ -43,6 +47,10 @@ impl Permission {
             Self::ReadCase => "read cases",
             Self::ReadMetrics => "read metrics",
             Self::ReadApiDocument => "read the API document",
+            Self::ReadActions => "read actions",
+            Self::ApproveAction => "approve actions",
+            Self::UndoAction => "undo actions",
+            Self::ReadOutbox => "read the outbox",
         }
     }
 

@@ -34,6 +34,9 @@ pub enum ServiceError {
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: uuid::Uuid },
 
+    #[error("{0}")]
+    Conflict(String),
+
     #[error("invalid configuration: {0}")]
     Config(String),
 
@@ -77,6 +80,10 @@ impl ServiceError {
             Self::Store(StoreError::MessageTooLarge { .. }) => (StatusCode::PAYLOAD_TOO_LARGE, "message_too_large"),
             Self::Store(StoreError::InvalidInput { .. }) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Store(StoreError::ActionNotFound(_)) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Conflict(_) | Self::Store(StoreError::ActionStatusConflict { .. }) => {
+                (StatusCode::CONFLICT, "conflict")
+            }
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -4,17 +4,25 @@
 //! Intake stores each report with its raw message and queues a
 //! `report.analyse` job in the store. Workers in any process sharing the
 //! database claim those jobs under a lease, run analysis and triage, join the
-//! report to its case and record `analysed` and `decided` events. The API
-//! reads reports, cases, their timelines and the loop's metrics. See
-//! docs/service.md for running it.
+//! report to its case and record `analysed` and `decided` events. Then the
+//! same job closes the loop: it plans the decision's actions with
+//! `phishloop_response`, carries out the automatic ones through their
+//! connectors, and queues the reporter's outcome and the recipients'
+//! lessons rendered by `phishloop_coaching`. The API reads reports, cases,
+//! actions, the outbox, the block-list feeds and the loop's metrics, and
+//! lets analysts approve and undo actions. See docs/service.md for running it.
 
 mod api;
+mod api_loop;
 mod auth;
+mod block_feed;
 mod config;
 mod error;
 mod intake;
 mod metrics;
+mod notify;
 mod pipeline;
+mod respond;
 mod worker;
 
 use std::future::Future;
@@ -22,6 +30,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use phishloop_analysis::{Analyzer, Mode};
+use phishloop_coaching::CoachingConfig;
+use phishloop_response::ResponseConfig;
 use phishloop_store::{Store, StoreConfig};
 use phishloop_triage::Triage;
 use tokio::net::TcpListener;
@@ -29,6 +39,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use api::{AcceptedReport, CaseView, EventView, JobView, ReportView, ReporterView};
+pub use api_loop::{ActionView, OutboxMessageView};
 pub use auth::{ADMIN_TOKEN_VARIABLE, create_token, generate_token};
 pub use config::{DEFAULT_PORT, ServerConfig};
 pub use error::ServiceError;
@@ -61,6 +72,8 @@ pub async fn connect_store(config: &ServerConfig) -> Result<Store, ServiceError>
 pub struct Service {
     store: Store,
     pipeline: Arc<Pipeline>,
+    responder: Arc<respond::Responder>,
+    notifier: Arc<notify::Notifier>,
     config: Arc<ServerConfig>,
     admin_token: Option<String>,
 }
@@ -76,7 +89,8 @@ impl std::fmt::Debug for Service {
 }
 
 impl Service {
-    /// Builds the analyser and triage from their configuration.
+    /// Builds the analyser and triage from their configuration, with the
+    /// default `[response]` and `[coaching]` settings; `with_loop` replaces them.
     ///
     /// `admin_token` is the bootstrap admin token, normally the value of
     /// `PHISHLOOP_ADMIN_TOKEN`; it must be at least 32 characters long.
@@ -93,7 +107,19 @@ impl Service {
         let triage = Triage::new(triage)
             .map_err(|error| ServiceError::Config(format!("invalid triage configuration: {error}")))?;
         let pipeline = Arc::new(Pipeline::new(analyzer, triage));
-        Ok(Self { store, pipeline, config: Arc::new(config), admin_token })
+        let (responder, notifier) =
+            build_loop(&store, &pipeline, ResponseConfig::default(), CoachingConfig::default())?;
+        Ok(Self { store, pipeline, responder, notifier, config: Arc::new(config), admin_token })
+    }
+
+    /// Replaces the response playbooks and connectors and the coaching
+    /// settings. Fails with `Config` for an invalid playbook, a webhook whose
+    /// secret cannot be read, or a template folder that cannot be read.
+    pub fn with_loop(mut self, response: ResponseConfig, coaching: CoachingConfig) -> Result<Self, ServiceError> {
+        let (responder, notifier) = build_loop(&self.store, &self.pipeline, response, coaching)?;
+        self.responder = responder;
+        self.notifier = notifier;
+        Ok(self)
     }
 
     pub fn store(&self) -> &Store {
@@ -113,6 +139,8 @@ impl Service {
                 id: format!("worker-{process}-{index}-{}", uuid::Uuid::new_v4().simple()),
                 store: self.store.clone(),
                 pipeline: Arc::clone(&self.pipeline),
+                responder: Arc::clone(&self.responder),
+                notifier: Arc::clone(&self.notifier),
                 config: Arc::clone(&self.config),
             };
             let receiver = shutdown_receiver.clone();
@@ -129,6 +157,8 @@ impl Service {
             let state = api::AppState {
                 store: self.store.clone(),
                 pipeline: Arc::clone(&self.pipeline),
+                responder: Arc::clone(&self.responder),
+                notifier: Arc::clone(&self.notifier),
                 auth,
                 prometheus: Arc::new(metrics::Prometheus::default()),
             };
@@ -163,6 +193,23 @@ impl Service {
         tracing::info!("stopping: finishing jobs in progress");
         running.stop().await
     }
+}
+
+type LoopParts = (Arc<respond::Responder>, Arc<notify::Notifier>);
+
+/// Builds the responder and the notifier. Lessons go to recipients at the
+/// analysis configuration's organisation domains and at `internal_domains`.
+fn build_loop(
+    store: &Store,
+    pipeline: &Pipeline,
+    response: ResponseConfig,
+    coaching: CoachingConfig,
+) -> Result<LoopParts, ServiceError> {
+    let mut domains = pipeline.organization_domains().to_vec();
+    domains.extend(response.internal_domains.iter().cloned());
+    let responder = respond::Responder::new(store.clone(), response)?;
+    let notifier = notify::Notifier::new(store.clone(), coaching, domains)?;
+    Ok((Arc::new(responder), Arc::new(notifier)))
 }
 
 async fn bind(address: SocketAddr) -> Result<TcpListener, ServiceError> {

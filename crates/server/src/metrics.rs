@@ -1,14 +1,19 @@
 //! Loop figures from the store: reports by status, decisions by verdict and
-//! category, time from report to decision. The JSON endpoint and the
+//! category, time from report to decision, actions by status, what reports
+//! led to (blocking, containment, training), reporters told and time from
+//! report to containment. The JSON endpoint and the
 //! Prometheus endpoint show the same snapshot, computed from the database on
 //! each request, so every process sharing a database reports the same numbers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
-use phishloop_store::{JobStatus, Report, ReportStatus, Store};
+use phishloop_store::{Action, ActionStatus, JobStatus, OutboxFilter, OutboxKind, Report, ReportStatus, Store};
 use serde::Serialize;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::error::ServiceError;
 
@@ -44,6 +49,23 @@ pub struct MetricsSnapshot {
     pub reports_waiting: u64,
     /// Analysis jobs that ran out of attempts.
     pub jobs_dead: u64,
+    /// Actions per status (`planned`, `awaiting_approval`, `succeeded`, ...).
+    pub actions_by_status: BTreeMap<String, u64>,
+    /// Reports whose case has a succeeded `block_url`, `block_domain` or
+    /// `block_sender` action that was not a dry run.
+    pub reports_leading_to_blocking: u64,
+    /// Reports whose case has a succeeded block, purge, password reset,
+    /// session or credential revocation, or mailbox-rule removal that was
+    /// not a dry run.
+    pub reports_leading_to_containment: u64,
+    /// Reports whose case has at least one lesson in the outbox.
+    pub reports_leading_to_training: u64,
+    /// Reports whose reporter has an outcome message in the outbox.
+    pub reporters_told: u64,
+    /// Seconds from receipt of a report to the first succeeded block or
+    /// purge of its case (not a dry run); 0 when the case was contained
+    /// before this report arrived.
+    pub time_to_containment_seconds: Percentiles,
     /// False when a status had more reports than one snapshot reads.
     pub complete: bool,
 }
@@ -60,6 +82,7 @@ pub struct Percentiles {
 pub async fn snapshot(store: &Store) -> Result<MetricsSnapshot, ServiceError> {
     let mut snapshot = MetricsSnapshot { complete: true, ..MetricsSnapshot::default() };
     let mut durations = Vec::new();
+    let mut all_reports = Vec::new();
     for status in STATUSES {
         let reports = store.reports_with_status(status, SCAN_LIMIT).await?;
         if reports.len() >= SCAN_LIMIT as usize {
@@ -74,10 +97,92 @@ pub async fn snapshot(store: &Store) -> Result<MetricsSnapshot, ServiceError> {
         for report in &reports {
             count_decision(&mut snapshot, report, &mut durations);
         }
+        all_reports.extend(reports);
     }
     snapshot.time_to_decision_seconds = percentiles(durations);
     snapshot.jobs_dead = store.jobs_with_status(JobStatus::Dead, SCAN_LIMIT).await?.len() as u64;
+    count_loop(store, &mut snapshot, &all_reports).await?;
     Ok(snapshot)
+}
+
+/// The effects of one case's actions and messages.
+#[derive(Default)]
+struct CaseEffects {
+    blocked: bool,
+    contained: bool,
+    /// The earliest time a block or purge succeeded.
+    first_containment: Option<DateTime<Utc>>,
+    trained: bool,
+}
+
+/// Counts actions by status and what the reports led to.
+async fn count_loop(store: &Store, snapshot: &mut MetricsSnapshot, reports: &[Report]) -> Result<(), ServiceError> {
+    let actions = store.list_actions(SCAN_LIMIT).await?;
+    let lessons = outbox_of_kind(store, OutboxKind::Lesson).await?;
+    let outcomes = outbox_of_kind(store, OutboxKind::Outcome).await?;
+    let limit = SCAN_LIMIT as usize;
+    if actions.len() >= limit || lessons.len() >= limit || outcomes.len() >= limit {
+        snapshot.complete = false;
+    }
+
+    for status in ActionStatus::ALL {
+        snapshot.actions_by_status.insert(status.as_str().to_owned(), 0);
+    }
+    let mut effects: HashMap<Uuid, CaseEffects> = HashMap::new();
+    for action in &actions {
+        *snapshot.actions_by_status.entry(action.status.as_str().to_owned()).or_default() += 1;
+        record_effect(effects.entry(action.case_id).or_default(), action);
+    }
+    for case_id in lessons.iter().filter_map(|message| message.case_id) {
+        effects.entry(case_id).or_default().trained = true;
+    }
+    let told: HashSet<Uuid> = outcomes.iter().filter_map(|message| message.report_id).collect();
+
+    let mut containment_times = Vec::new();
+    for report in reports {
+        if told.contains(&report.id) {
+            snapshot.reporters_told += 1;
+        }
+        let Some(effect) = report.case_id.and_then(|case_id| effects.get(&case_id)) else {
+            continue;
+        };
+        snapshot.reports_leading_to_blocking += u64::from(effect.blocked);
+        snapshot.reports_leading_to_containment += u64::from(effect.contained);
+        snapshot.reports_leading_to_training += u64::from(effect.trained);
+        if let Some(contained_at) = effect.first_containment {
+            let seconds = (contained_at - report.received_at).num_milliseconds() as f64 / 1000.0;
+            containment_times.push(seconds.max(0.0));
+        }
+    }
+    snapshot.time_to_containment_seconds = percentiles(containment_times);
+    Ok(())
+}
+
+async fn outbox_of_kind(store: &Store, kind: OutboxKind) -> Result<Vec<phishloop_store::OutboxMessage>, ServiceError> {
+    let filter = OutboxFilter { kind: Some(kind), limit: SCAN_LIMIT, ..OutboxFilter::default() };
+    Ok(store.outbox_messages(&filter).await?)
+}
+
+/// Adds a succeeded action that changed something outside phishloop to its
+/// case's effects; dry runs and other statuses change nothing.
+fn record_effect(effect: &mut CaseEffects, action: &Action) {
+    let dry_run = action.outcome.as_ref().and_then(|outcome| outcome.get("dry_run")).and_then(|value| value.as_bool());
+    if action.status != ActionStatus::Succeeded || dry_run != Some(false) {
+        return;
+    }
+    let blocking = matches!(action.kind.as_str(), "block_url" | "block_domain" | "block_sender");
+    let containing = blocking
+        || matches!(
+            action.kind.as_str(),
+            "purge_copies" | "reset_password" | "revoke_sessions" | "remove_mailbox_rules" | "revoke_credentials"
+        );
+    effect.blocked |= blocking;
+    effect.contained |= containing;
+    if (blocking || action.kind == "purge_copies")
+        && let Some(finished_at) = action.finished_at
+    {
+        effect.first_containment = Some(effect.first_containment.map_or(finished_at, |at| at.min(finished_at)));
+    }
 }
 
 /// Counts a report's decision and its time to decision. The decision time is
@@ -144,6 +249,24 @@ impl Prometheus {
             }
             for (category, count) in &snapshot.decisions_by_category {
                 metrics::gauge!("phishloop_decisions_by_category", "category" => category.clone()).set(*count as f64);
+            }
+            for (status, count) in &snapshot.actions_by_status {
+                metrics::gauge!("phishloop_actions", "status" => status.clone()).set(*count as f64);
+            }
+            let led_to = [
+                ("blocking", snapshot.reports_leading_to_blocking),
+                ("containment", snapshot.reports_leading_to_containment),
+                ("training", snapshot.reports_leading_to_training),
+            ];
+            for (effect, count) in led_to {
+                metrics::gauge!("phishloop_reports_leading_to", "effect" => effect).set(count as f64);
+            }
+            metrics::gauge!("phishloop_reporters_told").set(snapshot.reporters_told as f64);
+            let containment = &snapshot.time_to_containment_seconds;
+            for (quantile, value) in [("0.5", containment.p50), ("0.95", containment.p95)] {
+                if let Some(value) = value {
+                    metrics::gauge!("phishloop_time_to_containment_seconds", "quantile" => quantile).set(value);
+                }
             }
             let times = &snapshot.time_to_decision_seconds;
             for (quantile, value) in [("0.5", times.p50), ("0.95", times.p95)] {

@@ -2,7 +2,8 @@
 //! Pure: bytes in, data out; the worker runs it on the blocking pool.
 
 use phishloop_analysis::{Analyzer, Mode};
-use phishloop_model::{AnalysisRecord, Category, Decision, Verdict};
+use phishloop_campaign::{CampaignConfig, SignatureKey};
+use phishloop_model::{AnalysisRecord, Category, Decision, MessageAnalysis, Verdict};
 use phishloop_triage::Triage;
 use serde_json::{Value, json};
 
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 pub struct Pipeline {
     analyzer: Analyzer,
     triage: Triage,
+    campaigns: CampaignConfig,
 }
 
 /// The result of the pipeline for one reported message.
@@ -20,15 +22,28 @@ pub struct Outcome {
     /// input could not be analysed at all.
     pub analysis: Option<Value>,
     pub decision: Decision,
+    /// The analysed original, which response planning and coaching read;
+    /// `None` when it could not be extracted.
+    pub message: Option<MessageAnalysis>,
     /// The key that groups reports of the same original into one case.
     pub join_key: String,
     /// The reporter named by the report wrapper, if any.
     pub wrapper_reporter: Option<String>,
+    /// The keys that put the case into a campaign; empty when the original
+    /// could not be extracted.
+    pub campaign_keys: Vec<SignatureKey>,
 }
 
 impl Pipeline {
+    /// Builds the pipeline. The campaign signature treats the analysis
+    /// configuration's organisation domains as the organisation's own, so
+    /// links to them never group cases.
     pub fn new(analyzer: Analyzer, triage: Triage) -> Self {
-        Self { analyzer, triage }
+        let campaigns = CampaignConfig {
+            organization_domains: analyzer.config().organization.domains.clone(),
+            ..CampaignConfig::default()
+        };
+        Self { analyzer, triage, campaigns }
     }
 
     /// Analyses and decides a raw reported message, unwrapping report
@@ -62,8 +77,19 @@ impl Pipeline {
             join_key: join_key(&record, raw_sha256),
             wrapper_reporter: record.report.reporter.as_ref().and_then(|mailbox| mailbox.address.clone()),
             analysis: Some(summary_json(&record, max_payload_bytes)),
+            campaign_keys: record
+                .message
+                .as_ref()
+                .map(|message| phishloop_campaign::signature(message, &self.campaigns).keys)
+                .unwrap_or_default(),
+            message: record.message.clone(),
             decision,
         }
+    }
+
+    /// The organisation's mail domains from the analysis configuration.
+    pub fn organization_domains(&self) -> &[String] {
+        &self.analyzer.config().organization.domains
     }
 
     /// The reporter address named by a report wrapper, without analysing
@@ -141,8 +167,10 @@ fn unanalysable(raw_sha256: &str, reason: &str) -> Outcome {
     Outcome {
         analysis: None,
         decision: review_decision(reason),
+        message: None,
         join_key: format!("raw:{raw_sha256}"),
         wrapper_reporter: None,
+        campaign_keys: Vec::new(),
     }
 }
 

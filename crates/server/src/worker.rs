@@ -1,5 +1,7 @@
 //! Analysis workers: each claims one `report.analyse` job at a time under a
-//! lease, renews the lease while it works, and records the outcome.
+//! lease, renews the lease while it works, and records the outcome. After
+//! the decision the same job plans and carries out the actions and queues
+//! the messages to the reporter and the recipients.
 //!
 //! Every step that writes is safe to repeat, because a job whose worker died
 //! runs again from the start on another worker. The analysis and the case
@@ -23,7 +25,9 @@ use uuid::Uuid;
 use crate::config::ServerConfig;
 use crate::error::ServiceError;
 use crate::intake::{self, ANALYSE_JOB, UNKNOWN_REPORTER};
+use crate::notify::Notifier;
 use crate::pipeline::{Outcome, Pipeline, review_decision};
+use crate::respond::Responder;
 
 /// How often a worker looks for `received` reports whose job is missing.
 const REQUEUE_INTERVAL: Duration = Duration::from_secs(60);
@@ -33,6 +37,8 @@ pub struct Worker {
     pub(crate) id: String,
     pub(crate) store: Store,
     pub(crate) pipeline: Arc<Pipeline>,
+    pub(crate) responder: Arc<Responder>,
+    pub(crate) notifier: Arc<Notifier>,
     pub(crate) config: Arc<ServerConfig>,
 }
 
@@ -178,6 +184,7 @@ impl Worker {
         check_lease(lost)?;
         let joined = self.store.join_case(report_id, &outcome.join_key).await?;
         self.record_case_join(&report, joined.case_id, joined.case_created).await?;
+        self.assign_campaign(report_id, joined.case_id, &outcome).await?;
 
         check_lease(lost)?;
         let decision = serde_json::to_value(&outcome.decision)
@@ -196,6 +203,49 @@ impl Worker {
             self.store.append_event(EventSubject::Report(report_id), "decided", &payload).await?;
         }
         tracing::info!(%report_id, case_id = %joined.case_id, verdict = ?outcome.decision.verdict, needs_review = outcome.decision.needs_review, "report decided");
+
+        check_lease(lost)?;
+        self.close_loop(&report, joined.case_id, &outcome, &done_kinds).await
+    }
+
+    /// Puts the case into its campaign and appends `campaign_joined` to the
+    /// case when it was not in that campaign before. Repeating it only
+    /// refreshes the campaign's counts.
+    async fn assign_campaign(&self, report_id: Uuid, case_id: Uuid, outcome: &Outcome) -> Result<(), AttemptError> {
+        if outcome.campaign_keys.is_empty() {
+            return Ok(());
+        }
+        let before = self.store.campaign_of_case(case_id).await?;
+        let assignment = self.store.assign_campaign(case_id, &outcome.campaign_keys).await?;
+        if before == Some(assignment.campaign_id) {
+            return Ok(());
+        }
+        let payload = json!({
+            "campaign_id": assignment.campaign_id,
+            "report_id": report_id,
+            "created": assignment.created,
+            "merged_from": assignment.merged_from,
+            "case_count": assignment.case_count,
+            "reporter_count": assignment.reporter_count,
+        });
+        self.store.append_event(EventSubject::Case(case_id), "campaign_joined", &payload).await?;
+        tracing::info!(%report_id, %case_id, campaign_id = %assignment.campaign_id, cases = assignment.case_count, "case joined a campaign");
+        Ok(())
+    }
+
+    /// Plans and carries out the decision's actions, then queues the
+    /// reporter's outcome and the recipients' lessons. Safe to repeat, see `respond` and `notify`.
+    async fn close_loop(
+        &self,
+        report: &Report,
+        case_id: Uuid,
+        outcome: &Outcome,
+        done_kinds: &[String],
+    ) -> Result<(), AttemptError> {
+        let message = outcome.message.as_ref();
+        let actions = self.responder.respond(report, case_id, &outcome.decision, message).await?;
+        let told_before = done_kinds.iter().any(|kind| kind == "reporter_told");
+        self.notifier.tell(report, case_id, &outcome.decision, message, &actions, told_before).await?;
         Ok(())
     }
 
@@ -213,8 +263,10 @@ impl Worker {
                 crate::pipeline::Outcome {
                     analysis: None,
                     decision: review_decision(&format!("analysis failed: {error}")),
+                    message: None,
                     join_key: format!("raw:{}", report.raw_sha256),
                     wrapper_reporter: None,
+                    campaign_keys: Vec::new(),
                 }
             }
         }

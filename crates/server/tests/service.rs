@@ -24,7 +24,7 @@ service_test!(phishing_report_decided_with_timeline, |env| {
     let service = env.start().await;
 
     let report_id = service.submit_ok(&phishing_message("timeline"), Some("alice@corp-example.com")).await;
-    let report = service.wait_decided(&report_id).await;
+    let report = service.wait_done(&report_id).await;
 
     let verdict = report["decision"]["verdict"].as_str().expect("verdict");
     assert!(matches!(verdict, "malicious" | "suspicious"), "{report}");
@@ -33,8 +33,13 @@ service_test!(phishing_report_decided_with_timeline, |env| {
     let case_id = report["case_id"].as_str().expect("case id").to_owned();
     let (status, timeline) = service.get(&format!("/api/v1/cases/{case_id}/timeline")).await;
     assert_eq!(status, 200, "{timeline}");
-    assert_eq!(kinds_of(&timeline, "report"), vec!["received", "analysed", "decided"]);
-    assert_eq!(kinds_of(&timeline, "case"), vec!["report_joined"]);
+    assert_eq!(
+        kinds_of(&timeline, "report"),
+        vec!["received", "reporter_acknowledged", "analysed", "decided", "reporter_told"]
+    );
+    let case_kinds = kinds_of(&timeline, "case");
+    assert_eq!(case_kinds.first().map(String::as_str), Some("report_joined"), "{case_kinds:?}");
+    assert!(case_kinds.iter().any(|kind| kind == "action_executed"), "{case_kinds:?}");
     let seqs: Vec<u64> = timeline.as_array().expect("array").iter().map(|e| e["seq"].as_u64().expect("seq")).collect();
     assert!(seqs.windows(2).all(|pair| pair[0] < pair[1]), "{seqs:?}");
     service.stop().await;
@@ -237,7 +242,7 @@ service_test!(expired_lease_retried_by_other_worker, |env| {
     idle.stop().await;
 
     let service = env.start_with(|config| config.workers = 1).await;
-    let report = service.wait_decided(&report_id).await;
+    let report = service.wait_done(&report_id).await;
 
     let job = service.store.get_job(stuck.job.id).await.expect("get_job").expect("job");
     assert_eq!(job.status, JobStatus::Done);
@@ -277,7 +282,7 @@ service_test!(failing_job_ends_dead_and_report_shows_it, |env| {
     let events =
         service.store.events_for(EventSubject::Report(report_id.parse().expect("uuid"))).await.expect("events");
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, vec!["received", "analysis_failed"]);
+    assert_eq!(kinds, vec!["received", "reporter_acknowledged", "analysis_failed"]);
     service.stop().await;
 });
 

@@ -100,10 +100,14 @@ pub(crate) use sqlite_now_plus_ms;
 const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_initial.sql", include_str!("../migrations/sqlite/0001_initial.sql")),
     ("0002_api_tokens.sql", include_str!("../migrations/sqlite/0002_api_tokens.sql")),
+    ("0003_response.sql", include_str!("../migrations/sqlite/0003_response.sql")),
+    ("0004_campaigns.sql", include_str!("../migrations/sqlite/0004_campaigns.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_initial.sql", include_str!("../migrations/postgres/0001_initial.sql")),
     ("0002_api_tokens.sql", include_str!("../migrations/postgres/0002_api_tokens.sql")),
+    ("0003_response.sql", include_str!("../migrations/postgres/0003_response.sql")),
+    ("0004_campaigns.sql", include_str!("../migrations/postgres/0004_campaigns.sql")),
 ];
 
 /// Opens a pool on the database of `config.url` and migrates it to the latest schema.

@@ -86,6 +86,15 @@ pub enum StoreError {
     #[error("job {0} not found")]
     JobNotFound(Uuid),
 
+    #[error("action {0} not found")]
+    ActionNotFound(Uuid),
+
+    #[error("action {action_id} is {status}, not {expected}, so it cannot change that way")]
+    ActionStatusConflict { action_id: Uuid, status: crate::ActionStatus, expected: crate::ActionStatus },
+
+    #[error("outbox message {0} not found")]
+    OutboxMessageNotFound(Uuid),
+
     #[error(
         "report {report_id} already belongs to case {current_case}, so it cannot join case {requested_case} \
          (join key {join_key:?}); a report belongs to one case"

@@ -28,6 +28,13 @@
 //!   elsewhere to detect that.
 //! - **API tokens**: the SHA-256 of each access token of the HTTP API, with
 //!   its name and role. Revoked tokens stay, marked with the revocation time.
+//! - **Response and coaching records**: the actions planned for each case,
+//!   unique by idempotency key, with status, outcome and approver. The
+//!   outbox of messages to people, unique per report or case, kind and
+//!   recipient. The block-list entries that the feeds publish.
+//! - **Campaigns**: cases grouped by the keys of their campaign signatures
+//!   (`phishloop-campaign`). `assign_campaign` finds campaigns by exact key
+//!   lookup, joins or merges them, and counts cases and distinct reporters.
 //!
 //! # Clock
 //!
@@ -62,22 +69,30 @@
 //! # }
 //! ```
 
+mod actions;
+mod block_list;
+mod campaigns;
 mod config;
 mod db;
 mod error;
 mod events;
 mod jobs;
+mod outbox;
 mod raw;
 mod reports;
 mod store;
 mod text_enum;
 mod tokens;
 
+pub use actions::{Action, ActionMode, ActionStatus, CreatedAction, NewAction};
+pub use block_list::{BlockEntryKind, StoredBlockEntry};
+pub use campaigns::{Campaign, CampaignAssignment, CampaignDetail};
 pub use config::StoreConfig;
 pub use db::Backend;
 pub use error::{Result, StoreError};
 pub use events::{ChainBreak, ChainHead, ChainProblem, ChainVerification, Event, EventSubject};
 pub use jobs::{ClaimedJob, Enqueued, Job, JobOptions, JobStatus, Lease};
+pub use outbox::{NewOutboxMessage, OutboxFilter, OutboxKind, OutboxMessage, OutboxStatus, QueuedMessage};
 pub use raw::Sha256Hex;
 pub use reports::{Case, CaseDetail, CaseJoin, NewReport, Report, ReportSource, ReportStatus, Reporter};
 pub use store::Store;

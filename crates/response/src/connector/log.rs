@@ -19,6 +19,10 @@ pub struct DryRunRecord {
     pub description: String,
 }
 
+/// Most records a log connector keeps; older ones are dropped, so a
+/// long-running service does not grow without bound. The log keeps them all.
+const MAX_RECORDS: usize = 1_000;
+
 /// Records each action instead of carrying it out, and logs it at `info`.
 /// Every operation succeeds, undo included.
 #[derive(Debug, Default)]
@@ -31,7 +35,7 @@ impl LogConnector {
         LogConnector::default()
     }
 
-    /// The operations recorded so far, oldest first.
+    /// The last 1000 operations recorded, oldest first.
     pub fn records(&self) -> Vec<DryRunRecord> {
         self.records.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
@@ -50,13 +54,19 @@ impl LogConnector {
             "{description}"
         );
 
-        self.records.lock().unwrap_or_else(PoisonError::into_inner).push(DryRunRecord {
+        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        if records.len() >= MAX_RECORDS {
+            records.remove(0);
+        }
+        records.push(DryRunRecord {
             operation,
             kind: action.kind,
             target: action.target.clone(),
             idempotency_key: action.idempotency_key.clone(),
             description: description.clone(),
         });
+        drop(records);
+
         let mut outcome = Outcome::new(self.name(), action, operation, OutcomeStatus::Succeeded, description);
         outcome.dry_run = true;
         outcome
@@ -79,5 +89,34 @@ impl Connector for LogConnector {
 
     async fn undo(&self, action: &PlannedAction) -> Outcome {
         self.record(action, Operation::Undo)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::{Mode, idempotency_key};
+
+    #[test]
+    fn records_keep_only_the_latest() {
+        let connector = LogConnector::new();
+        let target = Target::Team { name: "analysts".to_string() };
+        let action = PlannedAction {
+            case_id: "case-1".to_string(),
+            kind: ActionKind::Notify,
+            idempotency_key: idempotency_key("case-1", ActionKind::Notify, &target),
+            target,
+            mode: Mode::Auto,
+            connector: "log".to_string(),
+            playbook: "test".to_string(),
+            reversible: false,
+            note: None,
+        };
+
+        for _ in 0..MAX_RECORDS + 5 {
+            connector.record(&action, Operation::Execute);
+        }
+
+        assert_eq!(connector.records().len(), MAX_RECORDS);
     }
 }

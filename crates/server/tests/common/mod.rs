@@ -69,6 +69,20 @@ impl TestEnv {
 
     /// Starts a service with changed settings; `workers = 0` starts none.
     pub async fn start_with(&self, change: impl FnOnce(&mut ServerConfig)) -> TestService {
+        self.start_with_loop(change, phishloop_response::ResponseConfig::default()).await
+    }
+
+    /// Starts a service with the fast settings and `response` as its
+    /// `[response]` table.
+    pub async fn start_responding(&self, response: phishloop_response::ResponseConfig) -> TestService {
+        self.start_with_loop(|_| {}, response).await
+    }
+
+    async fn start_with_loop(
+        &self,
+        change: impl FnOnce(&mut ServerConfig),
+        response: phishloop_response::ResponseConfig,
+    ) -> TestService {
         let mut config = fast_config(&self.url);
         change(&mut config);
         let store = self.store(&config).await;
@@ -79,7 +93,9 @@ impl TestEnv {
             config,
             Some(ADMIN_TOKEN.to_owned()),
         )
-        .expect("service");
+        .expect("service")
+        .with_loop(response, phishloop_coaching::CoachingConfig::default())
+        .expect("response and coaching settings");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let running = service.start(Some(listener)).expect("start service");
         let base = format!("http://{}", running.address().expect("listening"));
@@ -145,12 +161,37 @@ impl TestService {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// POSTs to `path` with the admin token and returns status and JSON body.
+    pub async fn post(&self, path: &str) -> (u16, Value) {
+        let response = self.client.post(self.url(path)).bearer_auth(ADMIN_TOKEN).send().await.expect("POST");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GETs `path` without a token and returns status and text body.
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let response = self.client.get(self.url(path)).send().await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("text body"))
+    }
+
     /// Polls a report until it has a decision, for at most 60 seconds.
     pub async fn wait_decided(&self, report_id: &str) -> Value {
         wait_for(&format!("report {report_id} decided"), || async {
             let (status, report) = self.get(&format!("/api/v1/reports/{report_id}")).await;
             assert_eq!(status, 200, "{report}");
             report["decided_at"].is_string().then_some(report)
+        })
+        .await
+    }
+
+    /// Polls a report until its job is done, which is after its actions ran
+    /// and its messages were queued, for at most 60 seconds.
+    pub async fn wait_done(&self, report_id: &str) -> Value {
+        wait_for(&format!("job of report {report_id} done"), || async {
+            let (status, report) = self.get(&format!("/api/v1/reports/{report_id}")).await;
+            assert_eq!(status, 200, "{report}");
+            (report["job"]["status"] == "done").then_some(report)
         })
         .await
     }

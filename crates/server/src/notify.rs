@@ -1,0 +1,231 @@
+//! Messages to people: the acknowledgement at intake, the outcome for the
+//! reporter and lessons for the people inside the organisation who received
+//! the reported message. They are rendered with `phishloop_coaching::Coach`
+//! and queued in the store's outbox; sending them is not part of this
+//! module.
+//!
+//! The outbox keeps one message per report (or case, for lessons), kind and
+//! recipient, so a retried job queues nothing twice.
+
+use std::collections::BTreeSet;
+
+use phishloop_coaching::{Audience, CaseSummary, Coach, CoachingConfig, Impact, Person, RenderedMessage};
+use phishloop_model::{Decision, MessageAnalysis, Verdict};
+use phishloop_store::{Action, ActionStatus, EventSubject, NewOutboxMessage, OutboxKind, QueuedMessage, Report, Store};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::error::ServiceError;
+use crate::intake::UNKNOWN_REPORTER;
+
+/// Renders and queues the messages of the loop.
+#[derive(Debug)]
+pub(crate) struct Notifier {
+    store: Store,
+    coach: Coach,
+    /// The organisation's mail domains, lowercase: lessons go only to
+    /// recipients at these domains or their subdomains.
+    organization_domains: Vec<String>,
+}
+
+impl Notifier {
+    pub(crate) fn new(
+        store: Store,
+        config: CoachingConfig,
+        organization_domains: Vec<String>,
+    ) -> Result<Self, ServiceError> {
+        let coach =
+            Coach::new(config).map_err(|error| ServiceError::Config(format!("invalid [coaching] table: {error}")))?;
+        let organization_domains = organization_domains
+            .iter()
+            .map(|domain| domain.trim().trim_end_matches('.').to_ascii_lowercase())
+            .filter(|domain| !domain.is_empty())
+            .collect();
+        Ok(Self { store, coach, organization_domains })
+    }
+
+    /// Queues the acknowledgement to the reporter of a new report; nothing
+    /// when the reporter is unknown. Appends `reporter_acknowledged`.
+    pub(crate) async fn acknowledge(&self, report: &Report) -> Result<(), ServiceError> {
+        let Some(reporter) = known_reporter(report) else {
+            return Ok(());
+        };
+        let summary = summary(report.case_id, Some(reporter), None, Impact::default());
+        let rendered = self.coach.acknowledgement(None, &summary);
+        log_issues(&rendered, report.id);
+
+        let queued = self.queue(OutboxKind::Acknowledgement, reporter, &rendered, None, Some(report.id)).await?;
+        if queued.created {
+            let payload = json!({ "message_id": queued.message.id, "recipient": queued.message.recipient });
+            self.store.append_event(EventSubject::Report(report.id), "reporter_acknowledged", &payload).await?;
+        }
+        Ok(())
+    }
+
+    /// Queues the outcome for the report's reporter and, for attacks, a
+    /// lesson for each recipient inside the organisation who did not report
+    /// the message. Appends `reporter_told` to the report and `lesson_queued`
+    /// to the case for each message queued now. `told_before` is true when
+    /// the report has its `reporter_told` event from an earlier attempt.
+    pub(crate) async fn tell(
+        &self,
+        report: &Report,
+        case_id: Uuid,
+        decision: &Decision,
+        message: Option<&MessageAnalysis>,
+        actions: &[Action],
+        told_before: bool,
+    ) -> Result<(), ServiceError> {
+        let impact = impact_of(actions);
+        if let Some(reporter) = known_reporter(report) {
+            let summary = summary(Some(case_id), Some(reporter), None, impact);
+            let rendered = self.coach.outcome(decision, message, &summary);
+            log_issues(&rendered, report.id);
+            let queued = self.queue(OutboxKind::Outcome, reporter, &rendered, Some(case_id), Some(report.id)).await?;
+            if queued.created || !told_before {
+                let payload = json!({
+                    "message_id": queued.message.id,
+                    "recipient": queued.message.recipient,
+                    "subject": queued.message.subject,
+                });
+                self.store.append_event(EventSubject::Report(report.id), "reporter_told", &payload).await?;
+                tracing::info!(report_id = %report.id, %case_id, "outcome queued for the reporter");
+            }
+        }
+
+        if !deserves_lesson(decision) {
+            return Ok(());
+        }
+        let reporters = self.case_reporters(case_id).await?;
+        for recipient in self.internal_recipients(message, &reporters) {
+            if reporters.contains(&recipient) {
+                continue;
+            }
+            let person = Person { name: None, address: recipient.clone() };
+            let summary = summary(Some(case_id), None, Some(person), impact);
+            let rendered = self.coach.lesson(decision, message, &summary, Audience::Recipient);
+            log_issues(&rendered, report.id);
+            let queued = self.queue(OutboxKind::Lesson, &recipient, &rendered, Some(case_id), None).await?;
+            if queued.created {
+                let payload =
+                    json!({ "message_id": queued.message.id, "recipient": recipient, "report_id": report.id });
+                self.store.append_event(EventSubject::Case(case_id), "lesson_queued", &payload).await?;
+                tracing::info!(report_id = %report.id, %case_id, "lesson queued");
+            }
+        }
+        Ok(())
+    }
+
+    async fn queue(
+        &self,
+        kind: OutboxKind,
+        recipient: &str,
+        rendered: &RenderedMessage,
+        case_id: Option<Uuid>,
+        report_id: Option<Uuid>,
+    ) -> Result<QueuedMessage, ServiceError> {
+        let message = NewOutboxMessage {
+            kind,
+            recipient: recipient.to_owned(),
+            subject: rendered.subject.clone(),
+            text: rendered.text.clone(),
+            html: rendered.html.clone(),
+            case_id,
+            report_id,
+        };
+        Ok(self.store.queue_message(&message).await?)
+    }
+
+    async fn case_reporters(&self, case_id: Uuid) -> Result<BTreeSet<String>, ServiceError> {
+        let detail = self.store.get_case(case_id).await?.ok_or(ServiceError::NotFound { what: "case", id: case_id })?;
+        Ok(detail.reporters.iter().map(|reporter| reporter.address.to_lowercase()).collect())
+    }
+
+    /// Returns the To and Cc addresses of the reported original at the
+    /// organisation's domains, lowercase and without repeats. With no
+    /// organisation domain configured, the domains of the case's reporters
+    /// stand in: people who report to phishloop work at the organisation.
+    fn internal_recipients(&self, message: Option<&MessageAnalysis>, reporters: &BTreeSet<String>) -> BTreeSet<String> {
+        let Some(message) = message else {
+            return BTreeSet::new();
+        };
+        let reporter_domains: Vec<String> = if self.organization_domains.is_empty() {
+            reporters
+                .iter()
+                .filter_map(|address| address.rsplit_once('@'))
+                .map(|(_, domain)| domain.to_owned())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        message
+            .headers
+            .to
+            .mailboxes
+            .iter()
+            .chain(&message.headers.cc.mailboxes)
+            .filter(|mailbox| {
+                mailbox.domain.as_deref().is_some_and(|domain| {
+                    self.is_internal(domain) || reporter_domains.iter().any(|own| domain.eq_ignore_ascii_case(own))
+                })
+            })
+            .filter_map(|mailbox| mailbox.address.as_deref())
+            .map(str::to_lowercase)
+            .collect()
+    }
+
+    fn is_internal(&self, domain: &str) -> bool {
+        let domain = domain.to_ascii_lowercase();
+        self.organization_domains
+            .iter()
+            .any(|own| domain == *own || domain.strip_suffix(own.as_str()).is_some_and(|rest| rest.ends_with('.')))
+    }
+}
+
+/// Lessons are for attacks and simulations that no analyst still has to
+/// confirm; a benign or spam report teaches nothing about a lure.
+fn deserves_lesson(decision: &Decision) -> bool {
+    matches!(decision.verdict, Verdict::Malicious | Verdict::Suspicious | Verdict::Simulation) && !decision.needs_review
+}
+
+fn known_reporter(report: &Report) -> Option<&str> {
+    let reporter = report.reporter.trim();
+    (reporter != UNKNOWN_REPORTER && reporter.contains('@')).then_some(reporter)
+}
+
+fn summary(case_id: Option<Uuid>, reporter: Option<&str>, recipient: Option<Person>, impact: Impact) -> CaseSummary {
+    CaseSummary {
+        case_id: case_id.map(|id| id.to_string()).unwrap_or_default(),
+        reporter: reporter.map(|address| Person { name: None, address: address.to_owned() }),
+        recipient,
+        impact,
+    }
+}
+
+/// Counts what the case's actions changed. Dry runs (the `log` connector)
+/// changed nothing, so they are not counted.
+///
+/// NOTE: `copies_removed` and `people_protected` stay 0 because no connector
+/// reports how many copies a purge removed.
+fn impact_of(actions: &[Action]) -> Impact {
+    let mut impact = Impact::default();
+    for action in actions {
+        let dry_run = action.outcome.as_ref().and_then(|outcome| outcome.get("dry_run")).and_then(|v| v.as_bool());
+        if action.status != ActionStatus::Succeeded || dry_run != Some(false) {
+            continue;
+        }
+        match action.kind.as_str() {
+            "block_url" => impact.urls_blocked += 1,
+            "block_domain" => impact.domains_blocked += 1,
+            "block_sender" => impact.senders_blocked += 1,
+            _ => {}
+        }
+    }
+    impact
+}
+
+fn log_issues(rendered: &RenderedMessage, report_id: Uuid) {
+    for issue in &rendered.issues {
+        tracing::warn!(%report_id, %issue, "coaching template failed; the embedded template was used");
+    }
+}

@@ -1,0 +1,275 @@
+//! Closing the loop after a decision: planning and carrying out actions,
+//! approvals and undo.
+//!
+//! Every step is safe to repeat. Actions are stored under the planner's
+//! idempotency key, so a retried job finds its earlier actions instead of
+//! planning new ones. An action moves to its next status only from the
+//! status it was read in, so two approvers never both carry it out.
+//! Connectors are idempotent per key, so an action left `running` by a
+//! crashed worker runs again on the next attempt.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use phishloop_model::{Decision, MessageAnalysis};
+use phishloop_response::{
+    CaseFacts, Connector, LogConnector, Mode, OutcomeStatus, PlannedAction, ResponseConfig, WebhookConnector, plan,
+};
+use phishloop_store::{Action, ActionMode, ActionStatus, EventSubject, NewAction, Report, Store, StoreError};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::block_feed::StoredBlockList;
+use crate::error::ServiceError;
+use crate::intake::UNKNOWN_REPORTER;
+
+/// The planner's configuration and the connectors that carry actions out.
+pub(crate) struct Responder {
+    store: Store,
+    config: ResponseConfig,
+    connectors: HashMap<String, Arc<dyn Connector>>,
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&String> = self.connectors.keys().collect();
+        names.sort();
+        f.debug_struct("Responder").field("connectors", &names).finish_non_exhaustive()
+    }
+}
+
+impl Responder {
+    /// Validates `config` and builds its connectors: `log`, `blocklist` and
+    /// one per webhook, whose secret is read here.
+    pub(crate) fn new(store: Store, config: ResponseConfig) -> Result<Self, ServiceError> {
+        config.validate(&[]).map_err(|error| ServiceError::Config(format!("invalid [response] table: {error}")))?;
+        let mut connectors: HashMap<String, Arc<dyn Connector>> = HashMap::new();
+        connectors.insert("log".to_owned(), Arc::new(LogConnector::new()));
+        connectors.insert("blocklist".to_owned(), Arc::new(StoredBlockList::new(store.clone())));
+        for webhook in &config.webhooks {
+            let connector = WebhookConnector::new(webhook)
+                .map_err(|error| ServiceError::Config(format!("response.webhooks {:?}: {error}", webhook.name)))?;
+            connectors.insert(webhook.name.clone(), Arc::new(connector));
+        }
+        Ok(Self { store, config, connectors })
+    }
+
+    /// Plans the actions for a decided report, stores them and carries out
+    /// the `auto` ones. Returns every action of the case afterwards.
+    pub(crate) async fn respond(
+        &self,
+        report: &Report,
+        case_id: Uuid,
+        decision: &Decision,
+        message: Option<&MessageAnalysis>,
+    ) -> Result<Vec<Action>, ServiceError> {
+        let facts = self.case_facts(case_id).await?;
+        let planned = plan(decision, message, &facts, &self.config);
+
+        for action in &planned.actions {
+            self.store_planned(report.id, case_id, action).await?;
+        }
+        for action in self.store.actions_for_case(case_id).await? {
+            let due = action.mode == ActionMode::Auto
+                && matches!(action.status, ActionStatus::Planned | ActionStatus::Running);
+            if !due {
+                continue;
+            }
+            match self.execute(action).await {
+                Ok(_) => {}
+                // Another worker moved it on first, such as the job of a second report of the case.
+                Err(ServiceError::Store(StoreError::ActionStatusConflict { .. })) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(self.store.actions_for_case(case_id).await?)
+    }
+
+    /// Returns the case's reporters as the planner needs them. The reporter
+    /// `unknown` counts as a report but has no address. The reporter count
+    /// is the larger of the case's and its campaign's.
+    async fn case_facts(&self, case_id: Uuid) -> Result<CaseFacts, ServiceError> {
+        let detail = self.store.get_case(case_id).await?.ok_or(ServiceError::NotFound { what: "case", id: case_id })?;
+        let reporters: Vec<String> = detail
+            .reporters
+            .iter()
+            .filter(|reporter| reporter.address != UNKNOWN_REPORTER)
+            .map(|reporter| reporter.address.to_lowercase())
+            .collect();
+        // A playbook's reporter threshold counts the whole campaign: ten people
+        // reporting ten per-recipient variants of one lure are ten reports of it.
+        let mut reporter_count = u64::try_from(detail.reporters.len()).unwrap_or(u64::MAX);
+        if let Some(campaign_id) = self.store.campaign_of_case(case_id).await?
+            && let Some(campaign) = self.store.get_campaign(campaign_id).await?
+        {
+            reporter_count = reporter_count.max(campaign.reporter_count);
+        }
+        Ok(CaseFacts {
+            case_id: case_id.to_string(),
+            reporter_count: u32::try_from(reporter_count).unwrap_or(u32::MAX),
+            reporters,
+            clickers: Vec::new(),
+        })
+    }
+
+    /// Stores one planned action and appends `action_planned` when it is new.
+    async fn store_planned(&self, report_id: Uuid, case_id: Uuid, action: &PlannedAction) -> Result<(), ServiceError> {
+        let new = NewAction {
+            case_id,
+            kind: action.kind.as_str().to_owned(),
+            target: serde_json::to_value(&action.target).map_err(json_error)?,
+            mode: if action.mode == Mode::Auto { ActionMode::Auto } else { ActionMode::Approve },
+            connector: action.connector.clone(),
+            playbook: action.playbook.clone(),
+            reversible: action.reversible,
+            note: action.note.clone(),
+            idempotency_key: action.idempotency_key.clone(),
+        };
+        let created = self.store.create_action(&new).await?;
+        if !created.created {
+            return Ok(());
+        }
+
+        let stored = &created.action;
+        let payload = json!({
+            "action_id": stored.id,
+            "report_id": report_id,
+            "kind": stored.kind,
+            "target": stored.target,
+            "mode": stored.mode,
+            "connector": stored.connector,
+            "playbook": stored.playbook,
+            "status": stored.status,
+        });
+        self.store.append_event(EventSubject::Case(case_id), "action_planned", &payload).await?;
+        tracing::info!(%case_id, action_id = %stored.id, kind = %stored.kind, mode = %stored.mode, "action planned");
+        Ok(())
+    }
+
+    /// Carries out an action that is `planned`, `approved` or left `running`
+    /// by an earlier attempt, stores the outcome and appends
+    /// `action_executed` or `action_failed`.
+    pub(crate) async fn execute(&self, action: Action) -> Result<Action, ServiceError> {
+        let running = self.store.transition_action(action.id, action.status, ActionStatus::Running, None).await?;
+        let planned = planned_action(&running)?;
+        let Some(connector) = self.connectors.get(&running.connector) else {
+            let details = format!("connector {:?} is not configured in this process", running.connector);
+            let outcome = json!({ "operation": "execute", "status": "failed", "details": details });
+            return self.finish(running, ActionStatus::Failed, outcome, "action_failed").await;
+        };
+
+        let outcome = connector.execute(&planned).await;
+        let status = match outcome.status {
+            OutcomeStatus::Succeeded => ActionStatus::Succeeded,
+            OutcomeStatus::Failed => ActionStatus::Failed,
+            OutcomeStatus::Unsupported => ActionStatus::Skipped,
+        };
+        let event = if status == ActionStatus::Failed { "action_failed" } else { "action_executed" };
+        let outcome = serde_json::to_value(&outcome).map_err(json_error)?;
+        self.finish(running, status, outcome, event).await
+    }
+
+    async fn finish(
+        &self,
+        running: Action,
+        status: ActionStatus,
+        outcome: serde_json::Value,
+        event: &str,
+    ) -> Result<Action, ServiceError> {
+        let done = self.store.transition_action(running.id, ActionStatus::Running, status, Some(&outcome)).await?;
+        let payload = json!({
+            "action_id": done.id,
+            "kind": done.kind,
+            "connector": done.connector,
+            "status": done.status,
+            "details": outcome.get("details"),
+            "dry_run": outcome.get("dry_run"),
+        });
+        self.store.append_event(EventSubject::Case(done.case_id), event, &payload).await?;
+        if status == ActionStatus::Failed {
+            tracing::warn!(case_id = %done.case_id, action_id = %done.id, kind = %done.kind, "action failed");
+        } else {
+            tracing::info!(case_id = %done.case_id, action_id = %done.id, kind = %done.kind, status = %done.status, "action carried out");
+        }
+        Ok(done)
+    }
+
+    /// Records the approval of `approved_by` and carries the action out.
+    pub(crate) async fn approve(&self, action_id: Uuid, approved_by: &str) -> Result<Action, ServiceError> {
+        let approved = self.store.approve_action(action_id, approved_by).await?;
+        let payload = json!({ "action_id": action_id, "kind": approved.kind, "approved_by": approved_by });
+        self.store.append_event(EventSubject::Case(approved.case_id), "action_approved", &payload).await?;
+        tracing::info!(case_id = %approved.case_id, %action_id, %approved_by, "action approved");
+        self.execute(approved).await
+    }
+
+    /// Reverses a succeeded, reversible action whose connector can undo it
+    /// and sets it to `undone`. Fails with `Conflict` for any other action.
+    pub(crate) async fn undo(&self, action_id: Uuid, requested_by: &str) -> Result<Action, ServiceError> {
+        let action =
+            self.store.get_action(action_id).await?.ok_or(ServiceError::NotFound { what: "action", id: action_id })?;
+        if action.status != ActionStatus::Succeeded {
+            return Err(ServiceError::Conflict(format!(
+                "action {action_id} is {}; only a succeeded action can be undone",
+                action.status
+            )));
+        }
+        let planned = planned_action(&action)?;
+        // The log connector claims it can undo anything, so the action's own
+        // reversibility is checked as well.
+        let connector = self
+            .connectors
+            .get(&action.connector)
+            .filter(|connector| action.reversible && connector.can_undo(&planned));
+        let Some(connector) = connector else {
+            return Err(ServiceError::Conflict(format!(
+                "action {action_id} ({} through {}) cannot be undone",
+                action.kind, action.connector
+            )));
+        };
+
+        let outcome = connector.undo(&planned).await;
+        if outcome.status != OutcomeStatus::Succeeded {
+            return Err(ServiceError::Conflict(format!("undoing action {action_id} failed: {}", outcome.details)));
+        }
+        let outcome_json = serde_json::to_value(&outcome).map_err(json_error)?;
+        let undone = self
+            .store
+            .transition_action(action_id, ActionStatus::Succeeded, ActionStatus::Undone, Some(&outcome_json))
+            .await?;
+        let payload = json!({
+            "action_id": action_id,
+            "kind": undone.kind,
+            "requested_by": requested_by,
+            "details": outcome.details,
+        });
+        self.store.append_event(EventSubject::Case(undone.case_id), "action_undone", &payload).await?;
+        tracing::info!(case_id = %undone.case_id, %action_id, %requested_by, "action undone");
+        Ok(undone)
+    }
+}
+
+/// Rebuilds the planner's action from its stored row, as connectors take it.
+fn planned_action(action: &Action) -> Result<PlannedAction, ServiceError> {
+    let invalid = |what: &str, error: serde_json::Error| {
+        ServiceError::Store(StoreError::InvalidStoredValue {
+            column: "actions",
+            value: format!("{what} of action {}: {error}", action.id),
+        })
+    };
+    Ok(PlannedAction {
+        case_id: action.case_id.to_string(),
+        kind: serde_json::from_value(json!(action.kind)).map_err(|error| invalid("kind", error))?,
+        target: serde_json::from_value(action.target.clone()).map_err(|error| invalid("target", error))?,
+        mode: if action.mode == ActionMode::Auto { Mode::Auto } else { Mode::Approve },
+        connector: action.connector.clone(),
+        idempotency_key: action.idempotency_key.clone(),
+        playbook: action.playbook.clone(),
+        reversible: action.reversible,
+        note: action.note.clone(),
+    })
+}
+
+fn json_error(error: serde_json::Error) -> ServiceError {
+    ServiceError::Config(format!("value cannot be written as JSON: {error}"))
+}

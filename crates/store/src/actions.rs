@@ -1,0 +1,393 @@
+//! Response actions of a case: what was planned, whether it waits for a
+//! person, and the outcome of carrying it out.
+//!
+//! The store does not know the action kinds or targets; it keeps them as
+//! text and JSON. The idempotency key is unique across all cases, so a job
+//! that plans again finds the rows of its earlier attempt.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::db::{Sql, on_db, sqlite_now};
+use crate::error::{Result, StoreError, invalid};
+use crate::store::{Store, check_text};
+use crate::text_enum::text_enum;
+
+const MAX_NAME_BYTES: usize = 200;
+const MAX_KEY_BYTES: usize = 200;
+const MAX_NOTE_BYTES: usize = 4 * 1024;
+
+text_enum! {
+    /// The way an action starts.
+    pub enum ActionMode in "actions.mode" {
+        /// Runs as soon as it is planned.
+        Auto = "auto",
+        /// Waits until a person approves it.
+        Approve = "approve",
+    }
+}
+
+text_enum! {
+    /// The state of an action.
+    pub enum ActionStatus in "actions.status" {
+        /// An `auto` action not carried out yet.
+        Planned = "planned",
+        /// An `approve` action waiting for a person.
+        AwaitingApproval = "awaiting_approval",
+        /// Approved, not carried out yet.
+        Approved = "approved",
+        /// A connector is carrying it out.
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        /// The connector cannot carry out this kind of action.
+        Skipped = "skipped",
+        /// Carried out and then reversed.
+        Undone = "undone",
+    }
+}
+
+impl ActionStatus {
+    /// Every status, in the order of the loop.
+    pub const ALL: [ActionStatus; 8] = [
+        ActionStatus::Planned,
+        ActionStatus::AwaitingApproval,
+        ActionStatus::Approved,
+        ActionStatus::Running,
+        ActionStatus::Succeeded,
+        ActionStatus::Failed,
+        ActionStatus::Skipped,
+        ActionStatus::Undone,
+    ];
+
+    /// True for states in which no connector works on the action any more.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Skipped | Self::Undone)
+    }
+}
+
+/// An action to store with `create_action`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewAction {
+    pub case_id: Uuid,
+    /// The action kind, such as `block_url`.
+    pub kind: String,
+    /// The target as JSON.
+    pub target: Value,
+    pub mode: ActionMode,
+    /// The connector that carries the action out.
+    pub connector: String,
+    /// The playbook that planned it.
+    pub playbook: String,
+    pub reversible: bool,
+    /// The reason the mode differs from the playbook step's, when it does.
+    pub note: Option<String>,
+    /// Unique for the same case, kind and target.
+    pub idempotency_key: String,
+}
+
+/// A stored action.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub id: Uuid,
+    pub case_id: Uuid,
+    pub kind: String,
+    pub target: Value,
+    pub mode: ActionMode,
+    pub connector: String,
+    pub playbook: String,
+    pub reversible: bool,
+    pub note: Option<String>,
+    pub idempotency_key: String,
+    pub status: ActionStatus,
+    /// The last outcome a connector returned, as JSON.
+    pub outcome: Option<Value>,
+    /// The name of the API token that approved the action.
+    pub approved_by: Option<String>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// When the action last reached a final status.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The result of `create_action`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreatedAction {
+    pub action: Action,
+    /// False when an action with the same idempotency key existed already;
+    /// `action` is then that one, unchanged.
+    pub created: bool,
+}
+
+macro_rules! action_columns {
+    () => {
+        "id, case_id, kind, target, mode, connector, playbook, reversible, note, idempotency_key, status, outcome, \
+         approved_by, approved_at, created_at, finished_at"
+    };
+}
+
+type ActionRow = (
+    Uuid,
+    Uuid,
+    String,
+    Value,
+    String,
+    String,
+    String,
+    bool,
+    Option<String>,
+    String,
+    String,
+    Option<Value>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
+const INSERT_ACTION: Sql = Sql::each(
+    concat!(
+        "INSERT INTO actions (id, case_id, kind, target, mode, connector, playbook, reversible, note, \
+         idempotency_key, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, ",
+        sqlite_now!(),
+        ", ",
+        sqlite_now!(),
+        ") ON CONFLICT (idempotency_key) DO NOTHING"
+    ),
+    "INSERT INTO actions (id, case_id, kind, target, mode, connector, playbook, reversible, note, \
+     idempotency_key, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+     now(), now()) ON CONFLICT (idempotency_key) DO NOTHING",
+);
+
+const SELECT_ACTION: Sql = Sql::same(concat!("SELECT ", action_columns!(), " FROM actions WHERE id = $1"));
+
+const SELECT_ACTION_BY_KEY: Sql =
+    Sql::same(concat!("SELECT ", action_columns!(), " FROM actions WHERE idempotency_key = $1"));
+
+const SELECT_CASE_ACTIONS: Sql =
+    Sql::same(concat!("SELECT ", action_columns!(), " FROM actions WHERE case_id = $1 ORDER BY created_at, id"));
+
+const SELECT_ACTIONS: Sql =
+    Sql::same(concat!("SELECT ", action_columns!(), " FROM actions ORDER BY created_at, id LIMIT $1"));
+
+/// Changes the status only when it is still `$3`, so two workers or two
+/// approvers cannot both move an action on. `finished_at` is set when the new
+/// status is final (`$5`).
+const UPDATE_ACTION_STATUS: Sql = Sql::each(
+    concat!(
+        "UPDATE actions SET status = $2, outcome = coalesce($4, outcome), updated_at = ",
+        sqlite_now!(),
+        ", finished_at = CASE WHEN $5 THEN ",
+        sqlite_now!(),
+        " ELSE finished_at END WHERE id = $1 AND status = $3 RETURNING ",
+        action_columns!()
+    ),
+    concat!(
+        "UPDATE actions SET status = $2, outcome = coalesce($4, outcome), updated_at = now(), \
+         finished_at = CASE WHEN $5 THEN now() ELSE finished_at END WHERE id = $1 AND status = $3 RETURNING ",
+        action_columns!()
+    ),
+);
+
+const APPROVE_ACTION: Sql = Sql::each(
+    concat!(
+        "UPDATE actions SET status = 'approved', approved_by = $2, approved_at = ",
+        sqlite_now!(),
+        ", updated_at = ",
+        sqlite_now!(),
+        " WHERE id = $1 AND status = 'awaiting_approval' RETURNING ",
+        action_columns!()
+    ),
+    concat!(
+        "UPDATE actions SET status = 'approved', approved_by = $2, approved_at = now(), updated_at = now() \
+         WHERE id = $1 AND status = 'awaiting_approval' RETURNING ",
+        action_columns!()
+    ),
+);
+
+impl Store {
+    /// Stores a planned action, or returns the stored one with the same
+    /// idempotency key. A new `auto` action is `planned`, a new `approve`
+    /// action `awaiting_approval`.
+    ///
+    /// Safe under concurrency: callers creating the same key at once end up
+    /// with one row. Fails with `CaseNotFound` for an unknown case.
+    pub async fn create_action(&self, action: &NewAction) -> Result<CreatedAction> {
+        check_text("action kind", &action.kind, MAX_NAME_BYTES)?;
+        check_text("connector", &action.connector, MAX_NAME_BYTES)?;
+        check_text("playbook", &action.playbook, MAX_NAME_BYTES)?;
+        check_text("idempotency key", &action.idempotency_key, MAX_KEY_BYTES)?;
+        if let Some(note) = &action.note
+            && note.len() > MAX_NOTE_BYTES
+        {
+            return Err(invalid("note", format!("is {} bytes, more than the maximum of {MAX_NOTE_BYTES}", note.len())));
+        }
+        self.check_payload("action target", &action.target.to_string())?;
+        let status = match action.mode {
+            ActionMode::Auto => ActionStatus::Planned,
+            ActionMode::Approve => ActionStatus::AwaitingApproval,
+        };
+
+        let id = Uuid::now_v7();
+        let inserted: std::result::Result<u64, sqlx::Error> = on_db!(&self.db, |pool, backend| {
+            sqlx::query(INSERT_ACTION.text(backend))
+                .bind(id)
+                .bind(action.case_id)
+                .bind(&action.kind)
+                .bind(Json(&action.target))
+                .bind(action.mode.as_str())
+                .bind(&action.connector)
+                .bind(&action.playbook)
+                .bind(action.reversible)
+                .bind(&action.note)
+                .bind(&action.idempotency_key)
+                .bind(status.as_str())
+                .execute(pool)
+                .await
+                .map(|result| result.rows_affected())
+        });
+        let created = match inserted {
+            Ok(rows) => rows == 1,
+            Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+                return Err(StoreError::CaseNotFound(action.case_id));
+            }
+            Err(e) => return Err(e.into()),
+        };
+
+        let row: ActionRow = on_db!(&self.db, |pool, backend| {
+            sqlx::query_as(SELECT_ACTION_BY_KEY.text(backend)).bind(&action.idempotency_key).fetch_one(pool).await?
+        });
+        let stored = action_from_row(row)?;
+        if created {
+            tracing::debug!(action_id = %stored.id, case_id = %stored.case_id, kind = %stored.kind, "action stored");
+        }
+        Ok(CreatedAction { action: stored, created })
+    }
+
+    pub async fn get_action(&self, action_id: Uuid) -> Result<Option<Action>> {
+        let row: Option<ActionRow> = on_db!(&self.db, |pool, backend| {
+            sqlx::query_as(SELECT_ACTION.text(backend)).bind(action_id).fetch_optional(pool).await?
+        });
+        row.map(action_from_row).transpose()
+    }
+
+    /// Returns the actions of a case in the order they were planned.
+    pub async fn actions_for_case(&self, case_id: Uuid) -> Result<Vec<Action>> {
+        let rows: Vec<ActionRow> = on_db!(&self.db, |pool, backend| {
+            sqlx::query_as(SELECT_CASE_ACTIONS.text(backend)).bind(case_id).fetch_all(pool).await?
+        });
+        rows.into_iter().map(action_from_row).collect()
+    }
+
+    /// Returns up to `limit` actions of every case, oldest first.
+    pub async fn list_actions(&self, limit: u32) -> Result<Vec<Action>> {
+        let rows: Vec<ActionRow> = on_db!(&self.db, |pool, backend| {
+            sqlx::query_as(SELECT_ACTIONS.text(backend)).bind(i64::from(limit)).fetch_all(pool).await?
+        });
+        rows.into_iter().map(action_from_row).collect()
+    }
+
+    /// Moves an action from status `from` to `to` and, when given, replaces
+    /// its outcome.
+    ///
+    /// Fails with `ActionNotFound` for an unknown id and with
+    /// `ActionStatusConflict` when the action is no longer in `from`, which
+    /// means someone else moved it on first.
+    pub async fn transition_action(
+        &self,
+        action_id: Uuid,
+        from: ActionStatus,
+        to: ActionStatus,
+        outcome: Option<&Value>,
+    ) -> Result<Action> {
+        if let Some(outcome) = outcome {
+            self.check_payload("action outcome", &outcome.to_string())?;
+        }
+
+        let row: Option<ActionRow> = on_db!(&self.db, |pool, backend| {
+            sqlx::query_as(UPDATE_ACTION_STATUS.text(backend))
+                .bind(action_id)
+                .bind(to.as_str())
+                .bind(from.as_str())
+                .bind(outcome.map(Json))
+                .bind(to.is_final())
+                .fetch_optional(pool)
+                .await?
+        });
+        let Some(row) = row else {
+            return Err(self.status_conflict(action_id, from).await);
+        };
+        tracing::debug!(%action_id, %from, %to, "action status changed");
+        action_from_row(row)
+    }
+
+    /// Records that `approved_by` approved an action that awaits approval
+    /// and sets it to `approved`.
+    ///
+    /// Fails with `ActionNotFound` for an unknown id and with
+    /// `ActionStatusConflict` when the action does not await approval.
+    pub async fn approve_action(&self, action_id: Uuid, approved_by: &str) -> Result<Action> {
+        check_text("approved_by", approved_by, MAX_NAME_BYTES)?;
+
+        let row: Option<ActionRow> = on_db!(&self.db, |pool, backend| {
+            sqlx::query_as(APPROVE_ACTION.text(backend)).bind(action_id).bind(approved_by).fetch_optional(pool).await?
+        });
+        let Some(row) = row else {
+            return Err(self.status_conflict(action_id, ActionStatus::AwaitingApproval).await);
+        };
+        tracing::debug!(%action_id, "action approved");
+        action_from_row(row)
+    }
+
+    /// Builds the error for an update that matched no row: the action is
+    /// missing or has another status than `expected`.
+    async fn status_conflict(&self, action_id: Uuid, expected: ActionStatus) -> StoreError {
+        match self.get_action(action_id).await {
+            Ok(Some(action)) => StoreError::ActionStatusConflict { action_id, status: action.status, expected },
+            Ok(None) => StoreError::ActionNotFound(action_id),
+            Err(error) => error,
+        }
+    }
+}
+
+fn action_from_row(row: ActionRow) -> Result<Action> {
+    let (
+        id,
+        case_id,
+        kind,
+        target,
+        mode,
+        connector,
+        playbook,
+        reversible,
+        note,
+        idempotency_key,
+        status,
+        outcome,
+        approved_by,
+        approved_at,
+        created_at,
+        finished_at,
+    ) = row;
+    Ok(Action {
+        id,
+        case_id,
+        kind,
+        target,
+        mode: ActionMode::from_column(&mode)?,
+        connector,
+        playbook,
+        reversible,
+        note,
+        idempotency_key,
+        status: ActionStatus::from_column(&status)?,
+        outcome,
+        approved_by,
+        approved_at,
+        created_at,
+        finished_at,
+    })
+}
