@@ -7,6 +7,7 @@ mod demo;
 mod eval;
 mod files;
 mod labelled;
+mod load;
 mod report;
 mod rules;
 mod serve;
@@ -169,6 +170,32 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         reporter: Option<String>,
     },
+    /// Offer reports to a running service at a fixed rate and print how
+    /// fast they were accepted and decided.
+    Load {
+        /// Folder of messages to send (searched recursively); files are
+        /// sent again when the run needs more reports than the folder has.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Base URL of the service, such as http://127.0.0.1:8025.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// API token with the reporter, analyst or admin role.
+        #[arg(long, env = "PHISHLOOP_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+        token: String,
+        /// Reports offered per second.
+        #[arg(long, default_value_t = 100.0, value_name = "N")]
+        rate: f64,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+        duration: f64,
+        /// Reporter address sent with every report.
+        #[arg(long, value_name = "ADDR")]
+        reporter: Option<String>,
+        /// Print the figures as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -290,6 +317,9 @@ fn main() -> ExitCode {
         }
         Command::Report { files, server, token, reporter, comment } => {
             report::run(&files, &report::ReportOptions { server, token, reporter, comment })
+        }
+        Command::Load { dir, server, token, rate, duration, reporter, json } => {
+            load::run(load::LoadOptions { dir, server, token, rate, duration, reporter, json })
         }
         Command::Demo { dir, database, reporter } => demo::run(settings, demo::DemoOptions { dir, database, reporter }),
         Command::Token { command: TokenCommand::Create { name, role, database, data } } => {

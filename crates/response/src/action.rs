@@ -134,6 +134,10 @@ pub enum Target {
         /// SHA-256 of the message's visible text, shared by copies.
         content_fingerprint: String,
         subject: Option<String>,
+        /// The original's first From address, lowercase. Copies whose
+        /// Message-ID differs per recipient are searched by this sender.
+        #[serde(default)]
+        sender: Option<String>,
     },
     /// A person, by email address, lowercase.
     Person { address: String },

@@ -335,6 +335,12 @@ impl Planner<'_> {
             message_id: message.headers.message_id.clone(),
             content_fingerprint: message.content_fingerprint.clone(),
             subject: message.headers.subject.clone(),
+            sender: message
+                .headers
+                .from
+                .first()
+                .and_then(|mailbox| mailbox.address.as_deref())
+                .map(|address| address.trim().to_lowercase()),
         }))
     }
 

@@ -33,6 +33,8 @@ pub(crate) struct AppState {
     pub(crate) notifier: Arc<crate::notify::Notifier>,
     pub(crate) auth: Authenticator,
     pub(crate) prometheus: Arc<Prometheus>,
+    /// Wakes one idle worker of this process when a report is queued.
+    pub(crate) jobs_queued: Arc<tokio::sync::Notify>,
 }
 
 #[derive(OpenApi)]
@@ -165,6 +167,7 @@ async fn submit_report(
     };
 
     let accepted = intake::submit(&state.store, &state.pipeline, submission).await?;
+    state.jobs_queued.notify_one();
     // The report is stored and queued; a failed acknowledgement must not turn that into an error.
     if let Err(error) = state.notifier.acknowledge(&accepted.report).await {
         tracing::warn!(report_id = %accepted.report.id, %error, "queueing the acknowledgement failed");

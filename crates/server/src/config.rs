@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use phishloop_store::SqliteSync;
 use serde::Deserialize;
 
 /// The port of the default listen address: 8025 (an unassigned port, chosen
@@ -37,6 +38,10 @@ pub struct ServerConfig {
     pub retry_base_ms: u64,
     /// Largest reported message accepted, in bytes. Default 52428800 (50 MiB).
     pub max_message_bytes: usize,
+    /// SQLite only: `normal` (default) flushes the write-ahead log to disk at
+    /// checkpoints, so a killed process loses nothing but a power loss can
+    /// roll back the last commits; `full` flushes at every commit.
+    pub sqlite_synchronous: SqliteSync,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +56,7 @@ impl Default for ServerConfig {
             max_attempts: 5,
             retry_base_ms: 5_000,
             max_message_bytes: 50 * 1024 * 1024,
+            sqlite_synchronous: SqliteSync::Normal,
         }
     }
 }

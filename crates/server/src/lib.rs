@@ -65,6 +65,7 @@ pub async fn connect_store(config: &ServerConfig) -> Result<Store, ServiceError>
     let mut store_config = StoreConfig::new(config.database_url());
     store_config.max_message_bytes = config.max_message_bytes;
     store_config.default_max_attempts = config.max_attempts;
+    store_config.sqlite_synchronous = config.sqlite_synchronous;
     Ok(Store::connect_with(store_config).await?)
 }
 
@@ -133,6 +134,16 @@ impl Service {
         let (shutdown, shutdown_receiver) = watch::channel(false);
         let mut tasks = JoinSet::new();
 
+        // Intake wakes an idle worker at once instead of leaving the job to
+        // the next poll; workers of other processes still find it by polling.
+        let jobs_queued = Arc::new(tokio::sync::Notify::new());
+        if self.config.workers > 0 {
+            let (store, wake, receiver) = (self.store.clone(), Arc::clone(&jobs_queued), shutdown_receiver.clone());
+            tasks.spawn(async move {
+                forward_job_notifications(store, wake, receiver).await;
+                Ok(())
+            });
+        }
         let process = std::process::id();
         for index in 0..self.config.workers {
             let worker = worker::Worker {
@@ -142,6 +153,7 @@ impl Service {
                 responder: Arc::clone(&self.responder),
                 notifier: Arc::clone(&self.notifier),
                 config: Arc::clone(&self.config),
+                jobs_queued: Arc::clone(&jobs_queued),
             };
             let receiver = shutdown_receiver.clone();
             tasks.spawn(async move {
@@ -161,6 +173,7 @@ impl Service {
                 notifier: Arc::clone(&self.notifier),
                 auth,
                 prometheus: Arc::new(metrics::Prometheus::default()),
+                jobs_queued,
             };
             // Room for the multipart framing around the largest message.
             let body_limit = self.config.max_message_bytes.saturating_add(64 * 1024);
@@ -192,6 +205,38 @@ impl Service {
         stop.await;
         tracing::info!("stopping: finishing jobs in progress");
         running.stop().await
+    }
+}
+
+/// Wakes a worker of this process for each job that any process queues on
+/// PostgreSQL. Returns at once on SQLite. A failed listener is retried every
+/// few seconds, and the workers' polling covers the gap.
+async fn forward_job_notifications(store: Store, wake: Arc<tokio::sync::Notify>, mut shutdown: watch::Receiver<bool>) {
+    const RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+    while !*shutdown.borrow() {
+        let mut notifications = match store.job_notifications().await {
+            Ok(Some(notifications)) => notifications,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, "listening for queued jobs failed; workers poll until it works again");
+                tokio::select! {
+                    _ = tokio::time::sleep(RETRY) => continue,
+                    _ = shutdown.changed() => return,
+                }
+            }
+        };
+        loop {
+            tokio::select! {
+                received = notifications.recv() => match received {
+                    Ok(_) => wake.notify_one(),
+                    Err(error) => {
+                        tracing::warn!(%error, "job notifications stopped; listening again");
+                        break;
+                    }
+                },
+                _ = shutdown.changed() => return,
+            }
+        }
     }
 }
 

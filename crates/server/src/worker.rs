@@ -40,6 +40,8 @@ pub struct Worker {
     pub(crate) responder: Arc<Responder>,
     pub(crate) notifier: Arc<Notifier>,
     pub(crate) config: Arc<ServerConfig>,
+    /// Notified by intake in this process when it queues a job.
+    pub(crate) jobs_queued: Arc<tokio::sync::Notify>,
 }
 
 /// The reason a job attempt stopped before it was complete.
@@ -90,6 +92,7 @@ impl Worker {
                 None => {
                     tokio::select! {
                         _ = tokio::time::sleep(self.config.poll_interval()) => {}
+                        _ = self.jobs_queued.notified() => {}
                         _ = shutdown.changed() => {}
                     }
                 }

@@ -28,6 +28,23 @@ pub struct StoreConfig {
     /// SQLite only: how long a write waits for another connection's write
     /// transaction before failing with "database is locked". Default 10 s.
     pub busy_timeout: Duration,
+    /// SQLite only: whether each commit waits for the disk. Default `Normal`.
+    pub sqlite_synchronous: SqliteSync,
+}
+
+/// When a SQLite commit waits for the disk (SQLite's `synchronous` setting,
+/// in write-ahead-log mode).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    /// The log is flushed to disk at checkpoints, not at each commit. A
+    /// killed process loses nothing, and the file never corrupts. A power
+    /// loss or operating-system crash can roll back the last commits.
+    #[default]
+    Normal,
+    /// Every commit is flushed to disk, which keeps it across a power loss,
+    /// at several times the cost per write.
+    Full,
 }
 
 impl StoreConfig {
@@ -42,6 +59,7 @@ impl StoreConfig {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(30),
             busy_timeout: Duration::from_secs(10),
+            sqlite_synchronous: SqliteSync::Normal,
         }
     }
 }
@@ -57,6 +75,7 @@ impl fmt::Debug for StoreConfig {
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("busy_timeout", &self.busy_timeout)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
             .finish()
     }
 }

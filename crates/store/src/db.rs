@@ -17,7 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, SqlSafeStr};
 
-use crate::config::{StoreConfig, redact_url};
+use crate::config::{SqliteSync, StoreConfig, redact_url};
 use crate::error::{Result, StoreError};
 
 /// The kind of database behind a store.
@@ -131,8 +131,10 @@ async fn connect_sqlite(config: &StoreConfig) -> Result<Db> {
         .map_err(|source| StoreError::InvalidUrl { url: url.clone(), source })?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        // FULL keeps a committed transaction across a power loss; NORMAL would not.
-        .synchronous(SqliteSynchronous::Full)
+        .synchronous(match config.sqlite_synchronous {
+            SqliteSync::Normal => SqliteSynchronous::Normal,
+            SqliteSync::Full => SqliteSynchronous::Full,
+        })
         .foreign_keys(true)
         .busy_timeout(config.busy_timeout);
 

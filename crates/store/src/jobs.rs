@@ -19,7 +19,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, sqlite_now, sqlite_now_plus_ms};
+use crate::db::{Db, Sql, on_db, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, StoreError, invalid};
 use crate::store::{Store, check_kind, check_text, delay_ms, duration_ms};
 use crate::text_enum::text_enum;
@@ -291,6 +291,25 @@ const RETRY_DEAD: Sql = Sql::each(
     ),
 );
 
+/// The PostgreSQL channel on which `enqueue` announces due jobs.
+const JOB_CHANNEL: &str = "phishloop_jobs";
+
+/// Notifications of jobs queued by any process sharing a PostgreSQL database.
+#[derive(Debug)]
+pub struct JobNotifications {
+    listener: sqlx::postgres::PgListener,
+}
+
+impl JobNotifications {
+    /// Waits for the next notification and returns the kind of the queued
+    /// job. The listener reconnects after a lost connection by itself, and
+    /// jobs announced meanwhile are missed, so workers keep polling too.
+    pub async fn recv(&mut self) -> Result<String> {
+        let notification = self.listener.recv().await?;
+        Ok(notification.payload().to_owned())
+    }
+}
+
 impl Store {
     /// Adds a job that is claimable now and gets `default_max_attempts`
     /// attempts, unless a job with the same kind and idempotency key exists:
@@ -339,8 +358,34 @@ impl Store {
 
         let job = job_from_row(row)?.0;
         let created = inserted == 1;
+        if created && delay == 0 {
+            self.announce_job(kind).await;
+        }
         tracing::debug!(job_id = %job.id, kind, created, "job enqueued");
         Ok(Enqueued { job, created })
+    }
+
+    /// Tells workers in other processes that a job of `kind` is due, on
+    /// PostgreSQL. A lost notification only delays the job to the next poll,
+    /// so a failure is logged and not returned.
+    async fn announce_job(&self, kind: &str) {
+        let Db::Postgres(pool) = &self.db else {
+            return;
+        };
+        if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)").bind(JOB_CHANNEL).bind(kind).execute(pool).await {
+            tracing::warn!(%error, kind, "notifying workers of a new job failed; they find it at their next poll");
+        }
+    }
+
+    /// Returns a listener that wakes when another process queues a job, on
+    /// PostgreSQL; `None` on SQLite, whose workers share one process and poll.
+    pub async fn job_notifications(&self) -> Result<Option<JobNotifications>> {
+        let Db::Postgres(pool) = &self.db else {
+            return Ok(None);
+        };
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(JOB_CHANNEL).await?;
+        Ok(Some(JobNotifications { listener }))
     }
 
     pub async fn get_job(&self, job_id: Uuid) -> Result<Option<Job>> {

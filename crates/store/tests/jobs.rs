@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::store_test;
-use phishloop_store::{ClaimedJob, JobOptions, JobStatus, Store, StoreError};
+use phishloop_store::{Backend, ClaimedJob, JobOptions, JobStatus, Store, StoreError};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -315,4 +315,26 @@ store_test!(job_payload_round_trip, |db| {
     assert_eq!(claimed.job.payload, payload);
     assert_eq!(claimed.job.kind, "respond");
     assert_eq!(claimed.job.idempotency_key, "k");
+});
+
+store_test!(enqueue_notifies_listeners_on_postgres, |db| {
+    let listener = db.store.job_notifications().await.expect("listen");
+    let Some(mut listener) = listener else {
+        assert_eq!(db.backend, Backend::Sqlite, "only SQLite has no notifications");
+        return;
+    };
+
+    db.store.enqueue("wake-test", &json!({}), "wake:1").await.expect("enqueue");
+    // Tests on other schemas of the same database announce their jobs on the
+    // same channel, so wait for this test's kind.
+    let received = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if listener.recv().await.expect("notification") == "wake-test" {
+                break;
+            }
+        }
+    })
+    .await;
+
+    assert!(received.is_ok(), "no notification within 10 s");
 });

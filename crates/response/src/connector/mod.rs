@@ -76,6 +76,10 @@ pub struct Outcome {
     pub attempts: u32,
     /// When the operation finished.
     pub at: DateTime<Utc>,
+    /// Structured detail for the record, such as per-mailbox counts of a
+    /// purge; never a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
 }
 
 impl Outcome {
@@ -96,6 +100,7 @@ impl Outcome {
             dry_run: false,
             attempts: 1,
             at: Utc::now(),
+            data: None,
         }
     }
 

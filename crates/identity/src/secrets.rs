@@ -1,0 +1,394 @@
+//! Connectors that revoke non-human credentials from the [`Inventory`]:
+//! HashiCorp Vault leases, AWS IAM access keys and GitHub fine-grained
+//! personal access tokens. Each handles revoke_credentials for a person
+//! target (every credential of its provider that the person owns) or a
+//! secret target (the credential whose secret hash matches).
+//!
+//! A 404 here is a failure (`target missing`). These APIs return 404 both
+//! for a credential that is already gone and for a wrong organisation,
+//! user or mount. Reporting a revocation that did not happen is worse than
+//! asking someone to check.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use phishloop_response::{ActionKind, Connector, Operation, Outcome, OutcomeStatus, PlannedAction, SecretSource};
+use reqwest::header::{AUTHORIZATION, HeaderName};
+use reqwest::{Method, Url};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+use crate::http::{Auth, Call, Http, HttpConfig, Tally, endpoint, parse_base_url};
+use crate::nhi::{Inventory, NhiCredential, Provider, credentials_for};
+use crate::runner::{Failure, Ledger, run, unsupported};
+use crate::secret::{Secret, read_secret};
+
+/// Revokes every inventory credential of `provider` that the action
+/// covers, one `revoke` call each, stopping at the first failure.
+async fn revoke_all<'a, F, Fut>(
+    inventory: &'a Inventory,
+    action: &'a PlannedAction,
+    provider: Provider,
+    revoke: F,
+) -> Result<String, Failure>
+where
+    F: Fn(NhiCredential) -> Fut,
+    Fut: std::future::Future<Output = Result<String, Failure>>,
+{
+    let credentials = credentials_for(inventory, action, provider)?;
+    if credentials.is_empty() {
+        return Ok(format!("no {} credential in the inventory for {}", provider.as_str(), action.target.canonical()));
+    }
+    let mut done = Vec::new();
+    for credential in credentials {
+        done.push(revoke(credential).await?);
+    }
+    Ok(done.join("; "))
+}
+
+fn undo_unsupported(name: &str, action: &PlannedAction) -> Outcome {
+    let details = format!("{} cannot be undone", action.kind);
+    Outcome::new(name, action, Operation::Undo, OutcomeStatus::Unsupported, details)
+}
+
+/// Configuration of a [`VaultConnector`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConfig {
+    #[serde(default = "default_vault_name")]
+    pub name: String,
+    /// Vault's address, such as `https://vault.example.com:8200`.
+    pub base_url: String,
+    /// Source of the Vault token. The token needs `update` on
+    /// `sys/leases/revoke`.
+    pub token: SecretSource,
+    /// Vault Enterprise namespace, sent as `X-Vault-Namespace`.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+fn default_vault_name() -> String {
+    "vault".to_string()
+}
+
+/// Revokes Vault leases: `PUT /v1/sys/leases/revoke` with `lease_id`.
+pub struct VaultConnector {
+    name: String,
+    base: Url,
+    http: Http,
+    token: Secret,
+    namespace: Option<String>,
+    inventory: Arc<Inventory>,
+    ledger: Ledger,
+}
+
+impl VaultConnector {
+    /// Builds the connector and reads its token.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`ConfigError`] for an invalid URL or an unreadable token.
+    pub fn new(config: &VaultConfig, inventory: Arc<Inventory>) -> Result<Self, ConfigError> {
+        let name = config.name.clone();
+        Ok(VaultConnector {
+            base: parse_base_url(&name, "base_url", &config.base_url)?,
+            http: Http::new(&name, &config.http)?,
+            token: read_secret(&name, "token", &config.token)?,
+            namespace: config.namespace.clone(),
+            inventory,
+            ledger: Ledger::default(),
+            name,
+        })
+    }
+
+    async fn revoke(&self, credential: NhiCredential, tally: &Tally) -> Result<String, Failure> {
+        let auth =
+            Auth::Header { name: HeaderName::from_static("x-vault-token"), prefix: "", value: self.token.clone() };
+        let url = endpoint(&self.base, &["v1", "sys", "leases", "revoke"]);
+        let mut call = Call::new(Method::PUT, url, auth).json(serde_json::json!({ "lease_id": credential.reference }));
+        if let Some(namespace) = &self.namespace {
+            call = call.header(HeaderName::from_static("x-vault-namespace"), namespace);
+        }
+        let what = format!("lease {} (inventory id {})", credential.reference, credential.id);
+        self.http
+            .send(&call, tally)
+            .await
+            .map_err(|e| Failure::from_call(&what, "a policy with update on sys/leases/revoke", e))?;
+        Ok(format!("revoked {what}"))
+    }
+}
+
+#[async_trait]
+impl Connector for VaultConnector {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn execute(&self, action: &PlannedAction) -> Outcome {
+        let tally = Tally::default();
+        let work = async {
+            if action.kind != ActionKind::RevokeCredentials {
+                return Err(unsupported(&self.name, action));
+            }
+            revoke_all(&self.inventory, action, Provider::Vault, |c| self.revoke(c, &tally)).await
+        };
+        run(&self.name, &self.ledger, action, Operation::Execute, &tally, work).await
+    }
+
+    async fn undo(&self, action: &PlannedAction) -> Outcome {
+        undo_unsupported(&self.name, action)
+    }
+}
+
+/// Configuration of a [`GithubConnector`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubConfig {
+    #[serde(default = "default_github_name")]
+    pub name: String,
+    /// REST API root, such as `https://api.github.com`.
+    pub base_url: String,
+    /// Source of the token. GitHub accepts only GitHub App
+    /// installation tokens for this endpoint, with the organisation
+    /// permission "Personal access tokens" set to write.
+    pub token: SecretSource,
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+fn default_github_name() -> String {
+    "github".to_string()
+}
+
+/// Revokes the organisation access of fine-grained personal access
+/// tokens: `POST /orgs/{org}/personal-access-tokens/{pat_id}` with
+/// `{"action": "revoke"}`.
+///
+/// NOTE: classic tokens and OAuth app tokens are not covered, because
+/// GitHub's revocation endpoints for them need the token value, which the
+/// inventory never stores.
+pub struct GithubConnector {
+    name: String,
+    base: Url,
+    http: Http,
+    token: Secret,
+    inventory: Arc<Inventory>,
+    ledger: Ledger,
+}
+
+impl GithubConnector {
+    /// Builds the connector and reads its token.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`ConfigError`] for an invalid URL or an unreadable token.
+    pub fn new(config: &GithubConfig, inventory: Arc<Inventory>) -> Result<Self, ConfigError> {
+        let name = config.name.clone();
+        Ok(GithubConnector {
+            base: parse_base_url(&name, "base_url", &config.base_url)?,
+            http: Http::new(&name, &config.http)?,
+            token: read_secret(&name, "token", &config.token)?,
+            inventory,
+            ledger: Ledger::default(),
+            name,
+        })
+    }
+
+    async fn revoke(&self, credential: NhiCredential, tally: &Tally) -> Result<String, Failure> {
+        let org = credential.parent.clone().unwrap_or_default();
+        let url = endpoint(&self.base, &["orgs", &org, "personal-access-tokens", &credential.reference]);
+        let call = Call::new(Method::POST, url, Auth::Bearer(self.token.clone()))
+            .header(HeaderName::from_static("accept"), "application/vnd.github+json")
+            .header(HeaderName::from_static("x-github-api-version"), "2022-11-28")
+            .json(serde_json::json!({ "action": "revoke" }));
+        let what = format!("token {} in organisation {org} (inventory id {})", credential.reference, credential.id);
+        self.http.send(&call, tally).await.map_err(|e| {
+            Failure::from_call(&what, "a GitHub App installation token with personal access tokens: write", e)
+        })?;
+        Ok(format!("revoked the organisation access of {what}"))
+    }
+}
+
+#[async_trait]
+impl Connector for GithubConnector {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn execute(&self, action: &PlannedAction) -> Outcome {
+        let tally = Tally::default();
+        let work = async {
+            if action.kind != ActionKind::RevokeCredentials {
+                return Err(unsupported(&self.name, action));
+            }
+            revoke_all(&self.inventory, action, Provider::Github, |c| self.revoke(c, &tally)).await
+        };
+        run(&self.name, &self.ledger, action, Operation::Execute, &tally, work).await
+    }
+
+    async fn undo(&self, action: &PlannedAction) -> Outcome {
+        undo_unsupported(&self.name, action)
+    }
+}
+
+/// Configuration of an [`AwsIamConnector`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsIamConfig {
+    #[serde(default = "default_aws_name")]
+    pub name: String,
+    /// IAM query endpoint, such as `https://iam.amazonaws.com/`.
+    pub base_url: String,
+    /// Signing region; IAM signs in `us-east-1` in the standard partition.
+    #[serde(default = "default_aws_region")]
+    pub region: String,
+    /// Access key id of the caller; it needs `iam:UpdateAccessKey`.
+    pub access_key_id: String,
+    /// Source of the secret access key.
+    pub secret_access_key: SecretSource,
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+fn default_aws_name() -> String {
+    "aws".to_string()
+}
+
+fn default_aws_region() -> String {
+    "us-east-1".to_string()
+}
+
+/// Deactivates IAM access keys with the query API action
+/// `UpdateAccessKey` and `Status=Inactive`, signed with Signature
+/// Version 4. Deactivating (not deleting) keeps the key for the owner to
+/// review; undo reactivates it.
+pub struct AwsIamConnector {
+    name: String,
+    base: Url,
+    region: String,
+    http: Http,
+    access_key_id: String,
+    secret_access_key: Secret,
+    inventory: Arc<Inventory>,
+    ledger: Ledger,
+}
+
+/// Version of the IAM query API.
+const IAM_API_VERSION: &str = "2010-05-08";
+
+impl AwsIamConnector {
+    /// Builds the connector and reads its secret access key.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`ConfigError`] for an invalid URL or an unreadable key.
+    pub fn new(config: &AwsIamConfig, inventory: Arc<Inventory>) -> Result<Self, ConfigError> {
+        let name = config.name.clone();
+        Ok(AwsIamConnector {
+            base: parse_base_url(&name, "base_url", &config.base_url)?,
+            region: config.region.clone(),
+            http: Http::new(&name, &config.http)?,
+            access_key_id: config.access_key_id.clone(),
+            secret_access_key: read_secret(&name, "secret_access_key", &config.secret_access_key)?,
+            inventory,
+            ledger: Ledger::default(),
+            name,
+        })
+    }
+
+    async fn set_status(&self, credential: NhiCredential, status: &str, tally: &Tally) -> Result<String, Failure> {
+        let user = credential.parent.clone().unwrap_or_default();
+        let what = format!("access key {} of IAM user {user} (inventory id {})", credential.reference, credential.id);
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("Action", "UpdateAccessKey")
+            .append_pair("Version", IAM_API_VERSION)
+            .append_pair("AccessKeyId", &credential.reference)
+            .append_pair("Status", status)
+            .append_pair("UserName", &user)
+            .finish();
+        let call = self.signed_post(body.into_bytes()).map_err(Failure::Failed)?;
+        self.http.send(&call, tally).await.map_err(|e| Failure::from_call(&what, "iam:UpdateAccessKey", e))?;
+        Ok(format!("set {what} to {status}"))
+    }
+
+    /// Builds the POST with its SigV4 `Authorization` and `X-Amz-Date`
+    /// headers. The signature is valid for five minutes, longer than the
+    /// retries of one request with the default back-off.
+    fn signed_post(&self, body: Vec<u8>) -> Result<Call, String> {
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        use aws_sigv4::sign::v4;
+
+        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
+        let identity = aws_credential_types::Credentials::new(
+            self.access_key_id.clone(),
+            self.secret_access_key.expose().to_string(),
+            None,
+            None,
+            "phishloop-config",
+        )
+        .into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("iam")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|error| format!("failed to prepare the AWS signature: {error}"))?
+            .into();
+        let headers = [("content-type", content_type)];
+        let signable =
+            SignableRequest::new("POST", self.base.as_str(), headers.into_iter(), SignableBody::Bytes(&body))
+                .map_err(|error| format!("failed to prepare the AWS signature: {error}"))?;
+        let (instructions, _) =
+            sign(signable, &params).map_err(|error| format!("failed to sign the AWS request: {error}"))?.into_parts();
+
+        let mut call = Call::new(Method::POST, self.base.clone(), Auth::None)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .raw(body);
+        for (name, value) in instructions.headers() {
+            let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else { continue };
+            if name == AUTHORIZATION {
+                call.auth = Auth::Header { name, prefix: "", value: Secret::new(value) };
+            } else {
+                call = call.header(name, value);
+            }
+        }
+        Ok(call)
+    }
+}
+
+#[async_trait]
+impl Connector for AwsIamConnector {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn execute(&self, action: &PlannedAction) -> Outcome {
+        let tally = Tally::default();
+        let work = async {
+            if action.kind != ActionKind::RevokeCredentials {
+                return Err(unsupported(&self.name, action));
+            }
+            revoke_all(&self.inventory, action, Provider::Aws, |c| self.set_status(c, "Inactive", &tally)).await
+        };
+        run(&self.name, &self.ledger, action, Operation::Execute, &tally, work).await
+    }
+
+    fn can_undo(&self, action: &PlannedAction) -> bool {
+        action.kind == ActionKind::RevokeCredentials
+    }
+
+    /// Reactivates the keys that execute deactivated.
+    async fn undo(&self, action: &PlannedAction) -> Outcome {
+        if !self.can_undo(action) {
+            return undo_unsupported(&self.name, action);
+        }
+        let tally = Tally::default();
+        let work = revoke_all(&self.inventory, action, Provider::Aws, |c| self.set_status(c, "Active", &tally));
+        run(&self.name, &self.ledger, action, Operation::Undo, &tally, work).await
+    }
+}

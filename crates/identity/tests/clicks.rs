@@ -1,0 +1,258 @@
+//! Who clicked: parsing proxy, DNS and Defender evidence and classifying a
+//! 20-recipient credential phish.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use phishloop_identity::{
+    Campaign, ClickFilter, EvidenceKind, Exclusion, FieldMap, LogError, LogSource, Verdict, classify_clicks, parse_csv,
+    parse_json_lines, parse_url_click_events,
+};
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).expect("time").with_timezone(&Utc)
+}
+
+fn campaign() -> Campaign {
+    Campaign {
+        urls: vec!["https://login.micros0ft-support.example/owa/auth.php?id=7".to_string()],
+        domains: vec!["micros0ft-support.example".to_string()],
+        delivered_at: at("2026-12-01T09:00:00Z"),
+        recipients: (1..=20).map(|n| format!("user{n:02}@corp.example")).collect(),
+        ip_owners: BTreeMap::new(),
+    }
+}
+
+/// A gateway export with its own column names: one link-preview fetch,
+/// two real clicks, one credential POST, and unrelated traffic.
+const PROXY_CSV: &str = "\
+timestamp,username,src_ip,http_method,request_url,useragent,http_status
+2026-12-01T08:55:00Z,CORP\\user09,10.0.0.9,GET,https://login.micros0ft-support.example/owa/auth.php?id=7,Mozilla/5.0 (Windows NT 10.0),200
+2026-12-01T09:01:10Z,user03@corp.example,10.0.0.3,GET,https://login.micros0ft-support.example/owa/auth.php?id=7,Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots),200
+2026-12-01T09:04:00Z,CORP\\user05,10.0.0.5,GET,https://login.micros0ft-support.example/owa/auth.php?id=7,Mozilla/5.0 (Windows NT 10.0; Win64; x64),200
+2026-12-01T09:04:40Z,CORP\\user05,10.0.0.5,POST,https://login.micros0ft-support.example/owa/auth.php,Mozilla/5.0 (Windows NT 10.0; Win64; x64),302
+2026-12-01T09:06:00Z,user12,10.0.0.12,GET,https://cdn.micros0ft-support.example/logo.png,Mozilla/5.0 (Macintosh),200
+2026-12-01T09:07:00Z,user07@corp.example,10.0.0.7,GET,https://intranet.corp.example/,Mozilla/5.0,200
+not-a-time,user08,10.0.0.8,GET,https://login.micros0ft-support.example/,Mozilla/5.0,200
+";
+
+fn proxy_fields() -> FieldMap {
+    FieldMap {
+        time: Some("timestamp".to_string()),
+        user: Some("username".to_string()),
+        client_ip: Some("src_ip".to_string()),
+        method: Some("http_method".to_string()),
+        url: Some("request_url".to_string()),
+        host: None,
+        user_agent: Some("useragent".to_string()),
+        status: Some("http_status".to_string()),
+        time_format: None,
+    }
+}
+
+#[test]
+fn twenty_recipients_three_clicks_one_scanner() {
+    let log = parse_csv(PROXY_CSV.as_bytes(), &proxy_fields(), LogSource::Proxy).expect("parse");
+
+    let report = classify_clicks(&campaign(), &log.entries, &ClickFilter::default());
+
+    assert!(log.missing_columns.is_empty());
+    assert_eq!(log.defects.len(), 1, "the line with a bad time");
+    assert_eq!(log.defects[0].line, 8);
+    assert_eq!(report.people.len(), 20);
+    let verdict = |address: &str| report.verdict_of(address).expect(address).verdict;
+    assert_eq!(verdict("user05@corp.example"), Verdict::SubmittedCredentials);
+    assert_eq!(verdict("user12@corp.example"), Verdict::Clicked);
+    assert_eq!(verdict("user03@corp.example"), Verdict::NotClicked, "link preview is not a click");
+    assert_eq!(verdict("user09@corp.example"), Verdict::NotClicked, "before delivery");
+    let clicked = report.people.iter().filter(|p| p.verdict != Verdict::NotClicked).count();
+    assert_eq!(clicked, 2);
+    assert_eq!(report.unrelated_entries, 1);
+}
+
+#[test]
+fn verdicts_carry_evidence_lines() {
+    let log = parse_csv(PROXY_CSV.as_bytes(), &proxy_fields(), LogSource::Proxy).expect("parse");
+
+    let report = classify_clicks(&campaign(), &log.entries, &ClickFilter::default());
+
+    let user05 = report.verdict_of("user05@corp.example").expect("user05");
+    let kinds: Vec<EvidenceKind> = user05.evidence.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec![EvidenceKind::Visit, EvidenceKind::CredentialPost]);
+    assert_eq!(user05.evidence[1].line, 5);
+    assert!(user05.evidence[1].raw.contains("POST"));
+    assert!(user05.recipient);
+}
+
+#[test]
+fn exclusions_name_their_reason() {
+    let log = parse_csv(PROXY_CSV.as_bytes(), &proxy_fields(), LogSource::Proxy).expect("parse");
+
+    let report = classify_clicks(&campaign(), &log.entries, &ClickFilter::default());
+
+    let reasons: Vec<&Exclusion> = report.excluded.iter().map(|e| &e.exclusion).collect();
+    assert!(reasons.contains(&&Exclusion::BeforeDelivery), "{reasons:?}");
+    assert!(reasons.contains(&&Exclusion::ScannerUserAgent { pattern: "slackbot".to_string() }), "{reasons:?}");
+    assert_eq!(reasons.len(), 2);
+}
+
+#[test]
+fn burst_from_one_ip_is_excluded() {
+    let mut csv = String::from("time,user,client_ip,method,url,user_agent\n");
+    for n in 1..=6 {
+        csv.push_str(&format!(
+            "2026-12-01T09:00:{:02}Z,user{n:02}@corp.example,198.51.100.7,GET,https://login.micros0ft-support.example/owa/auth.php?id=7,Mozilla/5.0\n",
+            n * 5
+        ));
+    }
+    csv.push_str("2026-12-01T09:30:00Z,user15@corp.example,198.51.100.7,GET,https://login.micros0ft-support.example/owa/auth.php?id=7,Mozilla/5.0\n");
+    let log = parse_csv(csv.as_bytes(), &FieldMap::proxy(), LogSource::Proxy).expect("parse");
+
+    let report = classify_clicks(&campaign(), &log.entries, &ClickFilter::default());
+
+    for n in 1..=6 {
+        let address = format!("user{n:02}@corp.example");
+        assert_eq!(report.verdict_of(&address).expect("verdict").verdict, Verdict::NotClicked, "{address}");
+    }
+    assert_eq!(
+        report.verdict_of("user15@corp.example").expect("verdict").verdict,
+        Verdict::Clicked,
+        "outside the window"
+    );
+    let burst = report.excluded.iter().find(|e| matches!(e.exclusion, Exclusion::Burst { .. })).expect("burst");
+    assert_eq!(burst.exclusion, Exclusion::Burst { client_ip: "198.51.100.7".parse().expect("ip"), users: 6 });
+}
+
+#[test]
+fn scanner_network_and_head_are_excluded() {
+    let csv = "time,user,client_ip,method,url,user_agent\n\
+        2026-12-01T09:10:00Z,user01@corp.example,203.0.113.40,GET,https://login.micros0ft-support.example/,Mozilla/5.0\n\
+        2026-12-01T09:11:00Z,user02@corp.example,10.0.0.2,HEAD,https://login.micros0ft-support.example/,Mozilla/5.0\n";
+    let log = parse_csv(csv.as_bytes(), &FieldMap::proxy(), LogSource::Proxy).expect("parse");
+    let filter = ClickFilter { scanner_networks: vec!["203.0.113.0/24".to_string()], ..ClickFilter::default() };
+
+    let report = classify_clicks(&campaign(), &log.entries, &filter);
+
+    assert_eq!(report.excluded[0].exclusion, Exclusion::ScannerNetwork { network: "203.0.113.0/24".to_string() });
+    assert_eq!(report.excluded[1].exclusion, Exclusion::HeadRequest);
+    assert!(report.people.iter().all(|p| p.verdict == Verdict::NotClicked));
+}
+
+#[test]
+fn missing_column_names_alternatives() {
+    let no_time = parse_csv("when,who\n".as_bytes(), &FieldMap::proxy(), LogSource::Proxy).expect_err("error");
+    let no_url = parse_csv("time,who\n".as_bytes(), &FieldMap::proxy(), LogSource::Proxy).expect_err("error");
+
+    assert_eq!(
+        no_time,
+        LogError::MissingColumn { field: "time", column: "time".to_string(), available: "when, who".to_string() }
+    );
+    assert!(no_time.to_string().contains("set fields.time"), "{no_time}");
+    assert!(no_url.to_string().contains("set fields.url or fields.host"), "{no_url}");
+}
+
+#[test]
+fn json_lines_with_nested_paths() {
+    let input = r#"{"@timestamp":"2026-12-01T09:12:00.250Z","user":{"email":"user11@corp.example"},"http":{"request":{"method":"POST"}},"url":{"full":"https://login.micros0ft-support.example/owa/auth.php"},"user_agent":{"original":"Mozilla/5.0"}}
+{"broken json
+{"@timestamp":"2026-12-01T09:13:00Z","user":{"email":"user14@corp.example"},"http":{"request":{"method":"GET"}},"url":{"full":"https://login.micros0ft-support.example/"},"user_agent":{"original":"Mozilla/5.0"}}
+"#;
+    let fields = FieldMap {
+        time: Some("@timestamp".to_string()),
+        user: Some("user.email".to_string()),
+        client_ip: None,
+        method: Some("http.request.method".to_string()),
+        url: Some("url.full".to_string()),
+        host: None,
+        user_agent: Some("user_agent.original".to_string()),
+        status: None,
+        time_format: None,
+    };
+
+    let log = parse_json_lines(input, &fields, LogSource::Proxy).expect("parse");
+    let report = classify_clicks(&campaign(), &log.entries, &ClickFilter::default());
+
+    assert_eq!(log.entries.len(), 2);
+    assert_eq!(log.defects.len(), 1);
+    assert_eq!(log.defects[0].line, 2);
+    assert_eq!(report.verdict_of("user11@corp.example").expect("user11").verdict, Verdict::SubmittedCredentials);
+    assert_eq!(report.verdict_of("user14@corp.example").expect("user14").verdict, Verdict::Clicked);
+}
+
+#[test]
+fn dns_lookups_attributed_by_ip_owner() {
+    let csv = "time,client_ip,query\n\
+        1796116500,10.0.0.16,login.micros0ft-support.example.\n\
+        1796116560,10.0.0.99,login.micros0ft-support.example.\n\
+        1796116620,10.0.0.16,www.corp.example.\n";
+    let log = parse_csv(csv.as_bytes(), &FieldMap::dns(), LogSource::Dns).expect("parse");
+    assert_eq!(log.missing_columns, vec!["user".to_string()]);
+    let mut campaign = campaign();
+    campaign.ip_owners.insert("10.0.0.16".parse().expect("ip"), "user16@corp.example".to_string());
+
+    let report = classify_clicks(&campaign, &log.entries, &ClickFilter::default());
+
+    let user16 = report.verdict_of("user16@corp.example").expect("user16");
+    assert_eq!(user16.verdict, Verdict::Clicked);
+    assert_eq!(user16.evidence[0].kind, EvidenceKind::DnsLookup);
+    assert_eq!(report.excluded.len(), 1);
+    assert_eq!(report.excluded[0].exclusion, Exclusion::Unattributed);
+}
+
+#[test]
+fn defender_url_click_events() {
+    let reply = r#"{
+      "schema": [{"Name": "Timestamp", "Type": "DateTime"}],
+      "results": [
+        {"Timestamp": "2026-12-01T09:20:00Z", "Url": "https://login.micros0ft-support.example/owa/auth.php?id=7", "ActionType": "ClickAllowed", "AccountUpn": "User18@corp.example", "IPAddress": "192.0.2.18", "IsClickedThrough": false, "Workload": "Email"},
+        {"Timestamp": "2026-12-01T09:21:00Z", "Url": "https://login.micros0ft-support.example/owa/auth.php?id=7", "ActionType": "ClickBlocked", "AccountUpn": "user19@corp.example", "IPAddress": "192.0.2.19", "IsClickedThrough": false, "Workload": "Email"},
+        {"Timestamp": "2026-12-01T09:22:00Z", "Url": "https://login.micros0ft-support.example/owa/auth.php?id=7", "ActionType": "ClickBlocked", "AccountUpn": "user20@corp.example", "IPAddress": "192.0.2.20", "IsClickedThrough": true, "Workload": "Email"},
+        {"Url": "https://login.micros0ft-support.example/", "ActionType": "ClickAllowed"}
+      ]
+    }"#;
+
+    let log = parse_url_click_events(reply).expect("parse");
+    let report = classify_clicks(&campaign(), &log.entries, &ClickFilter::default());
+
+    assert_eq!(log.defects.len(), 1, "the row without a Timestamp");
+    assert_eq!(report.verdict_of("user18@corp.example").expect("user18").verdict, Verdict::Clicked);
+    assert_eq!(report.verdict_of("user19@corp.example").expect("user19").verdict, Verdict::NotClicked);
+    assert_eq!(report.verdict_of("user20@corp.example").expect("user20").verdict, Verdict::Clicked, "clicked through");
+    assert_eq!(report.excluded[0].exclusion, Exclusion::BlockedByDefender);
+}
+
+#[test]
+fn forwarded_clicker_is_not_a_recipient() {
+    let csv = "time,user,client_ip,method,url,user_agent\n\
+        2026-12-01T09:40:00Z,outsider@corp.example,10.0.0.40,GET,https://login.micros0ft-support.example/,Mozilla/5.0\n";
+    let log = parse_csv(csv.as_bytes(), &FieldMap::proxy(), LogSource::Proxy).expect("parse");
+
+    let report = classify_clicks(&campaign(), &log.entries, &ClickFilter::default());
+
+    let outsider = report.verdict_of("outsider@corp.example").expect("outsider");
+    assert_eq!(outsider.verdict, Verdict::Clicked);
+    assert!(!outsider.recipient);
+    assert_eq!(report.people.len(), 21);
+}
+
+#[test]
+fn hostile_lines_do_not_panic() {
+    let inputs = [
+        "time,user\n\u{0}\u{1},\"unterminated\n",
+        "time,user,client_ip,method,url\n2026-12-01T09:40:00Z,,999.1.1.1,GET,http://[::1\n",
+        "time,url\n99999999999999999999,https://login.micros0ft-support.example/\n",
+    ];
+    for input in inputs {
+        let fields = FieldMap { host: None, user_agent: None, status: None, ..FieldMap::proxy() };
+        let fields = FieldMap {
+            user: input.contains("user").then(|| "user".to_string()),
+            client_ip: input.contains("client_ip").then(|| "client_ip".to_string()),
+            method: input.contains("method").then(|| "method".to_string()),
+            url: input.contains("url").then(|| "url".to_string()),
+            ..fields
+        };
+        if let Ok(log) = parse_csv(input.as_bytes(), &fields, LogSource::Proxy) {
+            let _ = classify_clicks(&campaign(), &log.entries, &ClickFilter::default());
+        }
+    }
+}
