@@ -87,10 +87,10 @@ pub fn classify(raw: &[u8], own_domains: &[String]) -> Disposition {
 }
 
 /// Phishloop marks everything it sends with `X-Phishloop-Kind` and a
-/// Message-ID under its own domain.
+/// Message-ID `<phishloop.{id}@{own domain}>`.
 fn is_own_message(headers: &HeaderBlock, own_domains: &[String]) -> bool {
     let marked = headers.fields.iter().any(|(name, _)| name.starts_with("x-phishloop"));
-    marked || headers.first("message-id").is_some_and(|id| id_in_domains(id, own_domains))
+    marked || headers.first("message-id").is_some_and(|id| has_own_id(id, own_domains))
 }
 
 fn is_bounce(headers: &HeaderBlock) -> bool {
@@ -117,14 +117,18 @@ fn is_auto_reply(headers: &HeaderBlock, own_domains: &[String]) -> bool {
     if precedence == "auto_reply" {
         return true;
     }
-    let replies_to_us = headers.first("in-reply-to").is_some_and(|id| id_in_domains(id, own_domains));
+    let replies_to_us = headers.first("in-reply-to").is_some_and(|id| has_own_id(id, own_domains));
     replies_to_us && matches!(precedence, "bulk" | "junk" | "list")
 }
 
-/// True when any `<local@domain>` in `ids` has a domain in `domains`.
-fn id_in_domains(ids: &str, domains: &[String]) -> bool {
+/// True when any `<local@domain>` in `ids` is one phishloop sends: a local
+/// part starting with `phishloop.` and a domain in `domains`. The domain
+/// alone is not enough, because phishloop's From domain is often the
+/// organisation's own, which every employee's Message-IDs share.
+fn has_own_id(ids: &str, domains: &[String]) -> bool {
     ids.split(['<', '>', ' ', ','])
         .filter_map(|id| id.rsplit_once('@'))
+        .filter(|(local, _)| local.trim().get(..10).is_some_and(|prefix| prefix.eq_ignore_ascii_case("phishloop.")))
         .any(|(_, domain)| domains.iter().any(|own| own.eq_ignore_ascii_case(domain.trim())))
 }
 
@@ -198,8 +202,7 @@ mod tests {
 
     #[test]
     fn bulk_reply_to_own_message_is_auto_reply() {
-        let message =
-            "From: bob@corp.example\r\nPrecedence: bulk\r\nIn-Reply-To: <ack.1@phishloop.example>\r\n\r\nx\r\n";
+        let message = "From: bob@corp.example\r\nPrecedence: bulk\r\nIn-Reply-To: <phishloop.ack1@phishloop.example>\r\n\r\nx\r\n";
         assert_eq!(classify_text(message), Disposition::AutoReply);
     }
 
@@ -217,10 +220,17 @@ mod tests {
 
     #[test]
     fn own_message_id_or_marker_is_own_message() {
-        let by_id = "From: a@corp.example\r\nMessage-ID: <x.1@PHISHLOOP.example>\r\n\r\nx\r\n";
+        let by_id = "From: a@corp.example\r\nMessage-ID: <phishloop.1@PHISHLOOP.example>\r\n\r\nx\r\n";
         let by_marker = "From: a@corp.example\r\nX-Phishloop-Kind: lesson\r\n\r\nx\r\n";
         assert_eq!(classify_text(by_id), Disposition::OwnMessage);
         assert_eq!(classify_text(by_marker), Disposition::OwnMessage);
+    }
+
+    #[test]
+    fn employee_message_id_in_own_domain_is_report() {
+        let forward =
+            "From: ann@phishloop.example\r\nSubject: Fwd: invoice\r\nMessage-ID: <x.1@phishloop.example>\r\n\r\nx\r\n";
+        assert_eq!(classify_text(forward), Disposition::Report);
     }
 
     #[test]

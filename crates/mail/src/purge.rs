@@ -12,8 +12,8 @@
 //! the mailbox. Because of that, undo needs the same `folders` list, in the
 //! same order, as the purge that it reverses.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -39,6 +39,10 @@ pub const CONNECTOR_NAME: &str = "imap";
 /// Purges copies of a message from IMAP mailboxes.
 pub struct ImapPurgeConnector {
     inner: Arc<Inner>,
+    /// One lock per idempotency key in progress. Two executes of one action
+    /// in this process run one after the other, because two concurrent
+    /// moves of the same copy can both copy it into the quarantine folder.
+    running: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 struct Inner {
@@ -173,7 +177,31 @@ impl ImapPurgeConnector {
             reason: error.to_string(),
         })?;
         let inner = Inner { config: purge.clone(), users, master_password, connector, fingerprinter };
-        Ok(ImapPurgeConnector { inner: Arc::new(inner) })
+        Ok(ImapPurgeConnector { inner: Arc::new(inner), running: Mutex::new(HashMap::new()) })
+    }
+
+    /// Runs `operation` once no other execute or undo of the same action
+    /// runs in this process.
+    ///
+    /// NOTE: processes do not share these locks. Two processes executing
+    /// one action at once can still leave two copies of a message in
+    /// quarantine, though none in the searched folders.
+    async fn run_alone(&self, action: &PlannedAction, operation: Operation) -> Outcome {
+        let lock = {
+            let mut running = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(running.entry(action.idempotency_key.clone()).or_default())
+        };
+        let outcome = {
+            let _held = lock.lock().await;
+            self.run(action, operation).await
+        };
+
+        let mut running = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The map and this call hold the only references when no other call waits.
+        if Arc::strong_count(&lock) == 2 {
+            running.remove(&action.idempotency_key);
+        }
+        outcome
     }
 
     /// Runs `operation` over every mailbox with bounded concurrency and
@@ -221,11 +249,11 @@ impl Connector for ImapPurgeConnector {
     }
 
     async fn execute(&self, action: &PlannedAction) -> Outcome {
-        self.run(action, Operation::Execute).await
+        self.run_alone(action, Operation::Execute).await
     }
 
     async fn undo(&self, action: &PlannedAction) -> Outcome {
-        self.run(action, Operation::Undo).await
+        self.run_alone(action, Operation::Undo).await
     }
 }
 

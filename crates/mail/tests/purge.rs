@@ -155,6 +155,24 @@ async fn purge_20_mailboxes_then_undo() {
     assert_eq!(servers.count(&users[19], "INBOX").await, 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_executes_move_each_copy_once() {
+    // Six executes of one action at once, as jobs of several reports of one case can start them.
+    let users = users(20);
+    let servers = MailServers::start(&users).await;
+    let reported = deliver_campaign(&servers, &users).await;
+    let action = purge_action(target_of(&reported));
+    let connector = connector(&servers, &users, 8, MASTER_PASSWORD);
+
+    let outcomes = futures::future::join_all((0..6).map(|_| connector.execute(&action))).await;
+
+    let moved: Vec<usize> = outcomes.iter().map(|outcome| report_of(outcome).moved()).collect();
+    assert_eq!(moved.iter().sum::<usize>(), 20, "each copy is moved by exactly one execute: {moved:?}");
+    for user in &users {
+        assert_eq!(servers.count(user, QUARANTINE).await, 1, "{user} quarantine");
+    }
+}
+
 #[tokio::test]
 async fn failed_login_is_reported_while_others_are_purged() {
     let users = users(4);

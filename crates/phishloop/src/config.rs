@@ -20,6 +20,8 @@ pub struct Settings {
     pub response: phishloop_response::ResponseConfig,
     /// Coaching settings: organisation name, signature, template folder.
     pub coaching: phishloop_coaching::CoachingConfig,
+    /// Mail settings: reporting mailboxes, the IMAP purge, SMTP delivery.
+    pub mail: phishloop_mail::MailConfig,
 }
 
 impl Settings {
@@ -40,9 +42,15 @@ impl Settings {
 
     /// Checks what parsing cannot: playbook names, confidence ranges,
     /// targets and connector names in `[response]`, and that the
-    /// `[coaching]` template folder can be read.
+    /// `[coaching]` template folder can be read. The connector `imap` is
+    /// known only when `[mail.purge]` is set. The `[mail]` secrets are read
+    /// when the service starts.
     pub fn validate(&self) -> Result<()> {
-        self.response.validate(&[]).context("invalid [response] table; see docs/response.md")?;
+        let service_connectors: &[&str] =
+            if self.mail.purge.is_some() { &[phishloop_mail::CONNECTOR_NAME] } else { &[] };
+        self.response
+            .validate(service_connectors)
+            .context("invalid [response] table; see docs/response.md (connector imap needs [mail.purge])")?;
         phishloop_coaching::Coach::new(self.coaching.clone()).context("invalid [coaching] table")?;
         Ok(())
     }
@@ -98,6 +106,58 @@ team = "Corp Example security"
         assert_eq!(settings.response.playbooks[0].name, "block-lures");
         assert_eq!(settings.response.internal_domains, vec!["corp-example.com"]);
         assert_eq!(settings.coaching.organization, "Corp Example");
+    }
+
+    #[test]
+    fn mail_table_parses_and_routes_purge() {
+        let text = r#"
+[response.connectors]
+purge_copies = "imap"
+
+[[mail.intake]]
+name = "reports"
+host = "127.0.0.1"
+port = 143
+security = "plain"
+username = "reports@corp-example.com"
+password_env = "PHISHLOOP_IMAP_PASSWORD"
+
+[mail.purge]
+host = "127.0.0.1"
+port = 143
+security = "plain"
+master_username = "admin"
+password_env = "PHISHLOOP_IMAP_MASTER_PASSWORD"
+users = ["ann@corp-example.com"]
+
+[mail.smtp]
+host = "127.0.0.1"
+port = 25
+security = "plain"
+from = "phishloop@corp-example.com"
+"#;
+        let settings: Settings = toml::from_str(text).expect("valid");
+
+        assert!(settings.validate().is_ok(), "{:?}", settings.validate());
+        assert_eq!(settings.mail.intake[0].name, "reports");
+        assert_eq!(settings.mail.purge.as_ref().map(|purge| purge.users.len()), Some(1));
+        assert_eq!(settings.mail.smtp.as_ref().map(|smtp| smtp.from.as_str()), Some("phishloop@corp-example.com"));
+    }
+
+    #[test]
+    fn imap_connector_needs_purge_table() {
+        let settings: Settings = toml::from_str("[response.connectors]\npurge_copies = \"imap\"\n").expect("parses");
+
+        let error = settings.validate().expect_err("imap is unknown without [mail.purge]");
+
+        assert!(format!("{error:#}").contains("[mail.purge]"), "{error:#}");
+    }
+
+    #[test]
+    fn unknown_mail_key_rejected() {
+        let error = toml::from_str::<Settings>("[mail]\nimap = []\n").expect_err("unknown key");
+
+        assert!(error.to_string().contains("imap"), "{error}");
     }
 
     #[test]

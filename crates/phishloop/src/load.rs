@@ -42,6 +42,9 @@ pub struct LoadOptions {
     pub duration: f64,
     pub reporter: Option<String>,
     pub json: bool,
+    /// After the decisions, check that each report's case has an action and
+    /// that its reporter was sent an outcome message.
+    pub verify: bool,
 }
 
 /// The figures of one run.
@@ -62,6 +65,20 @@ struct Figures {
     /// Decided reports per second, from the first receipt to the last decision.
     decided_per_second: f64,
     report_to_decision_ms: Percentiles,
+    /// With `--verify`: the loop checks of every decided report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loop_check: Option<LoopCheck>,
+}
+
+/// What `--verify` found: decided reports whose job finished with at least
+/// one action on their case and an outcome message for their reporter.
+#[derive(Debug, Default, Serialize)]
+struct LoopCheck {
+    checked: usize,
+    with_action: usize,
+    with_outcome_message: usize,
+    /// Up to 20 reports that miss one of them, with the reason.
+    failures: Vec<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -108,7 +125,11 @@ pub fn run(options: LoadOptions) -> Result<u8> {
     } else {
         print_figures(&figures);
     }
-    Ok(if figures.rejected > 0 || figures.undecided > 0 { exit::INPUT_FAILED } else { exit::OK })
+    let loop_failed = figures
+        .loop_check
+        .as_ref()
+        .is_some_and(|check| check.with_action < check.checked || check.with_outcome_message < check.checked);
+    Ok(if figures.rejected > 0 || figures.undecided > 0 || loop_failed { exit::INPUT_FAILED } else { exit::OK })
 }
 
 /// Reads up to `limit` message files of `dir` into memory, in path order.
@@ -130,6 +151,9 @@ fn load_messages(dir: &Path, limit: usize) -> Result<Vec<Vec<u8>>> {
     }
     Ok(messages)
 }
+
+/// A decided report: its id, receipt time and decision time.
+type DecidedReport = (String, DateTime<Utc>, DateTime<Utc>);
 
 struct Submitted {
     report_id: Option<String>,
@@ -181,18 +205,28 @@ async fn run_async(options: &LoadOptions, messages: Vec<Vec<u8>>, total: usize) 
     let submit_ms = Percentiles::of(submitted.iter().map(|s| s.elapsed.as_secs_f64() * 1_000.0).collect());
 
     let deadline = Instant::now() + DRAIN_TIMEOUT;
-    let results: Vec<Option<(DateTime<Utc>, DateTime<Utc>)>> = futures::stream::iter(report_ids)
+    let results: Vec<Option<DecidedReport>> = futures::stream::iter(report_ids)
         .map(|report_id| {
             let client = client.clone();
             let url = format!("{base}/api/v1/reports/{report_id}");
             let token = Arc::clone(&token);
-            async move { wait_decided(&client, &url, &token, deadline).await }
+            async move {
+                let (received, decided) = wait_decided(&client, &url, &token, deadline).await?;
+                Some((report_id, received, decided))
+            }
         })
         .buffer_unordered(POLL_CONCURRENCY)
         .collect()
         .await;
 
-    let decided: Vec<(DateTime<Utc>, DateTime<Utc>)> = results.into_iter().flatten().collect();
+    let loop_check = if options.verify {
+        let decided_ids: Vec<String> = results.iter().flatten().map(|(id, _, _)| id.clone()).collect();
+        Some(check_loop(&client, &base, &token, decided_ids).await)
+    } else {
+        None
+    };
+    let decided: Vec<(DateTime<Utc>, DateTime<Utc>)> =
+        results.into_iter().flatten().map(|(_, received, done)| (received, done)).collect();
     let latencies = decided.iter().map(|(received, done)| (*done - *received).as_seconds_f64() * 1_000.0).collect();
     let first_received = decided.iter().map(|(received, _)| *received).min();
     let last_decided = decided.iter().map(|(_, done)| *done).max();
@@ -214,7 +248,74 @@ async fn run_async(options: &LoadOptions, messages: Vec<Vec<u8>>, total: usize) 
         undecided: accepted - decided.len(),
         decided_per_second,
         report_to_decision_ms: Percentiles::of(latencies),
+        loop_check,
     })
+}
+
+/// Waits for each report's job to finish, then checks its case's actions and
+/// its outcome message.
+async fn check_loop(client: &reqwest::Client, base: &str, token: &str, report_ids: Vec<String>) -> LoopCheck {
+    let verdicts: Vec<(bool, bool, Option<String>)> = futures::stream::iter(report_ids)
+        .map(|report_id| async move {
+            match check_report(client, base, token, &report_id).await {
+                Ok((action, outcome)) => {
+                    let failure = match (action, outcome) {
+                        (true, true) => None,
+                        (false, _) => Some(format!("{report_id}: its case has no action")),
+                        (true, false) => Some(format!("{report_id}: no outcome message for its reporter")),
+                    };
+                    (action, outcome, failure)
+                }
+                Err(error) => (false, false, Some(format!("{report_id}: {error:#}"))),
+            }
+        })
+        .buffer_unordered(POLL_CONCURRENCY)
+        .collect()
+        .await;
+
+    let mut check = LoopCheck { checked: verdicts.len(), ..LoopCheck::default() };
+    for (action, outcome, failure) in verdicts {
+        check.with_action += usize::from(action);
+        check.with_outcome_message += usize::from(outcome);
+        if let Some(failure) = failure
+            && check.failures.len() < 20
+        {
+            check.failures.push(failure);
+        }
+    }
+    check
+}
+
+/// Returns whether the report's case has an action and whether the outbox
+/// has an outcome message for the report, once its job is done.
+async fn check_report(client: &reqwest::Client, base: &str, token: &str, report_id: &str) -> Result<(bool, bool)> {
+    let get = |path: String| async move {
+        let response = client.get(format!("{base}{path}")).bearer_auth(token).send().await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        if !status.is_success() {
+            bail!("GET {path} failed with {status}: {body}");
+        }
+        Ok::<Value, anyhow::Error>(body)
+    };
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    let report = loop {
+        let report = get(format!("/api/v1/reports/{report_id}")).await?;
+        match report["job"]["status"].as_str() {
+            Some("done") => break report,
+            Some("dead") => bail!("its job is dead: {}", report["job"]["last_error"]),
+            _ if Instant::now() >= deadline => bail!("its job did not finish within {} s", DRAIN_TIMEOUT.as_secs()),
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    let case_id = report["case_id"].as_str().context("the report has no case")?;
+    let actions = get(format!("/api/v1/cases/{case_id}/actions")).await?;
+    let messages = get(format!("/api/v1/outbox?case={case_id}")).await?;
+    let has_action = actions.as_array().is_some_and(|actions| !actions.is_empty());
+    let has_outcome = messages.as_array().is_some_and(|messages| {
+        messages.iter().any(|message| message["kind"] == "outcome" && message["report_id"] == report_id)
+    });
+    Ok((has_action, has_outcome))
 }
 
 /// Sends one report. A rejected report or a transport error is named on
@@ -295,6 +396,15 @@ fn print_figures(figures: &Figures) {
         figures.decided, figures.decided_per_second, figures.undecided
     );
     println!("report to decision {} ms", ms(&figures.report_to_decision_ms));
+    if let Some(check) = &figures.loop_check {
+        println!(
+            "loop check         {} reports: {} with an action, {} with an outcome message to the reporter",
+            check.checked, check.with_action, check.with_outcome_message
+        );
+        for failure in &check.failures {
+            println!("  {failure}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -195,6 +195,10 @@ enum Command {
         /// Print the figures as one JSON object.
         #[arg(long)]
         json: bool,
+        /// After the decisions, check that every report's case has an
+        /// action and that its reporter has an outcome message.
+        #[arg(long)]
+        verify: bool,
     },
     /// Manage API tokens.
     Token {
@@ -318,8 +322,8 @@ fn main() -> ExitCode {
         Command::Report { files, server, token, reporter, comment } => {
             report::run(&files, &report::ReportOptions { server, token, reporter, comment })
         }
-        Command::Load { dir, server, token, rate, duration, reporter, json } => {
-            load::run(load::LoadOptions { dir, server, token, rate, duration, reporter, json })
+        Command::Load { dir, server, token, rate, duration, reporter, json, verify } => {
+            load::run(load::LoadOptions { dir, server, token, rate, duration, reporter, json, verify })
         }
         Command::Demo { dir, database, reporter } => demo::run(settings, demo::DemoOptions { dir, database, reporter }),
         Command::Token { command: TokenCommand::Create { name, role, database, data } } => {

@@ -126,6 +126,7 @@ async fn worker_killed_loses_nothing(backend: Backend) {
             reporter: Some(format!("staff{index}@corp-example.com")),
             comment: None,
             source: ReportSource::Api,
+            source_key: None,
         };
         report_ids.push(phishloop_server::submit(&store, &pipeline, submission).await.expect("submit").report.id);
     }

@@ -1,6 +1,6 @@
 //! The `[response]` configuration: playbooks, exclusions and connectors.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use phishloop_model::{Category, Verdict};
@@ -29,6 +29,10 @@ pub struct ResponseConfig {
     pub review_requires_approval: bool,
     /// Webhook connectors, each addressed by its name in steps.
     pub webhooks: Vec<WebhookConfig>,
+    /// Per action kind, the connector that replaces `log` in every step of
+    /// that kind, built-in playbooks included, such as
+    /// `purge_copies = "imap"`. Steps that name another connector keep it.
+    pub connectors: BTreeMap<ActionKind, String>,
 }
 
 impl Default for ResponseConfig {
@@ -40,6 +44,7 @@ impl Default for ResponseConfig {
             never_block: Vec::new(),
             review_requires_approval: true,
             webhooks: Vec::new(),
+            connectors: BTreeMap::new(),
         }
     }
 }
@@ -226,6 +231,10 @@ pub enum ConfigError {
     DuplicateWebhook(String),
     #[error("webhook {name:?}: max_attempts must be at least 1")]
     Attempts { name: String },
+    #[error(
+        "response.connectors: unknown connector {connector:?} for {action}; use log, blocklist, a service connector such as imap, or the name of a [[response.webhooks]] entry"
+    )]
+    UnknownOverride { action: ActionKind, connector: String },
 }
 
 impl ResponseConfig {
@@ -260,6 +269,12 @@ impl ResponseConfig {
             }
         }
 
+        for (action, connector) in &self.connectors {
+            if !known.contains(connector.as_str()) {
+                return Err(ConfigError::UnknownOverride { action: *action, connector: connector.clone() });
+            }
+        }
+
         let mut names = HashSet::new();
         for playbook in &self.playbooks {
             if !names.insert(playbook.name.as_str()) {
@@ -272,10 +287,23 @@ impl ResponseConfig {
 
     /// The playbooks in the order the planner tries them: the configured
     /// ones, then the built-in ones when `default_playbooks` is true.
+    /// Steps that use `log` get the connector that `connectors` names for
+    /// their action kind.
     pub fn effective_playbooks(&self) -> Vec<Playbook> {
         let mut playbooks = self.playbooks.clone();
         if self.default_playbooks {
             playbooks.extend(default_playbooks());
+        }
+        if self.connectors.is_empty() {
+            return playbooks;
+        }
+        for step in playbooks.iter_mut().flat_map(|playbook| playbook.steps.iter_mut()) {
+            if step.connector != "log" {
+                continue;
+            }
+            if let Some(connector) = self.connectors.get(&step.action) {
+                step.connector.clone_from(connector);
+            }
         }
         playbooks
     }

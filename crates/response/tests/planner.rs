@@ -351,3 +351,47 @@ fn default_playbooks_are_valid() {
     };
     assert_eq!(config.validate(&[]), Ok(()));
 }
+
+#[test]
+fn connector_override_routes_purge() {
+    let message = analyze(LURE);
+    let decision = decision(Verdict::Malicious, Category::CredentialHarvesting, 0.95, false);
+    let config = ResponseConfig::from_toml_str("[connectors]\npurge_copies = \"blocklist\"\n").expect("config");
+
+    let plan = plan(&decision, Some(&message), &facts("case-9"), &config);
+
+    let purge = plan.actions.iter().find(|action| action.kind == ActionKind::PurgeCopies).expect("a purge");
+    assert_eq!(purge.connector, "blocklist");
+    let clicks = plan.actions.iter().find(|action| action.kind == ActionKind::FindClicks).expect("a click search");
+    assert_eq!(clicks.connector, "log", "other kinds keep their connector");
+}
+
+#[test]
+fn connector_override_keeps_named_connectors() {
+    let config = ResponseConfig::from_toml_str(
+        r#"
+        connectors = { block_url = "log" }
+        [[playbooks]]
+        name = "gateway"
+        steps = [{ action = "block_url", target = "urls", mode = "auto", connector = "blocklist" }]
+        "#,
+    )
+    .expect("config");
+
+    let steps: Vec<String> = config.effective_playbooks()[0].steps.iter().map(|step| step.connector.clone()).collect();
+
+    assert_eq!(steps, vec!["blocklist".to_owned()]);
+}
+
+#[test]
+fn connector_override_must_name_known_connector() {
+    let text = "[connectors]\npurge_copies = \"imap\"\n";
+
+    let error = ResponseConfig::from_toml_str(text).expect_err("imap is not registered here");
+    let parsed: ResponseConfig = toml::from_str(text).expect("valid TOML");
+
+    assert!(error.to_string().contains("\"imap\""), "{error}");
+    assert!(error.to_string().contains("purge_copies"), "{error}");
+    assert!(parsed.validate(&["imap"]).is_ok(), "a connector the service registers is accepted");
+    assert!(ResponseConfig::from_toml_str("[connectors]\nsend_flowers = \"log\"\n").is_err());
+}

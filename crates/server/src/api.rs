@@ -155,7 +155,13 @@ async fn submit_report(
                     ServiceError::BadRequest(format!("cannot read the request body: {rejection}"))
                 }
             })?;
-            Submission { message: body.to_vec(), reporter: query.reporter, comment: query.comment, source }
+            Submission {
+                message: body.to_vec(),
+                reporter: query.reporter,
+                comment: query.comment,
+                source,
+                source_key: None,
+            }
         }
         "multipart/form-data" => {
             let multipart = Multipart::from_request(request, &state)
@@ -188,7 +194,7 @@ async fn read_multipart(
     source: ReportSource,
     limit: usize,
 ) -> Result<Submission, ServiceError> {
-    let mut submission = Submission { message: Vec::new(), reporter: None, comment: None, source };
+    let mut submission = Submission { message: Vec::new(), reporter: None, comment: None, source, source_key: None };
     let mut has_message = false;
     loop {
         let field =

@@ -88,7 +88,7 @@ pub struct OutboxMessageView {
     pub html: String,
     pub case_id: Option<Uuid>,
     pub report_id: Option<Uuid>,
-    /// `queued` or `sent`.
+    /// `queued`, `sent`, or `failed` when delivery gave up.
     pub status: String,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
@@ -188,7 +188,7 @@ pub(crate) async fn undo_action(
 /// Filters of the outbox listing.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct OutboxQuery {
-    /// `queued` or `sent`.
+    /// `queued`, `sent` or `failed`.
     pub status: Option<String>,
     /// A case id: its messages and those of its reports.
     pub case: Option<Uuid>,
@@ -212,13 +212,13 @@ pub(crate) async fn list_outbox(
     Query(query): Query<OutboxQuery>,
 ) -> Result<Json<Vec<OutboxMessageView>>, ServiceError> {
     state.auth.authorize(&headers, Permission::ReadOutbox).await?;
-    let status = match query.status.as_deref() {
-        None => None,
-        Some(text) => Some(
-            text.parse::<OutboxStatus>()
-                .map_err(|_| ServiceError::BadRequest(format!("invalid status {text:?}: use queued or sent")))?,
-        ),
-    };
+    let status =
+        match query.status.as_deref() {
+            None => None,
+            Some(text) => Some(text.parse::<OutboxStatus>().map_err(|_| {
+                ServiceError::BadRequest(format!("invalid status {text:?}: use queued, sent or failed"))
+            })?),
+        };
     let filter = OutboxFilter { status, kind: None, case_id: query.case, limit: OUTBOX_LIMIT };
     let messages = state.store.outbox_messages(&filter).await?;
     Ok(Json(messages.into_iter().map(OutboxMessageView::from).collect()))

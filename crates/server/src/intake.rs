@@ -22,6 +22,9 @@ pub struct Submission {
     pub reporter: Option<String>,
     pub comment: Option<String>,
     pub source: ReportSource,
+    /// The message's key at its source, such as a reporting mailbox's UID;
+    /// a second submission with the same key returns the first report.
+    pub source_key: Option<String>,
 }
 
 /// A stored report and its analysis job.
@@ -29,6 +32,8 @@ pub struct Submission {
 pub struct Accepted {
     pub report: Report,
     pub job_id: Uuid,
+    /// False when a report with the same source key was stored before.
+    pub created: bool,
 }
 
 /// Stores a submission and queues its analysis.
@@ -41,7 +46,7 @@ pub async fn submit(
     pipeline: &std::sync::Arc<Pipeline>,
     submission: Submission,
 ) -> Result<Accepted, ServiceError> {
-    let Submission { message, reporter, comment, source } = submission;
+    let Submission { message, reporter, comment, source, source_key } = submission;
     let limit = store.config().max_message_bytes;
     if message.len() > limit {
         return Err(ServiceError::MessageTooLarge { size: message.len(), limit });
@@ -55,8 +60,14 @@ pub async fn submit(
         None => reporter_from_wrapper(pipeline, &message).await,
     };
     let raw_sha256 = store.put_raw(&message).await?;
-    let report = store.create_report(&NewReport { reporter, comment, source, raw_sha256 }).await?;
+    let stored = store.create_report_once(&NewReport { reporter, comment, source, raw_sha256, source_key }).await?;
+    let report = stored.report;
+    // A repeated source key queues nothing new: the job's key is the report id.
     let job_id = enqueue_analysis(store, report.id).await?;
+    if !stored.created {
+        tracing::info!(report_id = %report.id, %job_id, source = %source, "report already stored under this source key");
+        return Ok(Accepted { report, job_id, created: false });
+    }
     store
         .append_event(
             EventSubject::Report(report.id),
@@ -66,7 +77,7 @@ pub async fn submit(
         .await?;
 
     tracing::info!(report_id = %report.id, %job_id, source = %source, "report received");
-    Ok(Accepted { report, job_id })
+    Ok(Accepted { report, job_id, created: true })
 }
 
 /// Queues the analysis of a report; idempotent because the key is the report id.

@@ -10,7 +10,10 @@
 //! connectors, and queues the reporter's outcome and the recipients'
 //! lessons rendered by `phishloop_coaching`. The API reads reports, cases,
 //! actions, the outbox, the block-list feeds and the loop's metrics, and
-//! lets analysts approve and undo actions. See docs/service.md for running it.
+//! lets analysts approve and undo actions. With `[mail]` configured, the
+//! service also reads reporting mailboxes over IMAP, purges copies through
+//! the `imap` connector and sends the outbox over SMTP (`mail.rs`). See
+//! docs/service.md for running it.
 
 mod api;
 mod api_loop;
@@ -19,6 +22,7 @@ mod block_feed;
 mod config;
 mod error;
 mod intake;
+mod mail;
 mod metrics;
 mod notify;
 mod pipeline;
@@ -31,6 +35,7 @@ use std::sync::Arc;
 
 use phishloop_analysis::{Analyzer, Mode};
 use phishloop_coaching::CoachingConfig;
+use phishloop_mail::MailConfig;
 use phishloop_response::ResponseConfig;
 use phishloop_store::{Store, StoreConfig};
 use phishloop_triage::Triage;
@@ -77,6 +82,11 @@ pub struct Service {
     notifier: Arc<notify::Notifier>,
     config: Arc<ServerConfig>,
     admin_token: Option<String>,
+    response: ResponseConfig,
+    coaching: CoachingConfig,
+    mail: mail::MailParts,
+    /// Notified when this process queues an outbox message.
+    outbox_queued: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Service {
@@ -85,6 +95,7 @@ impl std::fmt::Debug for Service {
         f.debug_struct("Service")
             .field("config", &self.config)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("mail", &self.mail)
             .finish_non_exhaustive()
     }
 }
@@ -108,19 +119,62 @@ impl Service {
         let triage = Triage::new(triage)
             .map_err(|error| ServiceError::Config(format!("invalid triage configuration: {error}")))?;
         let pipeline = Arc::new(Pipeline::new(analyzer, triage));
+        let outbox_queued = Arc::new(tokio::sync::Notify::new());
+        let (response, coaching, mail) =
+            (ResponseConfig::default(), CoachingConfig::default(), mail::MailParts::default());
         let (responder, notifier) =
-            build_loop(&store, &pipeline, ResponseConfig::default(), CoachingConfig::default())?;
-        Ok(Self { store, pipeline, responder, notifier, config: Arc::new(config), admin_token })
+            build_loop(&store, &pipeline, &response, &coaching, &mail, &outbox_queued, &config)?;
+        Ok(Self {
+            store,
+            pipeline,
+            responder,
+            notifier,
+            config: Arc::new(config),
+            admin_token,
+            response,
+            coaching,
+            mail,
+            outbox_queued,
+        })
     }
 
     /// Replaces the response playbooks and connectors and the coaching
     /// settings. Fails with `Config` for an invalid playbook, a webhook whose
     /// secret cannot be read, or a template folder that cannot be read.
+    /// Call `with_mail` first when steps name the `imap` connector, because
+    /// the connector is known only once `[mail.purge]` is set.
     pub fn with_loop(mut self, response: ResponseConfig, coaching: CoachingConfig) -> Result<Self, ServiceError> {
-        let (responder, notifier) = build_loop(&self.store, &self.pipeline, response, coaching)?;
+        self.response = response;
+        self.coaching = coaching;
+        self.rebuild_loop()?;
+        Ok(self)
+    }
+
+    /// Adds the mail parts that `mail` configures: IMAP intake from each
+    /// `[[mail.intake]]` account, the `imap` purge connector from
+    /// `[mail.purge]` and outbox delivery from `[mail.smtp]`. Secrets are
+    /// read here and the current `[response]` table is checked again. Fails
+    /// with `Config` for an invalid section, a secret that cannot be read,
+    /// or a call outside a Tokio runtime when `[mail.smtp]` is set.
+    pub fn with_mail(mut self, mail: MailConfig) -> Result<Self, ServiceError> {
+        self.mail = mail::MailParts::new(&mail)?;
+        self.rebuild_loop()?;
+        Ok(self)
+    }
+
+    fn rebuild_loop(&mut self) -> Result<(), ServiceError> {
+        let (responder, notifier) = build_loop(
+            &self.store,
+            &self.pipeline,
+            &self.response,
+            &self.coaching,
+            &self.mail,
+            &self.outbox_queued,
+            &self.config,
+        )?;
         self.responder = responder;
         self.notifier = notifier;
-        Ok(self)
+        Ok(())
     }
 
     pub fn store(&self) -> &Store {
@@ -129,7 +183,7 @@ impl Service {
 
     /// Starts the workers and, unless `listener` is `None`, the HTTP API on
     /// it. Returns at once; stop with `RunningService::stop`.
-    pub fn start(self, listener: Option<TcpListener>) -> Result<RunningService, ServiceError> {
+    pub fn start(mut self, listener: Option<TcpListener>) -> Result<RunningService, ServiceError> {
         let auth = auth::Authenticator::new(self.store.clone(), self.admin_token.as_deref())?;
         let (shutdown, shutdown_receiver) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -162,6 +216,8 @@ impl Service {
             });
         }
 
+        self.start_mail(&mut tasks, &jobs_queued, &shutdown_receiver);
+
         let mut address = None;
         if let Some(listener) = listener {
             let local = listener.local_addr().map_err(ServiceError::Serve)?;
@@ -190,6 +246,37 @@ impl Service {
 
         tracing::info!(workers = self.config.workers, http = address.is_some(), backend = ?self.store.backend(), "service started");
         Ok(RunningService { address, shutdown, tasks })
+    }
+
+    /// Spawns IMAP intake and outbox delivery when they are configured.
+    fn start_mail(
+        &mut self,
+        tasks: &mut JoinSet<Result<(), ServiceError>>,
+        jobs_queued: &Arc<tokio::sync::Notify>,
+        shutdown: &watch::Receiver<bool>,
+    ) {
+        if let Some(intake) = self.mail.intake.take() {
+            let sink = Arc::new(mail::ServiceSink {
+                store: self.store.clone(),
+                pipeline: Arc::clone(&self.pipeline),
+                notifier: Arc::clone(&self.notifier),
+                jobs_queued: Arc::clone(jobs_queued),
+            });
+            let receiver = shutdown.clone();
+            tasks.spawn(async move {
+                tracing::info!("IMAP intake started");
+                intake.run(sink, receiver).await;
+                tracing::info!("IMAP intake stopped");
+                Ok(())
+            });
+        }
+        if let Some(delivery) = self.mail.delivery.take() {
+            let (store, wake, receiver) = (self.store.clone(), Arc::clone(&self.outbox_queued), shutdown.clone());
+            tasks.spawn(async move {
+                delivery.run(store, wake, receiver).await;
+                Ok(())
+            });
+        }
     }
 
     /// Runs until `stop` completes: binds `server.listen` unless
@@ -242,18 +329,23 @@ async fn forward_job_notifications(store: Store, wake: Arc<tokio::sync::Notify>,
 
 type LoopParts = (Arc<respond::Responder>, Arc<notify::Notifier>);
 
-/// Builds the responder and the notifier. Lessons go to recipients at the
-/// analysis configuration's organisation domains and at `internal_domains`.
+/// Builds the responder, with the mail connectors, and the notifier. Lessons
+/// go to recipients at the analysis configuration's organisation domains
+/// and at `internal_domains`.
 fn build_loop(
     store: &Store,
     pipeline: &Pipeline,
-    response: ResponseConfig,
-    coaching: CoachingConfig,
+    response: &ResponseConfig,
+    coaching: &CoachingConfig,
+    mail: &mail::MailParts,
+    outbox_queued: &Arc<tokio::sync::Notify>,
+    config: &ServerConfig,
 ) -> Result<LoopParts, ServiceError> {
     let mut domains = pipeline.organization_domains().to_vec();
     domains.extend(response.internal_domains.iter().cloned());
-    let responder = respond::Responder::new(store.clone(), response)?;
-    let notifier = notify::Notifier::new(store.clone(), coaching, domains)?;
+    let responder = respond::Responder::new(store.clone(), response.clone(), &mail.connectors())?
+        .with_running_stale_after(config.lease() / 2);
+    let notifier = notify::Notifier::new(store.clone(), coaching.clone(), domains, Arc::clone(outbox_queued))?;
     Ok((Arc::new(responder), Arc::new(notifier)))
 }
 

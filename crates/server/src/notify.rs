@@ -1,8 +1,8 @@
 //! Messages to people: the acknowledgement at intake, the outcome for the
 //! reporter and lessons for the people inside the organisation who received
 //! the reported message. They are rendered with `phishloop_coaching::Coach`
-//! and queued in the store's outbox; sending them is not part of this
-//! module.
+//! and queued in the store's outbox; `mail.rs` sends them when
+//! `[mail.smtp]` is configured.
 //!
 //! The outbox keeps one message per report (or case, for lessons), kind and
 //! recipient, so a retried job queues nothing twice.
@@ -26,6 +26,8 @@ pub(crate) struct Notifier {
     /// The organisation's mail domains, lowercase: lessons go only to
     /// recipients at these domains or their subdomains.
     organization_domains: Vec<String>,
+    /// Wakes this process's outbox delivery when a new message is queued.
+    outbox_queued: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Notifier {
@@ -33,6 +35,7 @@ impl Notifier {
         store: Store,
         config: CoachingConfig,
         organization_domains: Vec<String>,
+        outbox_queued: std::sync::Arc<tokio::sync::Notify>,
     ) -> Result<Self, ServiceError> {
         let coach =
             Coach::new(config).map_err(|error| ServiceError::Config(format!("invalid [coaching] table: {error}")))?;
@@ -41,7 +44,7 @@ impl Notifier {
             .map(|domain| domain.trim().trim_end_matches('.').to_ascii_lowercase())
             .filter(|domain| !domain.is_empty())
             .collect();
-        Ok(Self { store, coach, organization_domains })
+        Ok(Self { store, coach, organization_domains, outbox_queued })
     }
 
     /// Queues the acknowledgement to the reporter of a new report; nothing
@@ -133,7 +136,11 @@ impl Notifier {
             case_id,
             report_id,
         };
-        Ok(self.store.queue_message(&message).await?)
+        let queued = self.store.queue_message(&message).await?;
+        if queued.created {
+            self.outbox_queued.notify_one();
+        }
+        Ok(queued)
     }
 
     async fn case_reporters(&self, case_id: Uuid) -> Result<BTreeSet<String>, ServiceError> {
@@ -203,10 +210,10 @@ fn summary(case_id: Option<Uuid>, reporter: Option<&str>, recipient: Option<Pers
 }
 
 /// Counts what the case's actions changed. Dry runs (the `log` connector)
-/// changed nothing, so they are not counted.
-///
-/// NOTE: `copies_removed` and `people_protected` stay 0 because no connector
-/// reports how many copies a purge removed.
+/// changed nothing, so they are not counted. A purge counts the copies it
+/// moved and the mailboxes it moved at least one copy out of, read from the
+/// per-mailbox `data` of its outcome (the `imap` connector's `PurgeReport`);
+/// a purge connector without such data adds nothing.
 fn impact_of(actions: &[Action]) -> Impact {
     let mut impact = Impact::default();
     for action in actions {
@@ -218,14 +225,65 @@ fn impact_of(actions: &[Action]) -> Impact {
             "block_url" => impact.urls_blocked += 1,
             "block_domain" => impact.domains_blocked += 1,
             "block_sender" => impact.senders_blocked += 1,
+            "purge_copies" => add_purge(&mut impact, action.outcome.as_ref()),
             _ => {}
         }
     }
     impact
 }
 
+/// Adds the copies moved and the mailboxes protected by one purge outcome.
+fn add_purge(impact: &mut Impact, outcome: Option<&serde_json::Value>) {
+    let mailboxes = outcome
+        .and_then(|outcome| outcome.get("data"))
+        .and_then(|data| data.get("mailboxes"))
+        .and_then(|mailboxes| mailboxes.as_array());
+    for mailbox in mailboxes.into_iter().flatten() {
+        let moved = mailbox.get("moved").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        impact.copies_removed = impact.copies_removed.saturating_add(moved);
+        if moved > 0 {
+            impact.people_protected = impact.people_protected.saturating_add(1);
+        }
+    }
+}
+
 fn log_issues(rendered: &RenderedMessage, report_id: Uuid) {
     for issue in &rendered.issues {
         tracing::warn!(%report_id, %issue, "coaching template failed; the embedded template was used");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purge_counts_copies_and_mailboxes() {
+        let outcome = json!({
+            "status": "succeeded",
+            "dry_run": false,
+            "data": { "quarantine_folder": "Q", "mailboxes": [
+                { "user": "ann", "found": 2, "moved": 2 },
+                { "user": "bob", "found": 1, "moved": 1 },
+                { "user": "cy", "found": 0, "moved": 0 },
+                { "user": "dee", "found": 1, "moved": 0, "error": "login failed" },
+            ] },
+        });
+        let mut impact = Impact::default();
+
+        add_purge(&mut impact, Some(&outcome));
+
+        assert_eq!(impact.copies_removed, 3);
+        assert_eq!(impact.people_protected, 2);
+    }
+
+    #[test]
+    fn purge_without_data_adds_nothing() {
+        let mut impact = Impact::default();
+
+        add_purge(&mut impact, Some(&json!({ "status": "succeeded", "data": "not a report" })));
+        add_purge(&mut impact, None);
+
+        assert_eq!(impact, Impact::default());
     }
 }

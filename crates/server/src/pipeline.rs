@@ -4,6 +4,7 @@
 use phishloop_analysis::{Analyzer, Mode};
 use phishloop_campaign::{CampaignConfig, SignatureKey};
 use phishloop_model::{AnalysisRecord, Category, Decision, MessageAnalysis, Verdict};
+use phishloop_store::Sha256Hex;
 use phishloop_triage::Triage;
 use serde_json::{Value, json};
 
@@ -127,15 +128,25 @@ pub fn join_key(record: &AnalysisRecord, raw_sha256: &str) -> String {
         return format!("raw:{raw_sha256}");
     };
     let fingerprint = &message.content_fingerprint;
-    if let Some(message_id) = &message.headers.message_id {
-        return format!("mid:{message_id}|fp:{fingerprint}");
+    let key = match &message.headers.message_id {
+        Some(message_id) => format!("mid:{message_id}|fp:{fingerprint}"),
+        None => {
+            let from = message.headers.from.first().and_then(|mailbox| mailbox.address.as_deref()).unwrap_or("");
+            let subject = message.headers.subject.as_deref().unwrap_or("");
+            format!("from:{}|subject:{subject}|fp:{fingerprint}", from.to_ascii_lowercase())
+        }
+    };
+    // The store limits join keys to 1024 bytes, and Message-IDs and subjects
+    // are the sender's choice. A long key is replaced by its hash, which
+    // keeps it as distinct as the whole key.
+    if key.len() > MAX_JOIN_KEY_BYTES {
+        return format!("sha256:{}", Sha256Hex::of(key.as_bytes()));
     }
-    let from = message.headers.from.first().and_then(|mailbox| mailbox.address.as_deref()).unwrap_or("");
-    let subject = message.headers.subject.as_deref().unwrap_or("");
-    let key = format!("from:{}|subject:{subject}|fp:{fingerprint}", from.to_ascii_lowercase());
-    // The store limits join keys to 1024 bytes; subjects are attacker-chosen.
-    truncate_utf8(&key, 1024).to_owned()
+    key
 }
+
+/// The longest join key kept as it is; the store accepts 1024 bytes.
+const MAX_JOIN_KEY_BYTES: usize = 512;
 
 /// Returns the analysis record as JSON when it fits in half the store's payload
 /// limit; otherwise a summary of it with `"truncated": true`.
@@ -188,26 +199,9 @@ pub fn review_decision(reason: &str) -> Decision {
     }
 }
 
-fn truncate_utf8(text: &str, max_bytes: usize) -> &str {
-    if text.len() <= max_bytes {
-        return text;
-    }
-    let mut end = max_bytes;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn truncate_utf8_keeps_whole_characters() {
-        assert_eq!(truncate_utf8("abcé", 4), "abc");
-        assert_eq!(truncate_utf8("abc", 10), "abc");
-    }
 
     #[test]
     fn review_decision_needs_review() {

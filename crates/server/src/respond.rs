@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use phishloop_model::{Decision, MessageAnalysis};
 use phishloop_response::{
@@ -28,6 +29,8 @@ pub(crate) struct Responder {
     store: Store,
     config: ResponseConfig,
     connectors: HashMap<String, Arc<dyn Connector>>,
+    /// See `with_running_stale_after`.
+    running_stale_after: Duration,
 }
 
 impl std::fmt::Debug for Responder {
@@ -39,19 +42,38 @@ impl std::fmt::Debug for Responder {
 }
 
 impl Responder {
-    /// Validates `config` and builds its connectors: `log`, `blocklist` and
-    /// one per webhook, whose secret is read here.
-    pub(crate) fn new(store: Store, config: ResponseConfig) -> Result<Self, ServiceError> {
-        config.validate(&[]).map_err(|error| ServiceError::Config(format!("invalid [response] table: {error}")))?;
+    /// Validates `config` and builds its connectors: `log`, `blocklist`,
+    /// the service's `extra` connectors (such as `imap`) under their names,
+    /// and one per webhook, whose secret is read here.
+    pub(crate) fn new(
+        store: Store,
+        config: ResponseConfig,
+        extra: &[Arc<dyn Connector>],
+    ) -> Result<Self, ServiceError> {
+        let extra_names: Vec<&str> = extra.iter().map(|connector| connector.name()).collect();
+        config
+            .validate(&extra_names)
+            .map_err(|error| ServiceError::Config(format!("invalid [response] table: {error}")))?;
         let mut connectors: HashMap<String, Arc<dyn Connector>> = HashMap::new();
         connectors.insert("log".to_owned(), Arc::new(LogConnector::new()));
         connectors.insert("blocklist".to_owned(), Arc::new(StoredBlockList::new(store.clone())));
+        for connector in extra {
+            connectors.insert(connector.name().to_owned(), Arc::clone(connector));
+        }
         for webhook in &config.webhooks {
             let connector = WebhookConnector::new(webhook)
                 .map_err(|error| ServiceError::Config(format!("response.webhooks {:?}: {error}", webhook.name)))?;
             connectors.insert(webhook.name.clone(), Arc::new(connector));
         }
-        Ok(Self { store, config, connectors })
+        Ok(Self { store, config, connectors, running_stale_after: Duration::from_secs(30) })
+    }
+
+    /// Sets how long a `running` action may go without a heartbeat before
+    /// another worker takes it over. The service uses half the job lease, so
+    /// the retry of a killed worker's job finds the action free.
+    pub(crate) fn with_running_stale_after(mut self, stale_after: Duration) -> Self {
+        self.running_stale_after = stale_after.max(Duration::from_millis(300));
+        self
     }
 
     /// Plans the actions for a decided report, stores them and carries out
@@ -65,16 +87,24 @@ impl Responder {
     ) -> Result<Vec<Action>, ServiceError> {
         let facts = self.case_facts(case_id).await?;
         let planned = plan(decision, message, &facts, &self.config);
+        self.store_planned(report.id, case_id, &planned.actions).await?;
 
-        for action in &planned.actions {
-            self.store_planned(report.id, case_id, action).await?;
-        }
         for action in self.store.actions_for_case(case_id).await? {
-            let due = action.mode == ActionMode::Auto
-                && matches!(action.status, ActionStatus::Planned | ActionStatus::Running);
-            if !due {
+            if action.mode != ActionMode::Auto {
                 continue;
             }
+            let action = match action.status {
+                ActionStatus::Planned => action,
+                // Another worker may be running it right now: take it over
+                // only when its heartbeat stopped, as after a killed worker.
+                ActionStatus::Running => {
+                    match self.store.claim_running_action(action.id, self.running_stale_after).await? {
+                        Some(action) => action,
+                        None => continue,
+                    }
+                }
+                _ => continue,
+            };
             match self.execute(action).await {
                 Ok(_) => {}
                 // Another worker moved it on first, such as the job of a second report of the case.
@@ -112,53 +142,74 @@ impl Responder {
         })
     }
 
-    /// Stores one planned action and appends `action_planned` when it is new.
-    async fn store_planned(&self, report_id: Uuid, case_id: Uuid, action: &PlannedAction) -> Result<(), ServiceError> {
-        let new = NewAction {
-            case_id,
-            kind: action.kind.as_str().to_owned(),
-            target: serde_json::to_value(&action.target).map_err(json_error)?,
-            mode: if action.mode == Mode::Auto { ActionMode::Auto } else { ActionMode::Approve },
-            connector: action.connector.clone(),
-            playbook: action.playbook.clone(),
-            reversible: action.reversible,
-            note: action.note.clone(),
-            idempotency_key: action.idempotency_key.clone(),
-        };
-        let created = self.store.create_action(&new).await?;
-        if !created.created {
-            return Ok(());
+    /// Stores the planned actions with an `action_planned` event for each
+    /// new one, in one transaction.
+    async fn store_planned(
+        &self,
+        report_id: Uuid,
+        case_id: Uuid,
+        planned: &[PlannedAction],
+    ) -> Result<(), ServiceError> {
+        let mut actions = Vec::with_capacity(planned.len());
+        for action in planned {
+            actions.push(NewAction {
+                case_id,
+                kind: action.kind.as_str().to_owned(),
+                target: serde_json::to_value(&action.target).map_err(json_error)?,
+                mode: if action.mode == Mode::Auto { ActionMode::Auto } else { ActionMode::Approve },
+                connector: action.connector.clone(),
+                playbook: action.playbook.clone(),
+                reversible: action.reversible,
+                note: action.note.clone(),
+                idempotency_key: action.idempotency_key.clone(),
+            });
         }
-
-        let stored = &created.action;
-        let payload = json!({
-            "action_id": stored.id,
-            "report_id": report_id,
-            "kind": stored.kind,
-            "target": stored.target,
-            "mode": stored.mode,
-            "connector": stored.connector,
-            "playbook": stored.playbook,
-            "status": stored.status,
-        });
-        self.store.append_event(EventSubject::Case(case_id), "action_planned", &payload).await?;
-        tracing::info!(%case_id, action_id = %stored.id, kind = %stored.kind, mode = %stored.mode, "action planned");
+        let payload = |stored: &Action| {
+            json!({
+                "action_id": stored.id,
+                "report_id": report_id,
+                "kind": stored.kind,
+                "target": stored.target,
+                "mode": stored.mode,
+                "connector": stored.connector,
+                "playbook": stored.playbook,
+                "status": stored.status,
+            })
+        };
+        let created = self.store.create_actions_recorded(&actions, "action_planned", payload).await?;
+        for stored in created.iter().filter(|created| created.created).map(|created| &created.action) {
+            tracing::info!(%case_id, action_id = %stored.id, kind = %stored.kind, mode = %stored.mode, "action planned");
+        }
         Ok(())
     }
 
     /// Carries out an action that is `planned`, `approved` or left `running`
     /// by an earlier attempt, stores the outcome and appends
-    /// `action_executed` or `action_failed`.
+    /// `action_executed` or `action_failed` in the same transaction.
+    ///
+    /// An action of a connector that works inside phishloop (`log`,
+    /// `blocklist`) goes straight to its final status: such a connector
+    /// finishes or fails in the same process, so `running` would tell
+    /// nobody anything. Any other action is `running` while its connector
+    /// works, so a crash leaves a trace that the next attempt picks up.
     pub(crate) async fn execute(&self, action: Action) -> Result<Action, ServiceError> {
-        let running = self.store.transition_action(action.id, action.status, ActionStatus::Running, None).await?;
-        let planned = planned_action(&running)?;
-        let Some(connector) = self.connectors.get(&running.connector) else {
-            let details = format!("connector {:?} is not configured in this process", running.connector);
+        let Some(connector) = self.connectors.get(&action.connector) else {
+            let details = format!("connector {:?} is not configured in this process", action.connector);
             let outcome = json!({ "operation": "execute", "status": "failed", "details": details });
-            return self.finish(running, ActionStatus::Failed, outcome, "action_failed").await;
+            return self.finish(action.id, action.status, ActionStatus::Failed, outcome, "action_failed").await;
+        };
+        let planned = planned_action(&action)?;
+        let from = if is_local(&action.connector) || action.status == ActionStatus::Running {
+            action.status
+        } else {
+            self.store.transition_action(action.id, action.status, ActionStatus::Running, None).await?.status
         };
 
-        let outcome = connector.execute(&planned).await;
+        let outcome = if is_local(&action.connector) {
+            connector.execute(&planned).await
+        } else {
+            self.execute_with_heartbeat(connector.as_ref(), &planned, action.id).await
+        };
         let status = match outcome.status {
             OutcomeStatus::Succeeded => ActionStatus::Succeeded,
             OutcomeStatus::Failed => ActionStatus::Failed,
@@ -166,26 +217,53 @@ impl Responder {
         };
         let event = if status == ActionStatus::Failed { "action_failed" } else { "action_executed" };
         let outcome = serde_json::to_value(&outcome).map_err(json_error)?;
-        self.finish(running, status, outcome, event).await
+        self.finish(action.id, from, status, outcome, event).await
+    }
+
+    /// Runs a connector while stamping the `running` action every third of
+    /// `running_stale_after`, so no other worker takes it over meanwhile.
+    async fn execute_with_heartbeat(
+        &self,
+        connector: &dyn Connector,
+        planned: &PlannedAction,
+        action_id: Uuid,
+    ) -> phishloop_response::Outcome {
+        let work = connector.execute(planned);
+        tokio::pin!(work);
+        let mut beats = tokio::time::interval(self.running_stale_after / 3);
+        beats.tick().await;
+        loop {
+            tokio::select! {
+                outcome = &mut work => return outcome,
+                _ = beats.tick() => {
+                    if let Err(error) = self.store.claim_running_action(action_id, Duration::ZERO).await {
+                        tracing::warn!(%action_id, %error, "stamping the running action failed");
+                    }
+                }
+            }
+        }
     }
 
     async fn finish(
         &self,
-        running: Action,
+        action_id: Uuid,
+        from: ActionStatus,
         status: ActionStatus,
         outcome: serde_json::Value,
         event: &str,
     ) -> Result<Action, ServiceError> {
-        let done = self.store.transition_action(running.id, ActionStatus::Running, status, Some(&outcome)).await?;
-        let payload = json!({
-            "action_id": done.id,
-            "kind": done.kind,
-            "connector": done.connector,
-            "status": done.status,
-            "details": outcome.get("details"),
-            "dry_run": outcome.get("dry_run"),
-        });
-        self.store.append_event(EventSubject::Case(done.case_id), event, &payload).await?;
+        let payload = |done: &Action| {
+            json!({
+                "action_id": done.id,
+                "kind": done.kind,
+                "connector": done.connector,
+                "status": done.status,
+                "details": outcome.get("details"),
+                "dry_run": outcome.get("dry_run"),
+            })
+        };
+        let done =
+            self.store.transition_action_recorded(action_id, from, status, Some(&outcome), event, payload).await?;
         if status == ActionStatus::Failed {
             tracing::warn!(case_id = %done.case_id, action_id = %done.id, kind = %done.kind, "action failed");
         } else {
@@ -247,6 +325,13 @@ impl Responder {
         tracing::info!(case_id = %undone.case_id, %action_id, %requested_by, "action undone");
         Ok(undone)
     }
+}
+
+/// Connectors that work inside phishloop's own process and store.
+const LOCAL_CONNECTORS: [&str; 2] = ["log", "blocklist"];
+
+fn is_local(connector: &str) -> bool {
+    LOCAL_CONNECTORS.contains(&connector)
 }
 
 /// Rebuilds the planner's action from its stored row, as connectors take it.

@@ -332,6 +332,7 @@ service_test!(received_report_without_job_is_queued, |env| {
             comment: None,
             source: ReportSource::Api,
             raw_sha256,
+            source_key: None,
         })
         .await
         .expect("create_report");
@@ -355,7 +356,13 @@ async fn submit_rejects_empty_message() {
         let pipeline_error = phishloop_server::submit(
             &service.store,
             &std::sync::Arc::new(test_pipeline()),
-            Submission { message: Vec::new(), reporter: None, comment: None, source: ReportSource::Api },
+            Submission {
+                message: Vec::new(),
+                reporter: None,
+                comment: None,
+                source: ReportSource::Api,
+                source_key: None,
+            },
         )
         .await
         .expect_err("empty message");
@@ -373,3 +380,22 @@ fn test_pipeline() -> phishloop_server::Pipeline {
     let triage = phishloop_triage::Triage::new(phishloop_triage::Config::default()).expect("triage");
     phishloop_server::Pipeline::new(analyzer, triage)
 }
+
+service_test!(long_message_id_still_decided_and_joined, |env| {
+    let service = env.start().await;
+    let long_id = format!("{}@micros0ft-support-login.example", "x".repeat(1_500));
+    let message = String::from_utf8(phishing_message("unused"))
+        .expect("UTF-8")
+        .replace("expire-unused@micros0ft-support-login.example", &long_id);
+
+    let first = service.submit_ok(message.as_bytes(), Some("alice@corp-example.com")).await;
+    let second = service.submit_ok(message.as_bytes(), Some("bob@corp-example.com")).await;
+    let first = service.wait_done(&first).await;
+    let second = service.wait_done(&second).await;
+    let (_, case) = service.get(&format!("/api/v1/cases/{}", first["case_id"].as_str().expect("case id"))).await;
+
+    assert_eq!(first["decision"]["verdict"], "malicious", "{first}");
+    assert_eq!(first["case_id"], second["case_id"], "the same original joins one case");
+    assert!(case["join_key"].as_str().expect("join key").starts_with("sha256:"), "{case}");
+    service.stop().await;
+});

@@ -11,8 +11,9 @@ use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, sqlite_now};
+use crate::db::{Sql, on_db, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, StoreError, invalid};
+use crate::events::{EventSubject, append_in_tx};
 use crate::store::{Store, check_text};
 use crate::text_enum::text_enum;
 
@@ -192,6 +193,24 @@ const UPDATE_ACTION_STATUS: Sql = Sql::each(
     ),
 );
 
+/// Takes over a `running` action whose last sign of life (`updated_at`) is at
+/// least `$2` milliseconds old, and stamps it now. Only one caller gets the row.
+const CLAIM_RUNNING_ACTION: Sql = Sql::each(
+    concat!(
+        "UPDATE actions SET updated_at = ",
+        sqlite_now!(),
+        " WHERE id = $1 AND status = 'running' AND updated_at <= ",
+        sqlite_now_plus_ms!("-$2"),
+        " RETURNING ",
+        action_columns!()
+    ),
+    concat!(
+        "UPDATE actions SET updated_at = now() WHERE id = $1 AND status = 'running' \
+         AND updated_at <= now() - $2 * interval '1 millisecond' RETURNING ",
+        action_columns!()
+    ),
+);
+
 const APPROVE_ACTION: Sql = Sql::each(
     concat!(
         "UPDATE actions SET status = 'approved', approved_by = $2, approved_at = ",
@@ -216,20 +235,8 @@ impl Store {
     /// Safe under concurrency: callers creating the same key at once end up
     /// with one row. Fails with `CaseNotFound` for an unknown case.
     pub async fn create_action(&self, action: &NewAction) -> Result<CreatedAction> {
-        check_text("action kind", &action.kind, MAX_NAME_BYTES)?;
-        check_text("connector", &action.connector, MAX_NAME_BYTES)?;
-        check_text("playbook", &action.playbook, MAX_NAME_BYTES)?;
-        check_text("idempotency key", &action.idempotency_key, MAX_KEY_BYTES)?;
-        if let Some(note) = &action.note
-            && note.len() > MAX_NOTE_BYTES
-        {
-            return Err(invalid("note", format!("is {} bytes, more than the maximum of {MAX_NOTE_BYTES}", note.len())));
-        }
-        self.check_payload("action target", &action.target.to_string())?;
-        let status = match action.mode {
-            ActionMode::Auto => ActionStatus::Planned,
-            ActionMode::Approve => ActionStatus::AwaitingApproval,
-        };
+        check_new_action(self, action)?;
+        let status = initial_status(action.mode);
 
         let id = Uuid::now_v7();
         let inserted: std::result::Result<u64, sqlx::Error> = on_db!(&self.db, |pool, backend| {
@@ -265,6 +272,129 @@ impl Store {
             tracing::debug!(action_id = %stored.id, case_id = %stored.case_id, kind = %stored.kind, "action stored");
         }
         Ok(CreatedAction { action: stored, created })
+    }
+
+    /// Stores planned actions like `create_action` and, for each one that is
+    /// new, appends the event `event_kind` to its case with the payload
+    /// `payload` builds from it, all in one transaction. So a crash never
+    /// leaves a new action without its event, and the whole plan costs one
+    /// commit. Returns the actions in the order given.
+    pub async fn create_actions_recorded(
+        &self,
+        actions: &[NewAction],
+        event_kind: &str,
+        payload: impl Fn(&Action) -> Value,
+    ) -> Result<Vec<CreatedAction>> {
+        for action in actions {
+            check_new_action(self, action)?;
+        }
+        let created: Vec<CreatedAction> = on_db!(&self.db, |pool, backend| {
+            async {
+                let mut tx = pool.begin().await?;
+                let mut created = Vec::with_capacity(actions.len());
+                for action in actions {
+                    let id = Uuid::now_v7();
+                    let inserted = sqlx::query(INSERT_ACTION.text(backend))
+                        .bind(id)
+                        .bind(action.case_id)
+                        .bind(&action.kind)
+                        .bind(Json(&action.target))
+                        .bind(action.mode.as_str())
+                        .bind(&action.connector)
+                        .bind(&action.playbook)
+                        .bind(action.reversible)
+                        .bind(&action.note)
+                        .bind(&action.idempotency_key)
+                        .bind(initial_status(action.mode).as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|error| case_missing(error, action.case_id))?
+                        .rows_affected();
+                    let row: ActionRow = sqlx::query_as(SELECT_ACTION_BY_KEY.text(backend))
+                        .bind(&action.idempotency_key)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let stored = action_from_row(row)?;
+                    if inserted == 1 {
+                        let payload_text = payload(&stored).to_string();
+                        self.check_payload("event payload", &payload_text)?;
+                        append_in_tx!(tx, backend, EventSubject::Case(stored.case_id), event_kind, &payload_text)
+                            .await?;
+                    }
+                    created.push(CreatedAction { action: stored, created: inserted == 1 });
+                }
+                tx.commit().await?;
+                Ok::<_, StoreError>(created)
+            }
+            .await?
+        });
+        Ok(created)
+    }
+
+    /// Moves an action from `from` to `to` like `transition_action` and
+    /// appends the event `event_kind` to its case with the payload `payload`
+    /// builds from the updated action, in one transaction.
+    pub async fn transition_action_recorded(
+        &self,
+        action_id: Uuid,
+        from: ActionStatus,
+        to: ActionStatus,
+        outcome: Option<&Value>,
+        event_kind: &str,
+        payload: impl Fn(&Action) -> Value,
+    ) -> Result<Action> {
+        if let Some(outcome) = outcome {
+            self.check_payload("action outcome", &outcome.to_string())?;
+        }
+        let updated: Option<Action> = on_db!(&self.db, |pool, backend| {
+            async {
+                let mut tx = pool.begin().await?;
+                let row: Option<ActionRow> = sqlx::query_as(UPDATE_ACTION_STATUS.text(backend))
+                    .bind(action_id)
+                    .bind(to.as_str())
+                    .bind(from.as_str())
+                    .bind(outcome.map(Json))
+                    .bind(to.is_final())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(row) = row else {
+                    return Ok::<_, StoreError>(None);
+                };
+                let action = action_from_row(row)?;
+                let payload_text = payload(&action).to_string();
+                self.check_payload("event payload", &payload_text)?;
+                append_in_tx!(tx, backend, EventSubject::Case(action.case_id), event_kind, &payload_text).await?;
+                tx.commit().await?;
+                Ok(Some(action))
+            }
+            .await?
+        });
+        let Some(action) = updated else {
+            return Err(self.status_conflict(action_id, from).await);
+        };
+        tracing::debug!(%action_id, %from, %to, event_kind, "action status changed");
+        Ok(action)
+    }
+
+    /// Claims a `running` action whose connector has shown no sign of life
+    /// for `stale_after`, such as one left by a killed worker, and stamps it
+    /// as alive now. Returns `None` when the action is not running or was
+    /// touched more recently, so two workers never run it at once. With
+    /// `stale_after` zero it is the heartbeat of the worker running it.
+    pub async fn claim_running_action(
+        &self,
+        action_id: Uuid,
+        stale_after: std::time::Duration,
+    ) -> Result<Option<Action>> {
+        let stale_ms = i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX);
+        let row: Option<ActionRow> = on_db!(&self.db, |pool, backend| {
+            sqlx::query_as(CLAIM_RUNNING_ACTION.text(backend))
+                .bind(action_id)
+                .bind(stale_ms)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(action_from_row).transpose()
     }
 
     pub async fn get_action(&self, action_id: Uuid) -> Result<Option<Action>> {
@@ -350,6 +480,36 @@ impl Store {
             Ok(None) => StoreError::ActionNotFound(action_id),
             Err(error) => error,
         }
+    }
+}
+
+/// Checks the sizes of a new action's fields.
+fn check_new_action(store: &Store, action: &NewAction) -> Result<()> {
+    check_text("action kind", &action.kind, MAX_NAME_BYTES)?;
+    check_text("connector", &action.connector, MAX_NAME_BYTES)?;
+    check_text("playbook", &action.playbook, MAX_NAME_BYTES)?;
+    check_text("idempotency key", &action.idempotency_key, MAX_KEY_BYTES)?;
+    if let Some(note) = &action.note
+        && note.len() > MAX_NOTE_BYTES
+    {
+        return Err(invalid("note", format!("is {} bytes, more than the maximum of {MAX_NOTE_BYTES}", note.len())));
+    }
+    store.check_payload("action target", &action.target.to_string())
+}
+
+/// A new `auto` action is `planned`, a new `approve` action `awaiting_approval`.
+fn initial_status(mode: ActionMode) -> ActionStatus {
+    match mode {
+        ActionMode::Auto => ActionStatus::Planned,
+        ActionMode::Approve => ActionStatus::AwaitingApproval,
+    }
+}
+
+/// Turns a foreign-key violation on insert into `CaseNotFound`.
+fn case_missing(error: sqlx::Error, case_id: Uuid) -> StoreError {
+    match error {
+        sqlx::Error::Database(e) if e.is_foreign_key_violation() => StoreError::CaseNotFound(case_id),
+        other => other.into(),
     }
 }
 

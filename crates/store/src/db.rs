@@ -102,12 +102,14 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0002_api_tokens.sql", include_str!("../migrations/sqlite/0002_api_tokens.sql")),
     ("0003_response.sql", include_str!("../migrations/sqlite/0003_response.sql")),
     ("0004_campaigns.sql", include_str!("../migrations/sqlite/0004_campaigns.sql")),
+    ("0005_mail.sql", include_str!("../migrations/sqlite/0005_mail.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_initial.sql", include_str!("../migrations/postgres/0001_initial.sql")),
     ("0002_api_tokens.sql", include_str!("../migrations/postgres/0002_api_tokens.sql")),
     ("0003_response.sql", include_str!("../migrations/postgres/0003_response.sql")),
     ("0004_campaigns.sql", include_str!("../migrations/postgres/0004_campaigns.sql")),
+    ("0005_mail.sql", include_str!("../migrations/postgres/0005_mail.sql")),
 ];
 
 /// Opens a pool on the database of `config.url` and migrates it to the latest schema.

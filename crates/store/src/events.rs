@@ -57,7 +57,7 @@ impl EventSubject {
         }
     }
 
-    fn columns(self) -> (Option<Uuid>, Option<Uuid>) {
+    pub(crate) fn columns(self) -> (Option<Uuid>, Option<Uuid>) {
         match self {
             Self::Case(id) => (Some(id), None),
             Self::Report(id) => (None, Some(id)),
@@ -158,7 +158,7 @@ macro_rules! event_columns {
 /// Advances the head; the first write of the append transaction, so it takes
 /// the lock that serialises appends. Returns the new seq, the previous hash
 /// and the event's time.
-const ADVANCE_HEAD: Sql = Sql::each(
+pub(crate) const ADVANCE_HEAD: Sql = Sql::each(
     concat!(
         "UPDATE event_chain_head SET seq = seq + 1, appended_at = ",
         sqlite_now!(),
@@ -172,12 +172,12 @@ const ADVANCE_HEAD: Sql = Sql::each(
 
 /// Takes `created_at` from the head row, so the time hashed is the time
 /// stored without binding a timestamp from Rust.
-const INSERT_EVENT: Sql = Sql::same(
+pub(crate) const INSERT_EVENT: Sql = Sql::same(
     "INSERT INTO events (seq, id, created_at, case_id, report_id, kind, payload, prev_hash, hash) \
      VALUES ($1, $2, (SELECT appended_at FROM event_chain_head WHERE id = 1), $3, $4, $5, $6, $7, $8)",
 );
 
-const SET_HEAD_HASH: Sql = Sql::same("UPDATE event_chain_head SET hash = $1 WHERE id = 1");
+pub(crate) const SET_HEAD_HASH: Sql = Sql::same("UPDATE event_chain_head SET hash = $1 WHERE id = 1");
 
 const SELECT_HEAD: Sql = Sql::same("SELECT seq, hash FROM event_chain_head WHERE id = 1");
 
@@ -190,6 +190,37 @@ const SELECT_REPORT_EVENTS: Sql =
 const SELECT_EVENT_BATCH: Sql =
     Sql::same(concat!("SELECT ", event_columns!(), " FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"));
 
+/// Appends one event inside the open transaction `$tx` of back end
+/// `$backend` and evaluates to a future of `(id, seq, prev_hash,
+/// created_at, hash)`. The caller commits, so a state change and its event
+/// are stored together or not at all.
+macro_rules! append_in_tx {
+    ($tx:ident, $backend:expr, $subject:expr, $kind:expr, $payload_text:expr) => {
+        async {
+            let id = uuid::Uuid::now_v7();
+            let subject: $crate::events::EventSubject = $subject;
+            let (case_id, report_id) = subject.columns();
+            let (seq, prev_hash, created_at): (i64, String, chrono::DateTime<chrono::Utc>) =
+                sqlx::query_as($crate::events::ADVANCE_HEAD.text($backend)).fetch_one(&mut *$tx).await?;
+            let hash = $crate::events::event_hash(&prev_hash, seq, id, created_at, subject, $kind, $payload_text);
+            sqlx::query($crate::events::INSERT_EVENT.text($backend))
+                .bind(seq)
+                .bind(id)
+                .bind(case_id)
+                .bind(report_id)
+                .bind($kind)
+                .bind($payload_text)
+                .bind(&prev_hash)
+                .bind(&hash)
+                .execute(&mut *$tx)
+                .await?;
+            sqlx::query($crate::events::SET_HEAD_HASH.text($backend)).bind(&hash).execute(&mut *$tx).await?;
+            Ok::<_, sqlx::Error>((id, seq, prev_hash, created_at, hash))
+        }
+    };
+}
+pub(crate) use append_in_tx;
+
 impl Store {
     /// Appends an event about a case or a report to the chain.
     ///
@@ -201,34 +232,18 @@ impl Store {
         let payload_text = payload.to_string();
         self.check_payload("event payload", &payload_text)?;
 
-        let id = Uuid::now_v7();
-        let (case_id, report_id) = subject.columns();
-        let appended: std::result::Result<(i64, String, DateTime<Utc>, String), sqlx::Error> =
+        let appended: std::result::Result<(Uuid, i64, String, DateTime<Utc>, String), sqlx::Error> =
             on_db!(&self.db, |pool, backend| {
                 async {
                     let mut tx = pool.begin().await?;
-                    let (seq, prev_hash, created_at): (i64, String, DateTime<Utc>) =
-                        sqlx::query_as(ADVANCE_HEAD.text(backend)).fetch_one(&mut *tx).await?;
-                    let hash = event_hash(&prev_hash, seq, id, created_at, subject, kind, &payload_text);
-                    sqlx::query(INSERT_EVENT.text(backend))
-                        .bind(seq)
-                        .bind(id)
-                        .bind(case_id)
-                        .bind(report_id)
-                        .bind(kind)
-                        .bind(&payload_text)
-                        .bind(&prev_hash)
-                        .bind(&hash)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(SET_HEAD_HASH.text(backend)).bind(&hash).execute(&mut *tx).await?;
+                    let appended = append_in_tx!(tx, backend, subject, kind, &payload_text).await?;
                     tx.commit().await?;
-                    Ok((seq, prev_hash, created_at, hash))
+                    Ok(appended)
                 }
                 .await
             });
 
-        let (seq, prev_hash, created_at, hash) = match appended {
+        let (id, seq, prev_hash, created_at, hash) = match appended {
             Ok(appended) => appended,
             Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
                 return Err(match subject {
@@ -409,7 +424,7 @@ impl ChainWalk {
 /// (hyphenated), `created_at` (RFC 3339, UTC, microseconds, `Z`), the
 /// subject type (`case` or `report`), the subject id, the kind and the
 /// payload's JSON text as stored.
-fn event_hash(
+pub(crate) fn event_hash(
     prev_hash: &str,
     seq: i64,
     id: Uuid,

@@ -94,6 +94,6 @@ pub use events::{ChainBreak, ChainHead, ChainProblem, ChainVerification, Event, 
 pub use jobs::{ClaimedJob, Enqueued, Job, JobNotifications, JobOptions, JobStatus, Lease};
 pub use outbox::{NewOutboxMessage, OutboxFilter, OutboxKind, OutboxMessage, OutboxStatus, QueuedMessage};
 pub use raw::Sha256Hex;
-pub use reports::{Case, CaseDetail, CaseJoin, NewReport, Report, ReportSource, ReportStatus, Reporter};
+pub use reports::{Case, CaseDetail, CaseJoin, CreatedReport, NewReport, Report, ReportSource, ReportStatus, Reporter};
 pub use store::Store;
 pub use tokens::{ApiToken, TokenRole};

@@ -4,20 +4,29 @@
 //! Each message is unique per subject (the report for acknowledgements and
 //! outcomes, the case for lessons), kind and recipient, so queueing it again
 //! returns the first one.
+//!
+//! Delivery claims due messages under a lease (`claim_messages`), so two
+//! processes never hold the same message at once. A sender that stops
+//! after sending but before `mark_message_sent` leaves the message to be
+//! sent again when its lease expires: delivery is at least once, and the
+//! repeat carries the same Message-ID.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, sqlite_now};
+use crate::db::{Sql, on_db, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, StoreError, invalid};
-use crate::store::{Store, check_text};
+use crate::store::{Store, check_text, delay_ms, duration_ms};
 use crate::text_enum::text_enum;
 
 /// Maximum length of a recipient address: a 64-byte local part, `@` and a
 /// 255-byte domain.
 const MAX_RECIPIENT_BYTES: usize = 320;
 const MAX_SUBJECT_BYTES: usize = 1024;
+/// Longer delivery errors are cut to this many bytes before they are stored.
+const MAX_ERROR_BYTES: usize = 4096;
+const MAX_CLAIM: u32 = 1000;
 
 text_enum! {
     /// The kind of a queued message.
@@ -36,15 +45,18 @@ text_enum! {
     pub enum OutboxStatus in "outbox.status" {
         Queued = "queued",
         Sent = "sent",
+        /// Rejected permanently, or out of delivery attempts; `last_error` says why.
+        Failed = "failed",
     }
 }
 
 impl std::str::FromStr for OutboxStatus {
     type Err = StoreError;
 
-    /// Parses `queued` or `sent`.
+    /// Parses `queued`, `sent` or `failed`.
     fn from_str(value: &str) -> Result<Self> {
-        Self::from_column(value).map_err(|_| invalid("outbox status", format!("{value:?}: expected queued or sent")))
+        Self::from_column(value)
+            .map_err(|_| invalid("outbox status", format!("{value:?}: expected queued, sent or failed")))
     }
 }
 
@@ -77,6 +89,14 @@ pub struct OutboxMessage {
     pub status: OutboxStatus,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// Delivery attempts so far, the one in progress included.
+    pub attempts: u32,
+    /// The error of the last failed delivery attempt.
+    pub last_error: Option<String>,
+    /// The earliest time of the next attempt; `None` while due at once.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The Message-ID the message was sent with, angle brackets included.
+    pub smtp_message_id: Option<String>,
 }
 
 /// The result of `queue_message`.
@@ -100,7 +120,8 @@ pub struct OutboxFilter {
 
 macro_rules! outbox_columns {
     () => {
-        "id, kind, recipient, subject, body_text, body_html, case_id, report_id, status, created_at, sent_at"
+        "id, kind, recipient, subject, body_text, body_html, case_id, report_id, status, created_at, sent_at, \
+         attempts, last_error, next_attempt_at, smtp_message_id"
     };
 }
 
@@ -116,6 +137,10 @@ type OutboxRow = (
     String,
     DateTime<Utc>,
     Option<DateTime<Utc>>,
+    i64,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<String>,
 );
 
 const INSERT_MESSAGE: Sql = Sql::each(
@@ -148,14 +173,74 @@ const MARK_SENT: Sql = Sql::each(
     concat!(
         "UPDATE outbox SET status = 'sent', sent_at = coalesce(sent_at, ",
         sqlite_now!(),
-        ") WHERE id = $1 RETURNING ",
+        "), smtp_message_id = coalesce(smtp_message_id, $2), lease_token = NULL, lease_until = NULL \
+         WHERE id = $1 RETURNING ",
         outbox_columns!()
     ),
     concat!(
-        "UPDATE outbox SET status = 'sent', sent_at = coalesce(sent_at, now()) WHERE id = $1 RETURNING ",
+        "UPDATE outbox SET status = 'sent', sent_at = coalesce(sent_at, now()), \
+         smtp_message_id = coalesce(smtp_message_id, $2), lease_token = NULL, lease_until = NULL \
+         WHERE id = $1 RETURNING ",
         outbox_columns!()
     ),
 );
+
+/// Leases up to `$3` queued messages that are due and not leased, oldest
+/// first, for `$2` milliseconds. On PostgreSQL `FOR UPDATE SKIP LOCKED`
+/// makes concurrent claimers pass over rows another claimer has locked; on
+/// SQLite the statement holds the single write lock from select to update.
+const CLAIM_MESSAGES: Sql = Sql::each(
+    concat!(
+        "UPDATE outbox SET attempts = attempts + 1, lease_token = $1, lease_until = ",
+        sqlite_now_plus_ms!("$2"),
+        " WHERE id IN (SELECT id FROM outbox WHERE status = 'queued' AND (next_attempt_at IS NULL OR \
+         next_attempt_at <= ",
+        sqlite_now!(),
+        ") AND (lease_until IS NULL OR lease_until <= ",
+        sqlite_now!(),
+        ") ORDER BY created_at, id LIMIT $3) RETURNING ",
+        outbox_columns!()
+    ),
+    concat!(
+        "UPDATE outbox SET attempts = attempts + 1, lease_token = $1, \
+         lease_until = now() + $2 * interval '1 millisecond' \
+         WHERE id IN (SELECT id FROM outbox WHERE status = 'queued' AND (next_attempt_at IS NULL OR \
+         next_attempt_at <= now()) AND (lease_until IS NULL OR lease_until <= now()) \
+         ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING ",
+        outbox_columns!()
+    ),
+);
+
+/// Puts a leased message back in the queue until `$3` milliseconds from now.
+const RETRY_LATER: Sql = Sql::each(
+    concat!(
+        "UPDATE outbox SET last_error = $2, next_attempt_at = ",
+        sqlite_now_plus_ms!("$3"),
+        ", lease_token = NULL, lease_until = NULL WHERE id = $1 AND status = 'queued' RETURNING ",
+        outbox_columns!()
+    ),
+    concat!(
+        "UPDATE outbox SET last_error = $2, next_attempt_at = now() + $3 * interval '1 millisecond', \
+         lease_token = NULL, lease_until = NULL WHERE id = $1 AND status = 'queued' RETURNING ",
+        outbox_columns!()
+    ),
+);
+
+const MARK_FAILED: Sql = Sql::each(
+    concat!(
+        "UPDATE outbox SET status = 'failed', last_error = $2, failed_at = ",
+        sqlite_now!(),
+        ", lease_token = NULL, lease_until = NULL WHERE id = $1 AND status = 'queued' RETURNING ",
+        outbox_columns!()
+    ),
+    concat!(
+        "UPDATE outbox SET status = 'failed', last_error = $2, failed_at = now(), lease_token = NULL, \
+         lease_until = NULL WHERE id = $1 AND status = 'queued' RETURNING ",
+        outbox_columns!()
+    ),
+);
+
+const SELECT_MESSAGE: Sql = Sql::same(concat!("SELECT ", outbox_columns!(), " FROM outbox WHERE id = $1"));
 
 impl Store {
     /// Queues a message, or returns the one queued before for the same
@@ -227,16 +312,115 @@ impl Store {
     /// Marks a message as sent; marking it again keeps the first time.
     /// Fails with `OutboxMessageNotFound` for an unknown id.
     pub async fn mark_message_sent(&self, message_id: Uuid) -> Result<OutboxMessage> {
+        self.record_delivery(message_id, None).await
+    }
+
+    /// Marks a message as sent with the Message-ID it was sent with and
+    /// ends its lease. Marking it again keeps the first time and id.
+    /// Fails with `OutboxMessageNotFound` for an unknown id.
+    pub async fn record_delivery(&self, message_id: Uuid, smtp_message_id: Option<&str>) -> Result<OutboxMessage> {
         let row: Option<OutboxRow> = on_db!(&self.db, |pool, backend| {
-            sqlx::query_as(MARK_SENT.text(backend)).bind(message_id).fetch_optional(pool).await?
+            sqlx::query_as(MARK_SENT.text(backend)).bind(message_id).bind(smtp_message_id).fetch_optional(pool).await?
         });
         let row = row.ok_or(StoreError::OutboxMessageNotFound(message_id))?;
         message_from_row(row)
     }
+
+    /// Leases up to `limit` (at most 1000) queued messages that are due,
+    /// oldest first, for `lease`, and counts an attempt for each. A message
+    /// whose lease expires without `record_delivery`, `retry_message_later`
+    /// or `mark_message_failed` can be claimed again.
+    pub async fn claim_messages(&self, limit: u32, lease: std::time::Duration) -> Result<Vec<OutboxMessage>> {
+        let limit = limit.clamp(1, MAX_CLAIM);
+        let lease_ms = duration_ms("lease", lease, std::time::Duration::from_secs(24 * 60 * 60))?;
+        let token = Uuid::new_v4();
+        let rows: Vec<OutboxRow> = on_db!(&self.db, |pool, backend| {
+            sqlx::query_as(CLAIM_MESSAGES.text(backend))
+                .bind(token)
+                .bind(lease_ms)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
+        });
+        let mut messages: Vec<OutboxMessage> = rows.into_iter().map(message_from_row).collect::<Result<_>>()?;
+        messages.sort_by_key(|message| (message.created_at, message.id));
+        Ok(messages)
+    }
+
+    /// Records a failed delivery attempt and makes the queued message due
+    /// again after `delay`. Fails with `OutboxMessageNotFound` when the
+    /// message is unknown or no longer queued.
+    pub async fn retry_message_later(
+        &self,
+        message_id: Uuid,
+        error: &str,
+        delay: std::time::Duration,
+    ) -> Result<OutboxMessage> {
+        let delay_ms = delay_ms("retry delay", delay, std::time::Duration::from_secs(366 * 24 * 60 * 60))?;
+        let error = truncate(error);
+        let row: Option<OutboxRow> = on_db!(&self.db, |pool, backend| {
+            sqlx::query_as(RETRY_LATER.text(backend))
+                .bind(message_id)
+                .bind(error)
+                .bind(delay_ms)
+                .fetch_optional(pool)
+                .await?
+        });
+        let row = row.ok_or(StoreError::OutboxMessageNotFound(message_id))?;
+        message_from_row(row)
+    }
+
+    /// Marks a queued message `failed` with the reason: it was rejected
+    /// permanently or ran out of attempts. Fails with
+    /// `OutboxMessageNotFound` when the message is unknown or no longer queued.
+    pub async fn mark_message_failed(&self, message_id: Uuid, error: &str) -> Result<OutboxMessage> {
+        let error = truncate(error);
+        let row: Option<OutboxRow> = on_db!(&self.db, |pool, backend| {
+            sqlx::query_as(MARK_FAILED.text(backend)).bind(message_id).bind(error).fetch_optional(pool).await?
+        });
+        let row = row.ok_or(StoreError::OutboxMessageNotFound(message_id))?;
+        message_from_row(row)
+    }
+
+    /// Returns one outbox message, or `None` for an unknown id.
+    pub async fn get_message(&self, message_id: Uuid) -> Result<Option<OutboxMessage>> {
+        let row: Option<OutboxRow> = on_db!(&self.db, |pool, backend| {
+            sqlx::query_as(SELECT_MESSAGE.text(backend)).bind(message_id).fetch_optional(pool).await?
+        });
+        row.map(message_from_row).transpose()
+    }
+}
+
+/// Cuts an error text to `MAX_ERROR_BYTES` at a character boundary.
+fn truncate(error: &str) -> &str {
+    if error.len() <= MAX_ERROR_BYTES {
+        return error;
+    }
+    let mut end = MAX_ERROR_BYTES;
+    while !error.is_char_boundary(end) {
+        end -= 1;
+    }
+    &error[..end]
 }
 
 fn message_from_row(row: OutboxRow) -> Result<OutboxMessage> {
-    let (id, kind, recipient, subject, text, html, case_id, report_id, status, created_at, sent_at) = row;
+    let (
+        id,
+        kind,
+        recipient,
+        subject,
+        text,
+        html,
+        case_id,
+        report_id,
+        status,
+        created_at,
+        sent_at,
+        attempts,
+        last_error,
+        next_attempt_at,
+        smtp_message_id,
+    ) = row;
     Ok(OutboxMessage {
         id,
         kind: OutboxKind::from_column(&kind)?,
@@ -249,5 +433,9 @@ fn message_from_row(row: OutboxRow) -> Result<OutboxMessage> {
         status: OutboxStatus::from_column(&status)?,
         created_at,
         sent_at,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        last_error,
+        next_attempt_at,
+        smtp_message_id,
     })
 }

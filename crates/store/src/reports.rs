@@ -19,6 +19,7 @@ use crate::text_enum::text_enum;
 const MAX_REPORTER_BYTES: usize = 320;
 const MAX_COMMENT_BYTES: usize = 16 * 1024;
 const MAX_JOIN_KEY_BYTES: usize = 1024;
+const MAX_SOURCE_KEY_BYTES: usize = 1024;
 
 text_enum! {
     /// The channel through which a report arrived.
@@ -57,6 +58,19 @@ pub struct NewReport {
     pub source: ReportSource,
     /// The reported original, stored with `put_raw` first.
     pub raw_sha256: Sha256Hex,
+    /// Identifies the message at its source, such as
+    /// `imap:{account}:{mailbox}:{uidvalidity}:{uid}`, at most 1024 bytes.
+    /// A report with a key that is already stored is not created again.
+    #[serde(default)]
+    pub source_key: Option<String>,
+}
+
+/// The result of `create_report_once`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreatedReport {
+    pub report: Report,
+    /// False when a report with the same source key existed; `report` is then that one.
+    pub created: bool,
 }
 
 /// A stored report.
@@ -136,21 +150,28 @@ type ReportRow = (
     DateTime<Utc>,
 );
 
+/// Inserts a report unless one with the same source key exists; NULL keys
+/// never conflict, so a report without a key is always inserted.
 const INSERT_REPORT: Sql = Sql::each(
     concat!(
-        "INSERT INTO reports (id, received_at, reporter, comment, source, raw_sha256, status, updated_at) VALUES ($1, ",
+        "INSERT INTO reports (id, received_at, reporter, comment, source, raw_sha256, status, updated_at, \
+         source_key) VALUES ($1, ",
         sqlite_now!(),
         ", $2, $3, $4, $5, 'received', ",
         sqlite_now!(),
-        ") RETURNING ",
+        ", $6) ON CONFLICT (source_key) DO NOTHING RETURNING ",
         report_columns!()
     ),
     concat!(
-        "INSERT INTO reports (id, received_at, reporter, comment, source, raw_sha256, status, updated_at) \
-         VALUES ($1, now(), $2, $3, $4, $5, 'received', now()) RETURNING ",
+        "INSERT INTO reports (id, received_at, reporter, comment, source, raw_sha256, status, updated_at, \
+         source_key) VALUES ($1, now(), $2, $3, $4, $5, 'received', now(), $6) \
+         ON CONFLICT (source_key) DO NOTHING RETURNING ",
         report_columns!()
     ),
 );
+
+const SELECT_REPORT_BY_SOURCE_KEY: Sql =
+    Sql::same(concat!("SELECT ", report_columns!(), " FROM reports WHERE source_key = $1"));
 
 const SELECT_REPORT: Sql = Sql::same(concat!("SELECT ", report_columns!(), " FROM reports WHERE id = $1"));
 
@@ -216,11 +237,25 @@ const UPDATE_REPORT_CASE: Sql = Sql::each(
 );
 
 impl Store {
-    /// Stores a new report with status `received`.
+    /// Stores a new report with status `received`, or returns the stored
+    /// report with the same `source_key`.
     ///
     /// Fails with `RawNotFound` when its raw message is not stored.
     pub async fn create_report(&self, report: &NewReport) -> Result<Report> {
+        Ok(self.create_report_once(report).await?.report)
+    }
+
+    /// Stores a new report with status `received` unless a report with the
+    /// same `source_key` exists, which is then returned with `created` false.
+    /// The insert and the check are one statement, so two processes that
+    /// submit the same key at once store one report.
+    ///
+    /// Fails with `RawNotFound` when its raw message is not stored.
+    pub async fn create_report_once(&self, report: &NewReport) -> Result<CreatedReport> {
         check_text("reporter", &report.reporter, MAX_REPORTER_BYTES)?;
+        if let Some(source_key) = &report.source_key {
+            check_text("source key", source_key, MAX_SOURCE_KEY_BYTES)?;
+        }
         if let Some(comment) = &report.comment
             && comment.len() > MAX_COMMENT_BYTES
         {
@@ -229,27 +264,43 @@ impl Store {
         }
 
         let id = Uuid::now_v7();
-        let inserted: std::result::Result<ReportRow, sqlx::Error> = on_db!(&self.db, |pool, backend| {
+        let inserted: std::result::Result<Option<ReportRow>, sqlx::Error> = on_db!(&self.db, |pool, backend| {
             sqlx::query_as(INSERT_REPORT.text(backend))
                 .bind(id)
                 .bind(&report.reporter)
                 .bind(&report.comment)
                 .bind(report.source.as_str())
                 .bind(report.raw_sha256.as_str())
-                .fetch_one(pool)
+                .bind(&report.source_key)
+                .fetch_optional(pool)
                 .await
         });
 
         let row = match inserted {
-            Ok(row) => row,
+            Ok(Some(row)) => row,
+            Ok(None) => return self.report_with_source_key(report).await,
             Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
                 return Err(StoreError::RawNotFound(report.raw_sha256.clone()));
             }
             Err(e) => return Err(e.into()),
         };
-        let report = report_from_row(row)?;
-        tracing::debug!(report_id = %report.id, source = %report.source, "report stored");
-        Ok(report)
+        let stored = report_from_row(row)?;
+        tracing::debug!(report_id = %stored.id, source = %stored.source, "report stored");
+        Ok(CreatedReport { report: stored, created: true })
+    }
+
+    /// Returns the report whose source key conflicted with `report`'s insert.
+    async fn report_with_source_key(&self, report: &NewReport) -> Result<CreatedReport> {
+        let key = report.source_key.as_deref().unwrap_or_default();
+        let row: Option<ReportRow> = on_db!(&self.db, |pool, backend| {
+            sqlx::query_as(SELECT_REPORT_BY_SOURCE_KEY.text(backend)).bind(key).fetch_optional(pool).await?
+        });
+        // Reports are never deleted, so the conflicting row is still there.
+        let row =
+            row.ok_or_else(|| crate::error::invalid("source key", format!("{key:?} conflicted but no report has it")))?;
+        let stored = report_from_row(row)?;
+        tracing::debug!(report_id = %stored.id, "report with this source key already stored");
+        Ok(CreatedReport { report: stored, created: false })
     }
 
     pub async fn get_report(&self, report_id: Uuid) -> Result<Option<Report>> {

@@ -16,6 +16,7 @@ store_test!(report_round_trip, |db| {
         comment: Some("asks for my password".to_owned()),
         source: ReportSource::Imap,
         raw_sha256: raw_sha256.clone(),
+        source_key: None,
     };
 
     let created = db.store.create_report(&new).await.expect("create_report");
@@ -40,6 +41,7 @@ store_test!(report_requires_stored_raw, |db| {
         comment: None,
         source: ReportSource::Cli,
         raw_sha256: missing.clone(),
+        source_key: None,
     };
 
     let error = db.store.create_report(&new).await.expect_err("raw message is missing");
@@ -49,7 +51,8 @@ store_test!(report_requires_stored_raw, |db| {
 
 store_test!(report_rejects_blank_reporter, |db| {
     let raw_sha256 = db.store.put_raw(b"x").await.expect("put_raw");
-    let new = NewReport { reporter: "  ".to_owned(), comment: None, source: ReportSource::Api, raw_sha256 };
+    let new =
+        NewReport { reporter: "  ".to_owned(), comment: None, source: ReportSource::Api, raw_sha256, source_key: None };
 
     let error = db.store.create_report(&new).await.expect_err("blank reporter");
 

@@ -235,3 +235,21 @@ store_test!(relisting_extends_expiry, |db| {
     assert_eq!(forever.id, short.id);
     assert_eq!(forever.expires_at, None, "no expiry wins over a later one");
 });
+
+store_test!(running_action_claimed_only_when_stale, |db| {
+    let (case_id, _) = case_with_report(&db.store, "claim").await;
+    let action = db.store.create_action(&block_url_action(case_id, ActionMode::Auto, "pk1-c")).await.expect("create");
+    let id = action.action.id;
+    let planned = db.store.claim_running_action(id, Duration::ZERO).await.expect("claim planned");
+    db.store.transition_action(id, ActionStatus::Planned, ActionStatus::Running, None).await.expect("run");
+
+    let fresh = db.store.claim_running_action(id, Duration::from_secs(60)).await.expect("claim fresh");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let stale = db.store.claim_running_action(id, Duration::from_millis(10)).await.expect("claim stale");
+    let again = db.store.claim_running_action(id, Duration::from_secs(60)).await.expect("claim again");
+
+    assert!(planned.is_none(), "only a running action can be claimed");
+    assert!(fresh.is_none(), "a running action with a recent heartbeat belongs to its worker");
+    assert_eq!(stale.expect("the stale action").status, ActionStatus::Running);
+    assert!(again.is_none(), "the claim stamped the action, so it is fresh again");
+});

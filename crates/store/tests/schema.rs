@@ -81,6 +81,8 @@ async fn schemas_of_both_back_ends_match() {
     assert!(sqlite_columns.len() > 40, "{sqlite_columns:?}");
     assert_eq!(sqlite_columns, postgres_columns, "tables, columns and nullability must match");
     assert!(sqlite_indexes.contains("jobs_claimable"), "{sqlite_indexes:?}");
+    assert!(sqlite_indexes.contains("reports_source_key"), "{sqlite_indexes:?}");
+    assert!(sqlite_columns.contains(&("outbox".to_owned(), "next_attempt_at".to_owned(), true)), "{sqlite_columns:?}");
     assert_eq!(sqlite_indexes, postgres_indexes, "indexes must match");
     // SQLite has no TRUNCATE, so only PostgreSQL needs a trigger against it.
     let postgres_without_truncate: BTreeSet<String> =
@@ -88,6 +90,7 @@ async fn schemas_of_both_back_ends_match() {
     assert_eq!(sqlite_triggers, postgres_without_truncate, "append-only triggers must match");
     assert_eq!(sqlite_migrations, postgres_migrations, "applied migrations must match");
     assert_eq!(sqlite_migrations.first(), Some(&(1, "initial".to_owned())));
+    assert_eq!(sqlite_migrations.last(), Some(&(5, "mail".to_owned())));
 }
 
 store_test!(connecting_again_keeps_data, |db| {

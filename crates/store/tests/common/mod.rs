@@ -217,6 +217,7 @@ pub async fn report_from(store: &Store, reporter: &str, message: &[u8]) -> Repor
         comment: Some("looks like phishing".to_owned()),
         source: ReportSource::Api,
         raw_sha256,
+        source_key: None,
     };
     store.create_report(&report).await.expect("create_report")
 }
