@@ -64,6 +64,25 @@ fn truncated_message_gets_a_normal_decision_with_review() {
 }
 
 #[test]
+fn binary_input_goes_to_review_undecided() {
+    // Bytes that no mail program writes: NUL bytes, no header fields, no
+    // From, Date or Message-ID.
+    let bytes: Vec<u8> = (0..3_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+
+    let decision = decide_bytes("binary.eml", &bytes);
+
+    assert_eq!(decision.verdict, Verdict::Suspicious);
+    assert_eq!(decision.category, Category::None);
+    assert!(decision.needs_review);
+    assert!(decision.evidence.is_empty(), "{:?}", evidence_ids(&decision));
+    assert!(
+        decision.review_reasons[0].contains("does not look like an email message"),
+        "{:?}",
+        decision.review_reasons
+    );
+}
+
+#[test]
 fn deceptive_link_points_at_the_link() {
     let decision = decide_file("cases/case-07.eml");
     assert!(matches!(decision.verdict, Verdict::Malicious | Verdict::Suspicious), "{:?}", decision.verdict);

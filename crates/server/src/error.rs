@@ -46,7 +46,7 @@ pub enum ServiceError {
     #[error("background task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}")]
     Listen {
         address: String,
         #[source]

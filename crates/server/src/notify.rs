@@ -43,6 +43,8 @@ impl Notifier {
             .iter()
             .map(|domain| domain.trim().trim_end_matches('.').to_ascii_lowercase())
             .filter(|domain| !domain.is_empty())
+            .collect::<BTreeSet<String>>()
+            .into_iter()
             .collect();
         Ok(Self { store, coach, organization_domains, outbox_queued })
     }
@@ -100,7 +102,9 @@ impl Notifier {
             return Ok(());
         }
         let reporters = self.case_reporters(case_id).await?;
-        for recipient in self.internal_recipients(message, &reporters) {
+        let mut recipients = self.internal_recipients(message, &reporters);
+        recipients.extend(self.purged_mailboxes(actions));
+        for recipient in recipients {
             if reporters.contains(&recipient) {
                 continue;
             }
@@ -181,6 +185,20 @@ impl Notifier {
             .collect()
     }
 
+    /// Returns the addresses of the mailboxes where a purge found a copy, so
+    /// people who got the message by Bcc or through a list get a lesson too.
+    /// A mailbox login without `@` gets the organisation's domain when
+    /// exactly one is configured, and is skipped otherwise.
+    fn purged_mailboxes(&self, actions: &[Action]) -> BTreeSet<String> {
+        actions
+            .iter()
+            .filter(|action| action.kind == "purge_copies" && action.status == ActionStatus::Succeeded)
+            .filter_map(|action| action.outcome.as_ref())
+            .flat_map(|outcome| mailbox_addresses(outcome, &self.organization_domains))
+            .filter(|address| address.rsplit_once('@').is_some_and(|(_, domain)| self.is_internal(domain)))
+            .collect()
+    }
+
     fn is_internal(&self, domain: &str) -> bool {
         let domain = domain.to_ascii_lowercase();
         self.organization_domains
@@ -232,6 +250,29 @@ fn impact_of(actions: &[Action]) -> Impact {
     impact
 }
 
+/// Returns the lowercase addresses of the mailboxes in which a purge outcome
+/// found a copy. A login without `@` gets the domain when `domains` has
+/// exactly one, and is left out otherwise.
+fn mailbox_addresses(outcome: &serde_json::Value, domains: &[String]) -> Vec<String> {
+    let mailboxes = outcome.get("data").and_then(|data| data.get("mailboxes")).and_then(|m| m.as_array());
+    let mut addresses = Vec::new();
+    for mailbox in mailboxes.into_iter().flatten() {
+        let found = mailbox.get("found").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let Some(user) = mailbox.get("user").and_then(serde_json::Value::as_str) else {
+            continue;
+        };
+        if found == 0 {
+            continue;
+        }
+        match (user.contains('@'), domains) {
+            (true, _) => addresses.push(user.to_lowercase()),
+            (false, [domain]) => addresses.push(format!("{}@{domain}", user.to_lowercase())),
+            (false, _) => {}
+        }
+    }
+    addresses
+}
+
 /// Adds the copies moved and the mailboxes protected by one purge outcome.
 fn add_purge(impact: &mut Impact, outcome: Option<&serde_json::Value>) {
     let mailboxes = outcome
@@ -256,6 +297,23 @@ fn log_issues(rendered: &RenderedMessage, report_id: Uuid) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn purged_mailboxes_become_addresses() {
+        let outcome = json!({ "data": { "mailboxes": [
+            { "user": "Ann", "found": 1, "moved": 1 },
+            { "user": "bob@corp-example.com", "found": 1, "moved": 0, "error": "move failed" },
+            { "user": "cy", "found": 0, "moved": 0 },
+        ] } });
+        let one_domain = vec!["corp-example.com".to_owned()];
+        let two_domains = vec!["corp-example.com".to_owned(), "corp-example.org".to_owned()];
+
+        let with_one = mailbox_addresses(&outcome, &one_domain);
+        let with_two = mailbox_addresses(&outcome, &two_domains);
+
+        assert_eq!(with_one, vec!["ann@corp-example.com", "bob@corp-example.com"]);
+        assert_eq!(with_two, vec!["bob@corp-example.com"], "a bare login is ambiguous with two domains");
+    }
 
     #[test]
     fn purge_counts_copies_and_mailboxes() {

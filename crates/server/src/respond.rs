@@ -188,9 +188,9 @@ impl Responder {
     /// `action_executed` or `action_failed` in the same transaction.
     ///
     /// An action of a connector that works inside phishloop (`log`,
-    /// `blocklist`) goes straight to its final status: such a connector
-    /// finishes or fails in the same process, so `running` would tell
-    /// nobody anything. Any other action is `running` while its connector
+    /// `blocklist`) goes straight to its final status, because such a
+    /// connector finishes or fails in the same process and a `running`
+    /// status would carry no information. Any other action is `running` while its connector
     /// works, so a crash leaves a trace that the next attempt picks up.
     pub(crate) async fn execute(&self, action: Action) -> Result<Action, ServiceError> {
         let Some(connector) = self.connectors.get(&action.connector) else {

@@ -497,7 +497,7 @@ fn check_new_action(store: &Store, action: &NewAction) -> Result<()> {
     store.check_payload("action target", &action.target.to_string())
 }
 
-/// A new `auto` action is `planned`, a new `approve` action `awaiting_approval`.
+/// Returns the first status of a new action: `planned` for `auto`, `awaiting_approval` for `approve`.
 fn initial_status(mode: ActionMode) -> ActionStatus {
     match mode {
         ActionMode::Auto => ActionStatus::Planned,

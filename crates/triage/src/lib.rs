@@ -252,6 +252,19 @@ impl Triage {
             };
         };
 
+        if let Some(reason) = not_a_message(&message.parse) {
+            return Decision {
+                verdict: Verdict::Suspicious,
+                category: Category::None,
+                confidence: 0.0,
+                needs_review: true,
+                review_reasons: vec![reason],
+                score: 0.5,
+                model: None,
+                evidence: Vec::new(),
+            };
+        }
+
         let mut evidence = self.rule_evidence(record);
         let simulation = self.rules.rules().iter().any(|rule| {
             rule.verdict == Some(RuleVerdict::Simulation) && evidence.iter().any(|item| item.id == rule.id)
@@ -419,4 +432,23 @@ fn model_evidence(
 
 fn round(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
+}
+
+/// Returns why the input is no email message at all, when it has none of
+/// From, Date and Message-ID and its header block is broken (binary data,
+/// NUL bytes, lines that are no header fields). Rules and the model were
+/// made for mail, so such input goes to a person undecided instead of
+/// getting a verdict from features that mean nothing for it.
+fn not_a_message(parse: &phishloop_model::ParseInfo) -> Option<String> {
+    use phishloop_model::DefectCode::{
+        EmptyInput, InvalidHeaderLine, MissingDate, MissingFrom, MissingMessageId, NoHeaders, NulBytes,
+    };
+    let has = |code| parse.defects.iter().any(|defect| defect.code == code);
+    let headerless = has(MissingFrom) && has(MissingDate) && has(MissingMessageId);
+    let broken = has(NulBytes) || has(InvalidHeaderLine) || has(NoHeaders) || has(EmptyInput);
+    (headerless && broken).then(|| {
+        "the input does not look like an email message: it has no From, Date or Message-ID and its header \
+         block is broken; check what was reported"
+            .to_owned()
+    })
 }
