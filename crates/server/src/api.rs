@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, StatusCode};
@@ -88,8 +89,27 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> axum::Router {
     )
     .route("/metrics", axum::routing::get(prometheus_metrics))
     .route("/healthz", axum::routing::get(healthz))
+    .fallback(unknown_route)
     .layer(axum::extract::DefaultBodyLimit::max(body_limit))
     .with_state(state)
+}
+
+/// Answers a request for a path no route serves with a JSON 404.
+async fn unknown_route(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let error = format!("no route for {method} {}; /api/v1/openapi.json lists the routes", uri.path());
+    (StatusCode::NOT_FOUND, Json(crate::error::ErrorBody { code: "not_found", error })).into_response()
+}
+
+/// Returns the id of a path like `/api/v1/reports/{id}`, or a JSON 400
+/// naming the bad value instead of axum's plain-text rejection.
+pub(crate) fn path_id(path: Result<Path<Uuid>, PathRejection>) -> Result<Uuid, ServiceError> {
+    match path {
+        Ok(Path(id)) => Ok(id),
+        Err(rejection) => Err(ServiceError::BadRequest(format!(
+            "invalid id in the path: {}; ids are UUIDs such as 01a24410-758a-7576-81a8-4d65fdd4d385",
+            rejection.body_text()
+        ))),
+    }
 }
 
 /// The response to an accepted report.
@@ -311,8 +331,9 @@ impl ReportView {
 async fn get_report(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<Uuid>,
+    path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<ReportView>, ServiceError> {
+    let id = path_id(path)?;
     state.auth.authorize(&headers, Permission::ReadReport).await?;
     let report = state.store.get_report(id).await?.ok_or(ServiceError::NotFound { what: "report", id })?;
     let events = state.store.events_for(EventSubject::Report(id)).await?;
@@ -367,8 +388,9 @@ pub struct ReporterView {
 async fn get_case(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<Uuid>,
+    path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<CaseView>, ServiceError> {
+    let id = path_id(path)?;
     state.auth.authorize(&headers, Permission::ReadCase).await?;
     let CaseDetail { case, reports, reporters } =
         state.store.get_case(id).await?.ok_or(ServiceError::NotFound { what: "case", id })?;
@@ -422,8 +444,9 @@ pub struct CampaignView {
 async fn get_campaign(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<Uuid>,
+    path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<CampaignView>, ServiceError> {
+    let id = path_id(path)?;
     state.auth.authorize(&headers, Permission::ReadCase).await?;
     let detail = state.store.get_campaign(id).await?.ok_or(ServiceError::NotFound { what: "campaign", id })?;
     Ok(Json(CampaignView {
@@ -486,8 +509,9 @@ impl From<Event> for EventView {
 async fn get_timeline(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<Uuid>,
+    path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<Vec<EventView>>, ServiceError> {
+    let id = path_id(path)?;
     state.auth.authorize(&headers, Permission::ReadCase).await?;
     let detail = state.store.get_case(id).await?.ok_or(ServiceError::NotFound { what: "case", id })?;
     let mut events = state.store.events_for(EventSubject::Case(id)).await?;

@@ -2,7 +2,10 @@
 //! undoing them, the outbox, and the block-list feeds.
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
+
+use crate::api::path_id;
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
@@ -127,8 +130,9 @@ impl From<OutboxMessage> for OutboxMessageView {
 pub(crate) async fn list_case_actions(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<Uuid>,
+    path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<Vec<ActionView>>, ServiceError> {
+    let id = path_id(path)?;
     state.auth.authorize(&headers, Permission::ReadActions).await?;
     if state.store.get_case(id).await?.is_none() {
         return Err(ServiceError::NotFound { what: "case", id });
@@ -154,8 +158,9 @@ pub(crate) async fn list_case_actions(
 pub(crate) async fn approve_action(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<Uuid>,
+    path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<ActionView>, ServiceError> {
+    let id = path_id(path)?;
     let caller = state.auth.authorize(&headers, Permission::ApproveAction).await?;
     let action = state.responder.approve(id, &caller.name).await?;
     Ok(Json(action.into()))
@@ -178,8 +183,9 @@ pub(crate) async fn approve_action(
 pub(crate) async fn undo_action(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<Uuid>,
+    path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<ActionView>, ServiceError> {
+    let id = path_id(path)?;
     let caller = state.auth.authorize(&headers, Permission::UndoAction).await?;
     let action = state.responder.undo(id, &caller.name).await?;
     Ok(Json(action.into()))

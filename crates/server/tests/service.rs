@@ -399,3 +399,17 @@ service_test!(long_message_id_still_decided_and_joined, |env| {
     assert!(case["join_key"].as_str().expect("join key").starts_with("sha256:"), "{case}");
     service.stop().await;
 });
+
+service_test!(bad_path_and_unknown_route_answer_json, |env| {
+    let service = env.start_with(|config| config.workers = 0).await;
+
+    let (bad_status, bad) = service.get("/api/v1/cases/not-a-uuid").await;
+    let (missing_status, missing) = service.get("/api/v1/no-such-thing").await;
+
+    assert_eq!(bad_status, 400, "{bad}");
+    assert_eq!(bad["code"], "bad_request", "{bad}");
+    assert!(bad["error"].as_str().expect("error").contains("invalid id in the path"), "{bad}");
+    assert_eq!(missing_status, 404, "{missing}");
+    assert_eq!(missing["code"], "not_found", "{missing}");
+    service.stop().await;
+});
