@@ -10,9 +10,9 @@ use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use phishloop_store::{CaseDetail, Event, EventSubject, Job, Report, ReportSource, Store};
+use phishloop_store::{CaseDetail, Event, EventSubject, Job, Report, ReportSource, Store, TokenRole};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -292,6 +292,21 @@ pub struct JobView {
 }
 
 impl ReportView {
+    /// Keeps what a report button shows its user (status, verdict,
+    /// category, whether a person reviews it) and drops the evidence, the
+    /// reporter's comment and the analysis job, which only analysts read.
+    fn limit_to_status(&mut self) {
+        self.decision = self.decision.take().map(|decision| {
+            json!({
+                "verdict": decision.get("verdict"),
+                "category": decision.get("category"),
+                "needs_review": decision.get("needs_review"),
+            })
+        });
+        self.comment = None;
+        self.job = None;
+    }
+
     fn new(report: Report, events: &[Event], job: Option<Job>) -> Self {
         let decided_at = events.iter().find(|event| event.kind == "decided").map(|event| event.created_at);
         Self {
@@ -334,7 +349,7 @@ async fn get_report(
     path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<ReportView>, ServiceError> {
     let id = path_id(path)?;
-    state.auth.authorize(&headers, Permission::ReadReport).await?;
+    let caller = state.auth.authorize(&headers, Permission::ReadReport).await?;
     let report = state.store.get_report(id).await?.ok_or(ServiceError::NotFound { what: "report", id })?;
     let events = state.store.events_for(EventSubject::Report(id)).await?;
     let job_id = events
@@ -347,7 +362,11 @@ async fn get_report(
         Some(job_id) => state.store.get_job(job_id).await?,
         None => None,
     };
-    Ok(Json(ReportView::new(report, &events, job)))
+    let mut view = ReportView::new(report, &events, job);
+    if caller.role == TokenRole::Reporter {
+        view.limit_to_status();
+    }
+    Ok(Json(view))
 }
 
 /// A case: the reports of one original message and everyone who reported it.

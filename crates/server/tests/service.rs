@@ -413,3 +413,29 @@ service_test!(bad_path_and_unknown_route_answer_json, |env| {
     assert_eq!(missing["code"], "not_found", "{missing}");
     service.stop().await;
 });
+
+service_test!(reporter_role_sees_status_not_evidence, |env| {
+    let service = env.start().await;
+    let (_, token) =
+        phishloop_server::create_token(&service.store, "report-button", TokenRole::Reporter).await.expect("token");
+    let report_id = service.submit_ok(&phishing_message("status"), Some("alice@corp-example.com")).await;
+    let full = service.wait_done(&report_id).await;
+
+    let response = service
+        .client
+        .get(service.url(&format!("/api/v1/reports/{report_id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("GET");
+    let status = response.status().as_u16();
+    let limited: Value = response.json().await.expect("JSON");
+
+    assert!(full["decision"]["evidence"].is_array(), "an admin sees the evidence: {full}");
+    assert_eq!(status, 200);
+    assert_eq!(limited["status"], full["status"]);
+    assert_eq!(limited["decision"]["verdict"], full["decision"]["verdict"]);
+    assert!(limited["decision"].get("evidence").is_none(), "{limited}");
+    assert!(limited["job"].is_null(), "{limited}");
+    service.stop().await;
+});
