@@ -94,7 +94,7 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> axum::Router {
     .with_state(state)
 }
 
-/// Answers a request for a path no route serves with a JSON 404.
+/// Returns a JSON 404 for a request whose path no route serves.
 async fn unknown_route(method: axum::http::Method, uri: axum::http::Uri) -> Response {
     let error = format!("no route for {method} {}; /api/v1/openapi.json lists the routes", uri.path());
     (StatusCode::NOT_FOUND, Json(crate::error::ErrorBody { code: "not_found", error })).into_response()
