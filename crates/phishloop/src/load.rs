@@ -2,7 +2,7 @@
 //! measures how fast they are accepted and decided.
 //!
 //! The load is open: a report is sent on every tick whether or not the
-//! earlier ones were answered, so a slow service shows as growing latency
+//! earlier ones got a response, so a slow service shows as growing latency
 //! instead of a lower offered rate. Report-to-decision latency is read from
 //! the service's own timestamps (`received_at` and `decided_at`), so polling
 //! for the result adds nothing to it.
@@ -70,7 +70,7 @@ struct Figures {
     loop_check: Option<LoopCheck>,
 }
 
-/// What `--verify` found: decided reports whose job finished with at least
+/// Result of `--verify`: decided reports whose job finished with at least
 /// one action on their case and an outcome message for their reporter.
 #[derive(Debug, Default, Serialize)]
 struct LoopCheck {

@@ -250,13 +250,23 @@ fn impact_of(actions: &[Action]) -> Impact {
     impact
 }
 
+/// Returns the per-mailbox results of an `imap` purge outcome (`data.mailboxes`),
+/// none for any other outcome.
+fn purge_mailboxes(outcome: Option<&serde_json::Value>) -> impl Iterator<Item = &serde_json::Value> {
+    outcome
+        .and_then(|outcome| outcome.get("data"))
+        .and_then(|data| data.get("mailboxes"))
+        .and_then(|mailboxes| mailboxes.as_array())
+        .into_iter()
+        .flatten()
+}
+
 /// Returns the lowercase addresses of the mailboxes in which a purge outcome
 /// found a copy. A login without `@` gets the domain when `domains` has
 /// exactly one, and is left out otherwise.
 fn mailbox_addresses(outcome: &serde_json::Value, domains: &[String]) -> Vec<String> {
-    let mailboxes = outcome.get("data").and_then(|data| data.get("mailboxes")).and_then(|m| m.as_array());
     let mut addresses = Vec::new();
-    for mailbox in mailboxes.into_iter().flatten() {
+    for mailbox in purge_mailboxes(Some(outcome)) {
         let found = mailbox.get("found").and_then(serde_json::Value::as_u64).unwrap_or(0);
         let Some(user) = mailbox.get("user").and_then(serde_json::Value::as_str) else {
             continue;
@@ -275,11 +285,7 @@ fn mailbox_addresses(outcome: &serde_json::Value, domains: &[String]) -> Vec<Str
 
 /// Adds the copies moved and the mailboxes protected by one purge outcome.
 fn add_purge(impact: &mut Impact, outcome: Option<&serde_json::Value>) {
-    let mailboxes = outcome
-        .and_then(|outcome| outcome.get("data"))
-        .and_then(|data| data.get("mailboxes"))
-        .and_then(|mailboxes| mailboxes.as_array());
-    for mailbox in mailboxes.into_iter().flatten() {
+    for mailbox in purge_mailboxes(outcome) {
         let moved = mailbox.get("moved").and_then(serde_json::Value::as_u64).unwrap_or(0);
         impact.copies_removed = impact.copies_removed.saturating_add(moved);
         if moved > 0 {

@@ -88,7 +88,7 @@ impl Pipeline {
         }
     }
 
-    /// The organisation's mail domains from the analysis configuration.
+    /// Returns the organisation's mail domains from the analysis configuration.
     pub fn organization_domains(&self) -> &[String] {
         &self.analyzer.config().organization.domains
     }
@@ -145,7 +145,7 @@ pub fn join_key(record: &AnalysisRecord, raw_sha256: &str) -> String {
     key
 }
 
-/// The longest join key kept as it is; the store accepts 1024 bytes.
+/// Maximum length in bytes of a join key kept as it is; the store accepts 1024.
 const MAX_JOIN_KEY_BYTES: usize = 512;
 
 /// Returns the analysis record as JSON when it fits in half the store's payload

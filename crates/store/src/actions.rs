@@ -235,43 +235,8 @@ impl Store {
     /// Safe under concurrency: callers creating the same key at once end up
     /// with one row. Fails with `CaseNotFound` for an unknown case.
     pub async fn create_action(&self, action: &NewAction) -> Result<CreatedAction> {
-        check_new_action(self, action)?;
-        let status = initial_status(action.mode);
-
-        let id = Uuid::now_v7();
-        let inserted: std::result::Result<u64, sqlx::Error> = on_db!(&self.db, |pool, backend| {
-            sqlx::query(INSERT_ACTION.text(backend))
-                .bind(id)
-                .bind(action.case_id)
-                .bind(&action.kind)
-                .bind(Json(&action.target))
-                .bind(action.mode.as_str())
-                .bind(&action.connector)
-                .bind(&action.playbook)
-                .bind(action.reversible)
-                .bind(&action.note)
-                .bind(&action.idempotency_key)
-                .bind(status.as_str())
-                .execute(pool)
-                .await
-                .map(|result| result.rows_affected())
-        });
-        let created = match inserted {
-            Ok(rows) => rows == 1,
-            Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
-                return Err(StoreError::CaseNotFound(action.case_id));
-            }
-            Err(e) => return Err(e.into()),
-        };
-
-        let row: ActionRow = on_db!(&self.db, |pool, backend| {
-            sqlx::query_as(SELECT_ACTION_BY_KEY.text(backend)).bind(&action.idempotency_key).fetch_one(pool).await?
-        });
-        let stored = action_from_row(row)?;
-        if created {
-            tracing::debug!(action_id = %stored.id, case_id = %stored.case_id, kind = %stored.kind, "action stored");
-        }
-        Ok(CreatedAction { action: stored, created })
+        let mut created = self.store_actions(std::slice::from_ref(action), None).await?;
+        created.pop().ok_or_else(|| invalid("action", "was not stored".to_owned()))
     }
 
     /// Stores planned actions like `create_action` and, for each one that is
@@ -283,7 +248,17 @@ impl Store {
         &self,
         actions: &[NewAction],
         event_kind: &str,
-        payload: impl Fn(&Action) -> Value,
+        payload: impl Fn(&Action) -> Value + Sync,
+    ) -> Result<Vec<CreatedAction>> {
+        self.store_actions(actions, Some((event_kind, &payload))).await
+    }
+
+    /// Stores `actions` in one transaction and, when `event` is given,
+    /// appends that event kind with its payload for each new action.
+    async fn store_actions(
+        &self,
+        actions: &[NewAction],
+        event: Option<(&str, &ActionPayload<'_>)>,
     ) -> Result<Vec<CreatedAction>> {
         for action in actions {
             check_new_action(self, action)?;
@@ -316,6 +291,9 @@ impl Store {
                         .await?;
                     let stored = action_from_row(row)?;
                     if inserted == 1 {
+                        tracing::debug!(action_id = %stored.id, case_id = %stored.case_id, kind = %stored.kind, "action stored");
+                    }
+                    if let (1, Some((event_kind, payload))) = (inserted, event) {
                         let payload_text = payload(&stored).to_string();
                         self.check_payload("event payload", &payload_text)?;
                         append_in_tx!(tx, backend, EventSubject::Case(stored.case_id), event_kind, &payload_text)
@@ -482,6 +460,9 @@ impl Store {
         }
     }
 }
+
+/// Builds an event payload from a stored action.
+type ActionPayload<'a> = dyn Fn(&Action) -> Value + Sync + 'a;
 
 /// Checks the sizes of a new action's fields.
 fn check_new_action(store: &Store, action: &NewAction) -> Result<()> {
