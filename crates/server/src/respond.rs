@@ -16,7 +16,9 @@ use phishloop_model::{Decision, MessageAnalysis};
 use phishloop_response::{
     CaseFacts, Connector, LogConnector, Mode, OutcomeStatus, PlannedAction, ResponseConfig, WebhookConnector, plan,
 };
-use phishloop_store::{Action, ActionMode, ActionStatus, EventSubject, NewAction, Report, Store, StoreError};
+use phishloop_store::{
+    Action, ActionMode, ActionStatus, ActionTransition, EventSubject, NewAction, Report, Store, StoreError,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -89,6 +91,8 @@ impl Responder {
         let planned = plan(decision, message, &facts, &self.config);
         self.store_planned(report.id, case_id, &planned.actions).await?;
 
+        let mut local = Vec::new();
+        let mut remote = Vec::new();
         for action in self.store.actions_for_case(case_id).await? {
             if action.mode != ActionMode::Auto {
                 continue;
@@ -105,6 +109,16 @@ impl Responder {
                 }
                 _ => continue,
             };
+            if is_local(&action.connector) && self.connectors.contains_key(&action.connector) {
+                local.push(action);
+            } else {
+                remote.push(action);
+            }
+        }
+        // The block list and the dry-run log act at once, so they go first
+        // and their outcomes are stored together.
+        self.execute_local(local).await?;
+        for action in remote {
             match self.execute(action).await {
                 Ok(_) => {}
                 // Another worker moved it on first, such as the job of a second report of the case.
@@ -220,6 +234,41 @@ impl Responder {
         self.finish(action.id, from, status, outcome, event).await
     }
 
+    /// Carries out actions of the connectors that work inside phishloop and
+    /// stores all their outcomes and events in one transaction. An action
+    /// that another worker moved on meanwhile keeps that worker's outcome.
+    async fn execute_local(&self, actions: Vec<Action>) -> Result<(), ServiceError> {
+        let mut transitions = Vec::with_capacity(actions.len());
+        for action in &actions {
+            let Some(connector) = self.connectors.get(&action.connector) else {
+                continue;
+            };
+            let outcome = connector.execute(&planned_action(action)?).await;
+            let to = match outcome.status {
+                OutcomeStatus::Succeeded => ActionStatus::Succeeded,
+                OutcomeStatus::Failed => ActionStatus::Failed,
+                OutcomeStatus::Unsupported => ActionStatus::Skipped,
+            };
+            transitions.push(ActionTransition {
+                action_id: action.id,
+                from: action.status,
+                to,
+                outcome: Some(serde_json::to_value(&outcome).map_err(json_error)?),
+                event_kind: if to == ActionStatus::Failed { "action_failed" } else { "action_executed" },
+            });
+        }
+        let done = self
+            .store
+            .transition_actions_recorded(&transitions, |done, transition| {
+                outcome_payload(done, transition.outcome.as_ref().unwrap_or(&serde_json::Value::Null))
+            })
+            .await?;
+        for done in done.iter().flatten() {
+            log_outcome(done);
+        }
+        Ok(())
+    }
+
     /// Runs a connector while stamping the `running` action every third of
     /// `running_stale_after`, so no other worker takes it over meanwhile.
     async fn execute_with_heartbeat(
@@ -252,23 +301,13 @@ impl Responder {
         outcome: serde_json::Value,
         event: &str,
     ) -> Result<Action, ServiceError> {
-        let payload = |done: &Action| {
-            json!({
-                "action_id": done.id,
-                "kind": done.kind,
-                "connector": done.connector,
-                "status": done.status,
-                "details": outcome.get("details"),
-                "dry_run": outcome.get("dry_run"),
+        let done = self
+            .store
+            .transition_action_recorded(action_id, from, status, Some(&outcome), event, |done| {
+                outcome_payload(done, &outcome)
             })
-        };
-        let done =
-            self.store.transition_action_recorded(action_id, from, status, Some(&outcome), event, payload).await?;
-        if status == ActionStatus::Failed {
-            tracing::warn!(case_id = %done.case_id, action_id = %done.id, kind = %done.kind, "action failed");
-        } else {
-            tracing::info!(case_id = %done.case_id, action_id = %done.id, kind = %done.kind, status = %done.status, "action carried out");
-        }
+            .await?;
+        log_outcome(&done);
         Ok(done)
     }
 
@@ -324,6 +363,26 @@ impl Responder {
         self.store.append_event(EventSubject::Case(undone.case_id), "action_undone", &payload).await?;
         tracing::info!(case_id = %undone.case_id, %action_id, %requested_by, "action undone");
         Ok(undone)
+    }
+}
+
+/// The payload of `action_executed` and `action_failed`.
+fn outcome_payload(done: &Action, outcome: &serde_json::Value) -> serde_json::Value {
+    json!({
+        "action_id": done.id,
+        "kind": done.kind,
+        "connector": done.connector,
+        "status": done.status,
+        "details": outcome.get("details"),
+        "dry_run": outcome.get("dry_run"),
+    })
+}
+
+fn log_outcome(done: &Action) {
+    if done.status == ActionStatus::Failed {
+        tracing::warn!(case_id = %done.case_id, action_id = %done.id, kind = %done.kind, "action failed");
+    } else {
+        tracing::info!(case_id = %done.case_id, action_id = %done.id, kind = %done.kind, status = %done.status, "action carried out");
     }
 }
 

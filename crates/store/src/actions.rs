@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::db::{Sql, on_db, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, StoreError, invalid};
-use crate::events::{EventSubject, append_in_tx};
-use crate::store::{Store, check_text};
+use crate::events::{EventSubject, append_all_in_tx};
+use crate::store::{Store, check_kind, check_text};
 use crate::text_enum::text_enum;
 
 const MAX_NAME_BYTES: usize = 200;
@@ -68,6 +68,19 @@ impl ActionStatus {
     pub fn is_final(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::Skipped | Self::Undone)
     }
+}
+
+/// One status change for `transition_actions_recorded`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActionTransition<'a> {
+    pub action_id: Uuid,
+    /// The status the action must still be in.
+    pub from: ActionStatus,
+    pub to: ActionStatus,
+    /// The connector's outcome, stored on the action when given.
+    pub outcome: Option<Value>,
+    /// The event appended to the action's case.
+    pub event_kind: &'a str,
 }
 
 /// An action to store with `create_action`.
@@ -156,11 +169,15 @@ const INSERT_ACTION: Sql = Sql::each(
         sqlite_now!(),
         ", ",
         sqlite_now!(),
-        ") ON CONFLICT (idempotency_key) DO NOTHING"
+        ") ON CONFLICT (idempotency_key) DO NOTHING RETURNING ",
+        action_columns!()
     ),
-    "INSERT INTO actions (id, case_id, kind, target, mode, connector, playbook, reversible, note, \
-     idempotency_key, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-     now(), now()) ON CONFLICT (idempotency_key) DO NOTHING",
+    concat!(
+        "INSERT INTO actions (id, case_id, kind, target, mode, connector, playbook, reversible, note, \
+         idempotency_key, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+         now(), now()) ON CONFLICT (idempotency_key) DO NOTHING RETURNING ",
+        action_columns!()
+    ),
 );
 
 const SELECT_ACTION: Sql = Sql::same(concat!("SELECT ", action_columns!(), " FROM actions WHERE id = $1"));
@@ -267,9 +284,11 @@ impl Store {
             async {
                 let mut tx = pool.begin().await?;
                 let mut created = Vec::with_capacity(actions.len());
+                let mut events = Vec::new();
                 for action in actions {
                     let id = Uuid::now_v7();
-                    let inserted = sqlx::query(INSERT_ACTION.text(backend))
+                    // The insert returns the new row; a key stored before returns nothing.
+                    let inserted: Option<ActionRow> = sqlx::query_as(INSERT_ACTION.text(backend))
                         .bind(id)
                         .bind(action.case_id)
                         .bind(&action.kind)
@@ -281,14 +300,19 @@ impl Store {
                         .bind(&action.note)
                         .bind(&action.idempotency_key)
                         .bind(initial_status(action.mode).as_str())
-                        .execute(&mut *tx)
+                        .fetch_optional(&mut *tx)
                         .await
-                        .map_err(|error| case_missing(error, action.case_id))?
-                        .rows_affected();
-                    let row: ActionRow = sqlx::query_as(SELECT_ACTION_BY_KEY.text(backend))
-                        .bind(&action.idempotency_key)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                        .map_err(|error| case_missing(error, action.case_id))?;
+                    let (row, inserted) = match inserted {
+                        Some(row) => (row, 1),
+                        None => {
+                            let row: ActionRow = sqlx::query_as(SELECT_ACTION_BY_KEY.text(backend))
+                                .bind(&action.idempotency_key)
+                                .fetch_one(&mut *tx)
+                                .await?;
+                            (row, 0)
+                        }
+                    };
                     let stored = action_from_row(row)?;
                     if inserted == 1 {
                         tracing::debug!(action_id = %stored.id, case_id = %stored.case_id, kind = %stored.kind, "action stored");
@@ -296,11 +320,11 @@ impl Store {
                     if let (1, Some((event_kind, payload))) = (inserted, event) {
                         let payload_text = payload(&stored).to_string();
                         self.check_payload("event payload", &payload_text)?;
-                        append_in_tx!(tx, backend, EventSubject::Case(stored.case_id), event_kind, &payload_text)
-                            .await?;
+                        events.push((EventSubject::Case(stored.case_id), event_kind, payload_text));
                     }
                     created.push(CreatedAction { action: stored, created: inserted == 1 });
                 }
+                append_all_in_tx!(tx, backend, &events).await?;
                 tx.commit().await?;
                 Ok::<_, StoreError>(created)
             }
@@ -321,37 +345,67 @@ impl Store {
         event_kind: &str,
         payload: impl Fn(&Action) -> Value,
     ) -> Result<Action> {
-        if let Some(outcome) = outcome {
-            self.check_payload("action outcome", &outcome.to_string())?;
+        let transition = ActionTransition { action_id, from, to, outcome: outcome.cloned(), event_kind };
+        let mut updated =
+            self.transition_actions_recorded(std::slice::from_ref(&transition), |action, _| payload(action)).await?;
+        match updated.pop().flatten() {
+            Some(action) => Ok(action),
+            None => Err(self.status_conflict(action_id, from).await),
         }
-        let updated: Option<Action> = on_db!(&self.db, |pool, backend| {
+    }
+
+    /// Makes every transition of `transitions` like
+    /// `transition_action_recorded`, with all their events, in one
+    /// transaction. An action that is no longer in its `from` status is left
+    /// as it is and gets `None` in the result, which lists the actions in the
+    /// order given.
+    pub async fn transition_actions_recorded(
+        &self,
+        transitions: &[ActionTransition<'_>],
+        payload: impl Fn(&Action, &ActionTransition<'_>) -> Value,
+    ) -> Result<Vec<Option<Action>>> {
+        for transition in transitions {
+            check_kind("event kind", transition.event_kind)?;
+            if let Some(outcome) = &transition.outcome {
+                self.check_payload("action outcome", &outcome.to_string())?;
+            }
+        }
+        let updated: Vec<Option<Action>> = on_db!(&self.db, |pool, backend| {
             async {
                 let mut tx = pool.begin().await?;
-                let row: Option<ActionRow> = sqlx::query_as(UPDATE_ACTION_STATUS.text(backend))
-                    .bind(action_id)
-                    .bind(to.as_str())
-                    .bind(from.as_str())
-                    .bind(outcome.map(Json))
-                    .bind(to.is_final())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let Some(row) = row else {
-                    return Ok::<_, StoreError>(None);
-                };
-                let action = action_from_row(row)?;
-                let payload_text = payload(&action).to_string();
-                self.check_payload("event payload", &payload_text)?;
-                append_in_tx!(tx, backend, EventSubject::Case(action.case_id), event_kind, &payload_text).await?;
+                let mut updated = Vec::with_capacity(transitions.len());
+                let mut events = Vec::new();
+                for transition in transitions {
+                    let row: Option<ActionRow> = sqlx::query_as(UPDATE_ACTION_STATUS.text(backend))
+                        .bind(transition.action_id)
+                        .bind(transition.to.as_str())
+                        .bind(transition.from.as_str())
+                        .bind(transition.outcome.as_ref().map(Json))
+                        .bind(transition.to.is_final())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let Some(row) = row else {
+                        updated.push(None);
+                        continue;
+                    };
+                    let action = action_from_row(row)?;
+                    let payload_text = payload(&action, transition).to_string();
+                    self.check_payload("event payload", &payload_text)?;
+                    events.push((EventSubject::Case(action.case_id), transition.event_kind, payload_text));
+                    updated.push(Some(action));
+                }
+                append_all_in_tx!(tx, backend, &events).await?;
                 tx.commit().await?;
-                Ok(Some(action))
+                Ok::<_, StoreError>(updated)
             }
             .await?
         });
-        let Some(action) = updated else {
-            return Err(self.status_conflict(action_id, from).await);
-        };
-        tracing::debug!(%action_id, %from, %to, event_kind, "action status changed");
-        Ok(action)
+        for (transition, action) in transitions.iter().zip(&updated) {
+            if action.is_some() {
+                tracing::debug!(action_id = %transition.action_id, from = %transition.from, to = %transition.to, event_kind = transition.event_kind, "action status changed");
+            }
+        }
+        Ok(updated)
     }
 
     /// Claims a `running` action whose connector has shown no sign of life
@@ -376,7 +430,7 @@ impl Store {
     }
 
     pub async fn get_action(&self, action_id: Uuid) -> Result<Option<Action>> {
-        let row: Option<ActionRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<ActionRow> = on_db!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_ACTION.text(backend)).bind(action_id).fetch_optional(pool).await?
         });
         row.map(action_from_row).transpose()
@@ -384,7 +438,7 @@ impl Store {
 
     /// Returns the actions of a case in the order they were planned.
     pub async fn actions_for_case(&self, case_id: Uuid) -> Result<Vec<Action>> {
-        let rows: Vec<ActionRow> = on_db!(&self.db, |pool, backend| {
+        let rows: Vec<ActionRow> = on_db!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_CASE_ACTIONS.text(backend)).bind(case_id).fetch_all(pool).await?
         });
         rows.into_iter().map(action_from_row).collect()
@@ -392,7 +446,7 @@ impl Store {
 
     /// Returns up to `limit` actions of every case, oldest first.
     pub async fn list_actions(&self, limit: u32) -> Result<Vec<Action>> {
-        let rows: Vec<ActionRow> = on_db!(&self.db, |pool, backend| {
+        let rows: Vec<ActionRow> = on_db!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_ACTIONS.text(backend)).bind(i64::from(limit)).fetch_all(pool).await?
         });
         rows.into_iter().map(action_from_row).collect()

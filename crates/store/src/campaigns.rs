@@ -24,7 +24,7 @@
 //! campaigns. An assignment is a few indexed statements per key, so this
 //! serialisation costs little at the rate reports arrive.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use phishloop_campaign::{KeyStrength, SignatureKey};
@@ -104,8 +104,15 @@ const SELECT_CASE_EXISTS: Sql = Sql::same("SELECT count(*) FROM cases WHERE id =
 
 const SELECT_CASE_CAMPAIGN: Sql = Sql::same("SELECT campaign_id FROM campaign_cases WHERE case_id = $1");
 
-const SELECT_KEY_CAMPAIGN: Sql =
-    Sql::same("SELECT campaign_id FROM campaign_keys WHERE key_type = $1 AND key_value = $2");
+/// The campaigns of the keys in `$1`, a JSON array of `[key type, value]`
+/// pairs, in one statement instead of one per key.
+const SELECT_KEY_CAMPAIGNS: Sql = Sql::each(
+    "SELECT ck.key_type, ck.key_value, ck.campaign_id FROM json_each($1) AS pair \
+     JOIN campaign_keys AS ck \
+       ON ck.key_type = json_extract(pair.value, '$[0]') AND ck.key_value = json_extract(pair.value, '$[1]')",
+    "SELECT ck.key_type, ck.key_value, ck.campaign_id FROM jsonb_array_elements($1::jsonb) AS pair \
+     JOIN campaign_keys AS ck ON ck.key_type = pair ->> 0 AND ck.key_value = pair ->> 1",
+);
 
 const SELECT_CASE_COUNT: Sql = Sql::same("SELECT case_count FROM campaigns WHERE id = $1");
 
@@ -152,13 +159,17 @@ const INSERT_MERGE: Sql = Sql::each(
 /// Adds a key to the campaign unless another campaign owns it already. That
 /// happens only for infrastructure and text band keys, because the campaigns
 /// they point to are joined or left alone, never merged.
-const INSERT_KEY: Sql = Sql::each(
+const INSERT_KEYS: Sql = Sql::each(
+    // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the
+    // INSERT, not to a join of the SELECT.
     concat!(
-        "INSERT INTO campaign_keys (key_type, key_value, campaign_id, added_at) VALUES ($1, $2, $3, ",
+        "INSERT INTO campaign_keys (key_type, key_value, campaign_id, added_at) \
+         SELECT json_extract(pair.value, '$[0]'), json_extract(pair.value, '$[1]'), $2, ",
         sqlite_now!(),
-        ") ON CONFLICT (key_type, key_value) DO NOTHING"
+        " FROM json_each($1) AS pair WHERE true ON CONFLICT (key_type, key_value) DO NOTHING"
     ),
-    "INSERT INTO campaign_keys (key_type, key_value, campaign_id, added_at) VALUES ($1, $2, $3, now()) \
+    "INSERT INTO campaign_keys (key_type, key_value, campaign_id, added_at) \
+     SELECT pair ->> 0, pair ->> 1, $2, now() FROM jsonb_array_elements($1::jsonb) AS pair \
      ON CONFLICT (key_type, key_value) DO NOTHING",
 );
 
@@ -266,7 +277,7 @@ impl Store {
     /// campaigns. A merged campaign is returned too, with `merged_into` set
     /// and no cases.
     pub async fn get_campaign(&self, campaign_id: Uuid) -> Result<Option<CampaignDetail>> {
-        let (row, cases, merged_from, reporters) = on_db!(&self.db, |pool, backend| {
+        let (row, cases, merged_from, reporters) = on_db!(&self.reads, |pool, backend| {
             let row: Option<CampaignRow> =
                 sqlx::query_as(SELECT_CAMPAIGN.text(backend)).bind(campaign_id).fetch_optional(pool).await?;
             let cases: Vec<Uuid> =
@@ -291,7 +302,7 @@ impl Store {
 
     /// Returns the campaign of a case, if the case was assigned to one.
     pub async fn campaign_of_case(&self, case_id: Uuid) -> Result<Option<Uuid>> {
-        Ok(on_db!(&self.db, |pool, backend| {
+        Ok(on_db!(&self.reads, |pool, backend| {
             sqlx::query_scalar(SELECT_CASE_CAMPAIGN.text(backend)).bind(case_id).fetch_optional(pool).await?
         }))
     }
@@ -345,17 +356,10 @@ async fn assign_in(tx: &mut Tx, case_id: Uuid, keys: &[SignatureKey]) -> Result<
         (survivor, false, merged_from)
     };
 
-    for key in keys {
-        on_tx!(tx, |conn, backend| {
-            sqlx::query(INSERT_KEY.text(backend))
-                .bind(key.kind.as_str())
-                .bind(&key.value)
-                .bind(campaign_id)
-                .execute(conn)
-                .await?
-                .rows_affected()
-        });
-    }
+    let pairs = key_pairs(keys);
+    on_tx!(tx, |conn, backend| {
+        sqlx::query(INSERT_KEYS.text(backend)).bind(&pairs).bind(campaign_id).execute(conn).await?.rows_affected()
+    });
     on_tx!(tx, |conn, backend| {
         sqlx::query(UPSERT_CASE.text(backend)).bind(case_id).bind(campaign_id).execute(conn).await?.rows_affected()
     });
@@ -371,8 +375,8 @@ async fn case_exists(tx: &mut Tx, case_id: Uuid) -> Result<bool> {
     Ok(count > 0)
 }
 
-/// Looks up the campaign of each key, one primary-key lookup per key, and
-/// the case's current campaign.
+/// Looks up the campaign of each key, all in one statement, and the case's
+/// current campaign.
 async fn find_matches(tx: &mut Tx, case_id: Uuid, keys: &[SignatureKey]) -> Result<Matches> {
     let mut matches = Matches::default();
     let current: Option<Uuid> = on_tx!(tx, |conn, backend| {
@@ -380,15 +384,16 @@ async fn find_matches(tx: &mut Tx, case_id: Uuid, keys: &[SignatureKey]) -> Resu
     });
     matches.artefacts.extend(current);
 
+    let pairs = key_pairs(keys);
+    let owners: Vec<(String, String, Uuid)> = on_tx!(tx, |conn, backend| {
+        sqlx::query_as(SELECT_KEY_CAMPAIGNS.text(backend)).bind(&pairs).fetch_all(conn).await?
+    });
+    let owners: HashMap<(&str, &str), Uuid> =
+        owners.iter().map(|(kind, value, owner)| ((kind.as_str(), value.as_str()), *owner)).collect();
+    // Counted per key given, as the lookups one key at a time did, so a key
+    // listed twice counts twice.
     for key in keys {
-        let owner: Option<Uuid> = on_tx!(tx, |conn, backend| {
-            sqlx::query_scalar(SELECT_KEY_CAMPAIGN.text(backend))
-                .bind(key.kind.as_str())
-                .bind(&key.value)
-                .fetch_optional(conn)
-                .await?
-        });
-        let Some(owner) = owner else {
+        let Some(owner) = owners.get(&(key.kind.as_str(), key.value.as_str())).copied() else {
             continue;
         };
         match key.kind.strength() {
@@ -505,6 +510,13 @@ fn campaign_from_row(row: CampaignRow) -> Result<Campaign> {
         value: case_count.to_string(),
     })?;
     Ok(Campaign { id, created_at, first_seen_at, last_seen_at, case_count, merged_into })
+}
+
+/// The keys as the JSON array of `[key type, value]` pairs that
+/// `SELECT_KEY_CAMPAIGNS` and `INSERT_KEYS` read.
+fn key_pairs(keys: &[SignatureKey]) -> String {
+    let pair = |key: &SignatureKey| serde_json::json!([key.kind.as_str(), key.value.as_str()]);
+    serde_json::Value::Array(keys.iter().map(pair).collect()).to_string()
 }
 
 #[cfg(test)]

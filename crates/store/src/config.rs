@@ -21,11 +21,12 @@ pub struct StoreConfig {
     pub default_max_attempts: u32,
     /// zstd level for raw messages, 1 (fastest) to 22 (smallest). Default 3.
     pub compression_level: i32,
-    /// Connections in the pool. Default 10.
+    /// Connections in the pool. On SQLite, the connections that read beside
+    /// the one that writes. Default 10.
     pub max_connections: u32,
     /// How long a request waits for a free pool connection. Default 30 s.
     pub acquire_timeout: Duration,
-    /// SQLite only: how long a write waits for another connection's write
+    /// SQLite only: how long a write waits for another process's write
     /// transaction before failing with "database is locked". Default 10 s.
     pub busy_timeout: Duration,
     /// SQLite only: whether each commit waits for the disk. Default `Normal`.

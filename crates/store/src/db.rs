@@ -112,36 +112,70 @@ const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0005_mail.sql", include_str!("../migrations/postgres/0005_mail.sql")),
 ];
 
-/// Opens a pool on the database of `config.url` and migrates it to the latest schema.
-pub(crate) async fn connect(config: &StoreConfig) -> Result<Db> {
-    let url = config.url.as_str();
-    let db = if url.starts_with("sqlite:") {
-        connect_sqlite(config).await?
-    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        connect_postgres(config).await?
-    } else {
-        return Err(StoreError::UnsupportedUrl { url: redact_url(url) });
-    };
-
-    migrate(&db, config).await?;
-    Ok(db)
+/// The pools of a store: `writes` for everything that writes, `reads` for
+/// reads that need no transaction.
+///
+/// On SQLite, `writes` has one connection. SQLite lets one connection write
+/// at a time, and a second writer does not queue: it sleeps in the busy
+/// handler, for up to 100 ms a try, even when the lock came free sooner.
+/// Waiting for the one connection in the pool's queue instead hands the lock
+/// over at once and in order. `reads` has `max_connections` connections that
+/// cannot write (`query_only`), which read the last committed state beside
+/// the writer in write-ahead-log mode. On PostgreSQL both are the same pool.
+#[derive(Clone, Debug)]
+pub(crate) struct Pools {
+    pub(crate) writes: Db,
+    pub(crate) reads: Db,
 }
 
-async fn connect_sqlite(config: &StoreConfig) -> Result<Db> {
+/// Opens the pools on the database of `config.url` and migrates it to the latest schema.
+pub(crate) async fn connect(config: &StoreConfig) -> Result<Pools> {
+    let url = config.url.as_str();
+    if url.starts_with("sqlite:") {
+        let writes = connect_sqlite(config, SqliteRole::Writer).await?;
+        migrate(&writes, config).await?;
+        // Opened after the migration, so that every reader sees the schema.
+        let reads = connect_sqlite(config, SqliteRole::Reader).await?;
+        Ok(Pools { writes, reads })
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let pool = connect_postgres(config).await?;
+        migrate(&pool, config).await?;
+        Ok(Pools { writes: pool.clone(), reads: pool })
+    } else {
+        Err(StoreError::UnsupportedUrl { url: redact_url(url) })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SqliteRole {
+    Writer,
+    Reader,
+}
+
+async fn connect_sqlite(config: &StoreConfig, role: SqliteRole) -> Result<Db> {
     let url = redact_url(&config.url);
-    let options = SqliteConnectOptions::from_str(&config.url)
+    let mut options = SqliteConnectOptions::from_str(&config.url)
         .map_err(|source| StoreError::InvalidUrl { url: url.clone(), source })?
-        .create_if_missing(true)
+        .create_if_missing(role == SqliteRole::Writer)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(match config.sqlite_synchronous {
             SqliteSync::Normal => SqliteSynchronous::Normal,
             SqliteSync::Full => SqliteSynchronous::Full,
         })
         .foreign_keys(true)
+        // Other processes on the same file (`phishloop token create` beside
+        // a running service) still wait in the busy handler.
         .busy_timeout(config.busy_timeout);
+    let max_connections = match role {
+        SqliteRole::Writer => 1,
+        SqliteRole::Reader => {
+            options = options.pragma("query_only", "ON");
+            config.max_connections
+        }
+    };
 
     let pool = SqlitePoolOptions::new()
-        .max_connections(config.max_connections)
+        .max_connections(max_connections)
         .acquire_timeout(config.acquire_timeout)
         .connect_with(options)
         .await

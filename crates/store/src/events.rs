@@ -155,18 +155,18 @@ macro_rules! event_columns {
     };
 }
 
-/// Advances the head; the first write of the append transaction, so it takes
-/// the lock that serialises appends. Returns the new seq, the previous hash
-/// and the event's time.
-pub(crate) const ADVANCE_HEAD: Sql = Sql::each(
+/// Advances the head by `$1` events at once; the first write of the append
+/// transaction, so it takes the lock that serialises appends. Returns the last seq of the batch, the hash before it and
+/// the batch's time.
+pub(crate) const ADVANCE_HEAD_BY: Sql = Sql::each(
     concat!(
-        "UPDATE event_chain_head SET seq = seq + 1, appended_at = ",
+        "UPDATE event_chain_head SET seq = seq + $1, appended_at = ",
         sqlite_now!(),
         " WHERE id = 1 RETURNING seq, hash, appended_at"
     ),
     // clock_timestamp(), not now(): now() is the transaction start, which can
     // precede the previous event's time when this append waited for the lock.
-    "UPDATE event_chain_head SET seq = seq + 1, appended_at = clock_timestamp() WHERE id = 1 \
+    "UPDATE event_chain_head SET seq = seq + $1, appended_at = clock_timestamp() WHERE id = 1 \
      RETURNING seq, hash, appended_at",
 );
 
@@ -190,36 +190,47 @@ const SELECT_REPORT_EVENTS: Sql =
 const SELECT_EVENT_BATCH: Sql =
     Sql::same(concat!("SELECT ", event_columns!(), " FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"));
 
-/// Appends one event inside the open transaction `$tx` of back end
-/// `$backend` and evaluates to a future of `(id, seq, prev_hash,
-/// created_at, hash)`. The caller commits, so a state change and its event
-/// are stored together or not at all.
-macro_rules! append_in_tx {
-    ($tx:ident, $backend:expr, $subject:expr, $kind:expr, $payload_text:expr) => {
+/// Appends every `(subject, kind, payload text)` of `$events` in the
+/// transaction `$tx`, chained in order, with one head update for the whole
+/// batch instead of two per event. All of them get the same time. Returns
+/// the seq and hash of each, in order; an empty batch writes nothing.
+macro_rules! append_all_in_tx {
+    ($tx:ident, $backend:expr, $events:expr) => {
         async {
-            let id = uuid::Uuid::now_v7();
-            let subject: $crate::events::EventSubject = $subject;
-            let (case_id, report_id) = subject.columns();
-            let (seq, prev_hash, created_at): (i64, String, chrono::DateTime<chrono::Utc>) =
-                sqlx::query_as($crate::events::ADVANCE_HEAD.text($backend)).fetch_one(&mut *$tx).await?;
-            let hash = $crate::events::event_hash(&prev_hash, seq, id, created_at, subject, $kind, $payload_text);
-            sqlx::query($crate::events::INSERT_EVENT.text($backend))
-                .bind(seq)
-                .bind(id)
-                .bind(case_id)
-                .bind(report_id)
-                .bind($kind)
-                .bind($payload_text)
-                .bind(&prev_hash)
-                .bind(&hash)
-                .execute(&mut *$tx)
-                .await?;
-            sqlx::query($crate::events::SET_HEAD_HASH.text($backend)).bind(&hash).execute(&mut *$tx).await?;
-            Ok::<_, sqlx::Error>((id, seq, prev_hash, created_at, hash))
+            let events: &[($crate::events::EventSubject, &str, String)] = $events;
+            let mut appended: Vec<(uuid::Uuid, i64, String, chrono::DateTime<chrono::Utc>, String)> =
+                Vec::with_capacity(events.len());
+            if events.is_empty() {
+                return Ok::<_, sqlx::Error>(appended);
+            }
+            let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+            let (last_seq, mut prev_hash, created_at): (i64, String, chrono::DateTime<chrono::Utc>) =
+                sqlx::query_as($crate::events::ADVANCE_HEAD_BY.text($backend)).bind(count).fetch_one(&mut *$tx).await?;
+            let mut seq = last_seq - count;
+            for (subject, kind, payload_text) in events {
+                seq += 1;
+                let id = uuid::Uuid::now_v7();
+                let (case_id, report_id) = subject.columns();
+                let hash = $crate::events::event_hash(&prev_hash, seq, id, created_at, *subject, kind, payload_text);
+                sqlx::query($crate::events::INSERT_EVENT.text($backend))
+                    .bind(seq)
+                    .bind(id)
+                    .bind(case_id)
+                    .bind(report_id)
+                    .bind(*kind)
+                    .bind(payload_text.as_str())
+                    .bind(&prev_hash)
+                    .bind(&hash)
+                    .execute(&mut *$tx)
+                    .await?;
+                appended.push((id, seq, std::mem::replace(&mut prev_hash, hash.clone()), created_at, hash));
+            }
+            sqlx::query($crate::events::SET_HEAD_HASH.text($backend)).bind(&prev_hash).execute(&mut *$tx).await?;
+            Ok(appended)
         }
     };
 }
-pub(crate) use append_in_tx;
+pub(crate) use append_all_in_tx;
 
 impl Store {
     /// Appends an event about a case or a report to the chain.
@@ -236,9 +247,9 @@ impl Store {
             on_db!(&self.db, |pool, backend| {
                 async {
                     let mut tx = pool.begin().await?;
-                    let appended = append_in_tx!(tx, backend, subject, kind, &payload_text).await?;
+                    let mut appended = append_all_in_tx!(tx, backend, &[(subject, kind, payload_text.clone())]).await?;
                     tx.commit().await?;
-                    Ok(appended)
+                    appended.pop().ok_or(sqlx::Error::RowNotFound)
                 }
                 .await
             });
@@ -272,7 +283,7 @@ impl Store {
             EventSubject::Case(_) => &SELECT_CASE_EVENTS,
             EventSubject::Report(_) => &SELECT_REPORT_EVENTS,
         };
-        let rows: Vec<std::result::Result<StoredEvent, String>> = on_db!(&self.db, |pool, backend| {
+        let rows: Vec<std::result::Result<StoredEvent, String>> = on_db!(&self.reads, |pool, backend| {
             let rows = sqlx::query(statement.text(backend)).bind(subject.id()).fetch_all(pool).await?;
             rows.iter().map(stored_event_from_row).collect()
         });
@@ -318,7 +329,7 @@ impl Store {
 
     async fn read_head(&self) -> Result<(i64, String)> {
         let head: Option<(i64, String)> =
-            on_db!(&self.db, |pool, backend| sqlx::query_as(SELECT_HEAD.text(backend)).fetch_optional(pool).await?);
+            on_db!(&self.reads, |pool, backend| sqlx::query_as(SELECT_HEAD.text(backend)).fetch_optional(pool).await?);
         head.ok_or(StoreError::InvalidStoredValue { column: "event_chain_head", value: "no row".to_owned() })
     }
 
@@ -329,7 +340,7 @@ impl Store {
         after_seq: i64,
         head_seq: i64,
     ) -> Result<Vec<(i64, std::result::Result<StoredEvent, String>)>> {
-        let batch = on_db!(&self.db, |pool, backend| {
+        let batch = on_db!(&self.reads, |pool, backend| {
             let rows = sqlx::query(SELECT_EVENT_BATCH.text(backend))
                 .bind(after_seq)
                 .bind(head_seq)

@@ -389,7 +389,7 @@ impl Store {
     }
 
     pub async fn get_job(&self, job_id: Uuid) -> Result<Option<Job>> {
-        let row: Option<JobRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<JobRow> = on_db!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_JOB.text(backend)).bind(job_id).fetch_optional(pool).await?
         });
         row.map(|row| job_from_row(row).map(|(job, _)| job)).transpose()
@@ -398,7 +398,7 @@ impl Store {
     /// Returns up to `limit` jobs with `status`, earliest `due_at` first, such
     /// as the dead jobs an operator should look at.
     pub async fn jobs_with_status(&self, status: JobStatus, limit: u32) -> Result<Vec<Job>> {
-        let rows: Vec<JobRow> = on_db!(&self.db, |pool, backend| {
+        let rows: Vec<JobRow> = on_db!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_JOBS_WITH_STATUS.text(backend))
                 .bind(status.as_str())
                 .bind(i64::from(limit))

@@ -84,7 +84,7 @@ mod store;
 mod text_enum;
 mod tokens;
 
-pub use actions::{Action, ActionMode, ActionStatus, CreatedAction, NewAction};
+pub use actions::{Action, ActionMode, ActionStatus, ActionTransition, CreatedAction, NewAction};
 pub use block_list::{BlockEntryKind, StoredBlockEntry};
 pub use campaigns::{Campaign, CampaignAssignment, CampaignDetail};
 pub use config::{SqliteSync, StoreConfig};

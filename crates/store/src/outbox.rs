@@ -297,7 +297,7 @@ impl Store {
 
     /// Returns up to `filter.limit` messages that match the filter, oldest first.
     pub async fn outbox_messages(&self, filter: &OutboxFilter) -> Result<Vec<OutboxMessage>> {
-        let rows: Vec<OutboxRow> = on_db!(&self.db, |pool, backend| {
+        let rows: Vec<OutboxRow> = on_db!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_MESSAGES.text(backend))
                 .bind(filter.status.map(OutboxStatus::as_str))
                 .bind(filter.kind.map(OutboxKind::as_str))
@@ -384,7 +384,7 @@ impl Store {
 
     /// Returns one outbox message, or `None` for an unknown id.
     pub async fn get_message(&self, message_id: Uuid) -> Result<Option<OutboxMessage>> {
-        let row: Option<OutboxRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<OutboxRow> = on_db!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_MESSAGE.text(backend)).bind(message_id).fetch_optional(pool).await?
         });
         row.map(message_from_row).transpose()

@@ -304,7 +304,7 @@ impl Store {
     }
 
     pub async fn get_report(&self, report_id: Uuid) -> Result<Option<Report>> {
-        let row: Option<ReportRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<ReportRow> = on_db!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_REPORT.text(backend)).bind(report_id).fetch_optional(pool).await?
         });
         row.map(report_from_row).transpose()
@@ -313,7 +313,7 @@ impl Store {
     /// Returns up to `limit` reports with `status`, oldest first, such as the
     /// analyst queue of `needs_review` reports.
     pub async fn reports_with_status(&self, status: ReportStatus, limit: u32) -> Result<Vec<Report>> {
-        let rows: Vec<ReportRow> = on_db!(&self.db, |pool, backend| {
+        let rows: Vec<ReportRow> = on_db!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_REPORTS_WITH_STATUS.text(backend))
                 .bind(status.as_str())
                 .bind(i64::from(limit))
@@ -423,7 +423,7 @@ impl Store {
 
     /// Returns the case with its reports and reporters.
     pub async fn get_case(&self, case_id: Uuid) -> Result<Option<CaseDetail>> {
-        let (case, rows) = on_db!(&self.db, |pool, backend| {
+        let (case, rows) = on_db!(&self.reads, |pool, backend| {
             let case: Option<(Uuid, String, DateTime<Utc>)> =
                 sqlx::query_as(SELECT_CASE.text(backend)).bind(case_id).fetch_optional(pool).await?;
             let rows: Vec<ReportRow> =
@@ -441,7 +441,7 @@ impl Store {
 
     /// Returns the case with this join key, if a report joined it.
     pub async fn find_case(&self, join_key: &str) -> Result<Option<Case>> {
-        let row: Option<(Uuid, String, DateTime<Utc>)> = on_db!(&self.db, |pool, backend| {
+        let row: Option<(Uuid, String, DateTime<Utc>)> = on_db!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_CASE_BY_KEY.text(backend)).bind(join_key).fetch_optional(pool).await?
         });
         Ok(row.map(|(id, join_key, created_at)| Case { id, join_key, created_at }))

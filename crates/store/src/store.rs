@@ -13,7 +13,10 @@ use crate::error::{Result, StoreError, invalid};
 /// many tasks, processes and (on PostgreSQL) machines at once.
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// The pool for writes and transactions.
     pub(crate) db: Db,
+    /// The pool for reads outside a transaction; see `db::Pools`.
+    pub(crate) reads: Db,
     pub(crate) config: Arc<StoreConfig>,
 }
 
@@ -27,9 +30,9 @@ impl Store {
     /// Connects with `config` and migrates the database to the latest schema.
     pub async fn connect_with(config: StoreConfig) -> Result<Self> {
         validate_config(&config)?;
-        let db = db::connect(&config).await?;
-        tracing::debug!(backend = ?backend_of(&db), "store connected and migrated");
-        Ok(Self { db, config: Arc::new(config) })
+        let pools = db::connect(&config).await?;
+        tracing::debug!(backend = ?backend_of(&pools.writes), "store connected and migrated");
+        Ok(Self { db: pools.writes, reads: pools.reads, config: Arc::new(config) })
     }
 
     pub fn backend(&self) -> Backend {
@@ -40,11 +43,13 @@ impl Store {
         &self.config
     }
 
-    /// Closes every connection of the pool and waits until they are closed.
+    /// Closes every connection of the pools and waits until they are closed.
     pub async fn close(&self) {
-        match &self.db {
-            Db::Sqlite(pool) => pool.close().await,
-            Db::Postgres(pool) => pool.close().await,
+        for db in [&self.reads, &self.db] {
+            match db {
+                Db::Sqlite(pool) => pool.close().await,
+                Db::Postgres(pool) => pool.close().await,
+            }
         }
     }
 

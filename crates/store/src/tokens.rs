@@ -126,7 +126,7 @@ impl Store {
     /// Returns the token with this SHA-256, revoked or not; the caller
     /// checks `revoked_at`.
     pub async fn find_api_token(&self, token_sha256: &Sha256Hex) -> Result<Option<ApiToken>> {
-        let row: Option<TokenRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<TokenRow> = on_db!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_TOKEN_BY_HASH.text(backend)).bind(token_sha256.as_str()).fetch_optional(pool).await?
         });
         row.map(token_from_row).transpose()

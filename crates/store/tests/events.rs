@@ -4,7 +4,7 @@
 mod common;
 
 use common::{TestDb, report_from, store_test};
-use phishloop_store::{ChainProblem, Event, EventSubject, StoreError};
+use phishloop_store::{ActionMode, ChainProblem, Event, EventSubject, NewAction, StoreError};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -272,4 +272,52 @@ store_test!(verify_reads_chain_in_batches, |db| {
     let found = broken.first_break.expect("the change must be detected");
     assert_eq!((found.seq, found.event_id), (1003, Some(events[1002].id)));
     assert_eq!(broken.events_verified, 1002);
+});
+
+store_test!(batched_and_single_appends_form_one_chain, |db| {
+    let report = report_from(&db.store, "alice@example.org", b"m").await;
+    let case_id = db.store.join_case(report.id, "key").await.expect("join_case").case_id;
+    let mut tasks = Vec::new();
+    for task in 0..4 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..5 {
+                if task % 2 == 0 {
+                    store
+                        .append_event(EventSubject::Report(report.id), "report.step", &json!({ "task": task, "i": i }))
+                        .await
+                        .expect("append");
+                } else {
+                    let plan: Vec<NewAction> = (0..3)
+                        .map(|n| NewAction {
+                            case_id,
+                            kind: "notify".to_owned(),
+                            target: json!({ "type": "person", "address": format!("p{n}@corp-example.com") }),
+                            mode: ActionMode::Auto,
+                            connector: "log".to_owned(),
+                            playbook: "test".to_owned(),
+                            reversible: false,
+                            note: None,
+                            idempotency_key: format!("batch-{task}-{i}-{n}"),
+                        })
+                        .collect();
+                    store
+                        .create_actions_recorded(&plan, "action_planned", |_| json!({ "task": task }))
+                        .await
+                        .expect("plan");
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+
+    let verification = db.store.verify_chain().await.expect("verify_chain");
+    let head = db.store.chain_head().await.expect("chain_head");
+
+    // Two tasks append 5 single events, two append 5 batches of 3.
+    assert!(verification.is_intact(), "{verification:?}");
+    assert_eq!(verification.events_verified, 40);
+    assert_eq!(head.seq, 40);
 });

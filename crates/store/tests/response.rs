@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use common::{report_from, store_test};
 use phishloop_store::{
-    ActionMode, ActionStatus, BlockEntryKind, NewAction, NewOutboxMessage, OutboxFilter, OutboxKind, OutboxStatus,
-    Store, StoreError,
+    Action, ActionMode, ActionStatus, ActionTransition, BlockEntryKind, EventSubject, NewAction, NewOutboxMessage,
+    OutboxFilter, OutboxKind, OutboxStatus, Store, StoreError,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -252,4 +252,70 @@ store_test!(running_action_claimed_only_when_stale, |db| {
     assert!(fresh.is_none(), "a running action with a recent heartbeat belongs to its worker");
     assert_eq!(stale.expect("the stale action").status, ActionStatus::Running);
     assert!(again.is_none(), "the claim stamped the action, so it is fresh again");
+});
+
+store_test!(plan_and_outcomes_recorded_in_batches, |db| {
+    let (case_id, _) = case_with_report(&db.store, "batch").await;
+    let plan: Vec<NewAction> =
+        (0..3).map(|i| block_url_action(case_id, ActionMode::Auto, &format!("pk1-b{i}"))).collect();
+    let payload = |action: &Action| json!({ "action_id": action.id });
+    let created = db.store.create_actions_recorded(&plan, "action_planned", payload).await.expect("plan");
+    let replanned = db.store.create_actions_recorded(&plan, "action_planned", payload).await.expect("plan again");
+    // Another worker finished the second action first.
+    let taken = created[1].action.id;
+    db.store.transition_action(taken, ActionStatus::Planned, ActionStatus::Succeeded, None).await.expect("taken");
+
+    let transitions: Vec<ActionTransition> = created
+        .iter()
+        .map(|created| ActionTransition {
+            action_id: created.action.id,
+            from: ActionStatus::Planned,
+            to: ActionStatus::Succeeded,
+            outcome: Some(json!({ "status": "succeeded", "details": "listed" })),
+            event_kind: "action_executed",
+        })
+        .collect();
+    let done = db
+        .store
+        .transition_actions_recorded(
+            &transitions,
+            |action, transition| json!({ "action_id": action.id, "kind": transition.event_kind }),
+        )
+        .await
+        .expect("record outcomes");
+    let events = db.store.events_for(EventSubject::Case(case_id)).await.expect("events");
+    let verification = db.store.verify_chain().await.expect("verify_chain");
+
+    assert!(created.iter().all(|created| created.created));
+    assert!(replanned.iter().all(|created| !created.created), "a repeated plan stores nothing new");
+    assert_eq!(done.iter().map(Option::is_some).collect::<Vec<_>>(), vec![true, false, true]);
+    assert_eq!(done[0].as_ref().expect("first").outcome.as_ref().expect("outcome")["details"], "listed");
+    let kinds: Vec<&str> = events.iter().map(|event| event.kind.as_str()).collect();
+    assert_eq!(kinds, ["action_planned", "action_planned", "action_planned", "action_executed", "action_executed"]);
+    let executed: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|event| event.kind == "action_executed")
+        .map(|event| &event.payload["action_id"])
+        .collect();
+    assert_eq!(executed, [&json!(created[0].action.id), &json!(created[2].action.id)]);
+    assert!(verification.is_intact(), "{verification:?}");
+    assert_eq!(verification.events_verified, 5);
+});
+
+store_test!(batch_of_unknown_event_kind_rejected, |db| {
+    let (case_id, _) = case_with_report(&db.store, "bad-kind").await;
+    let created = db.store.create_action(&block_url_action(case_id, ActionMode::Auto, "pk1-k")).await.expect("create");
+    let transition = ActionTransition {
+        action_id: created.action.id,
+        from: ActionStatus::Planned,
+        to: ActionStatus::Succeeded,
+        outcome: None,
+        event_kind: "Action Executed",
+    };
+
+    let error = db.store.transition_actions_recorded(&[transition], |_, _| json!({})).await.expect_err("bad kind");
+    let unchanged = db.store.get_action(created.action.id).await.expect("get").expect("stored");
+
+    assert!(error.to_string().contains("Action Executed"), "{error}");
+    assert_eq!(unchanged.status, ActionStatus::Planned);
 });
