@@ -109,7 +109,7 @@ pub struct Action {
     pub status: ActionStatus,
     /// The last outcome a connector returned, as JSON.
     pub outcome: Option<Value>,
-    /// The name of the API token that approved the action.
+    /// The name of the API token or web account that approved the action.
     pub approved_by: Option<String>,
     pub approved_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,

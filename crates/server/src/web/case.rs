@@ -32,7 +32,7 @@ const OUTBOX_ROWS: u32 = 200;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct CaseQuery {
-    /// What the last form did, for a notice at the top of the page.
+    /// The result of the last form, for a notice at the top of the page.
     done: Option<String>,
 }
 
@@ -267,7 +267,7 @@ fn payload_text(payload: &serde_json::Value) -> String {
 #[derive(Deserialize)]
 pub(crate) struct ActionForm {
     csrf: String,
-    /// Why an action is rejected.
+    /// The reason for rejecting an action.
     #[serde(default)]
     reason: String,
 }

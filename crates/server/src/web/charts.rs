@@ -8,8 +8,10 @@ use std::fmt::Write;
 
 use super::view::escape_text;
 
-const WIDTH: f64 = 800.0;
-const LEFT: f64 = 56.0;
+/// Width of every chart in SVG units: about the width of a dashboard panel
+/// at 1280 pixels, so text keeps roughly its CSS size there.
+const WIDTH: f64 = 560.0;
+const LEFT: f64 = 48.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 28.0;
@@ -79,11 +81,11 @@ pub(crate) fn stacked_bars(title: &str, series: &[String], bars: &[StackedBar]) 
 /// Draws labelled horizontal bars, each with its count and, when `of` is
 /// set, its share of `of`.
 pub(crate) fn horizontal_bars(title: &str, items: &[(String, u64)], of: Option<u64>) -> String {
-    let row = 30.0;
-    let label_width = 260.0;
+    let row = 26.0;
+    let label_width = 190.0;
     let height = TOP + row * items.len().max(1) as f64 + 8.0;
     let max = items.iter().map(|(_, count)| *count).max().unwrap_or(0).max(1);
-    let available = WIDTH - label_width - RIGHT - 110.0;
+    let available = WIDTH - label_width - RIGHT - 80.0;
 
     let mut svg = open(title, height);
     if items.is_empty() {
@@ -97,13 +99,13 @@ pub(crate) fn horizontal_bars(title: &str, items: &[(String, u64)], of: Option<u
     for (index, (label, count)) in items.iter().enumerate() {
         let y = TOP + row * index as f64;
         let length = available * (*count as f64) / (max as f64);
-        let shown: String = label.chars().take(40).collect();
-        let ellipsis = if label.chars().count() > 40 { "…" } else { "" };
+        let shown: String = label.chars().take(24).collect();
+        let ellipsis = if label.chars().count() > 24 { "…" } else { "" };
         let _ = write!(
             svg,
             "<text class=\"bar-label\" x=\"{:.1}\" y=\"{:.1}\">{}{ellipsis}<title>{}</title></text>",
             label_width - 8.0,
-            y + 19.0,
+            y + 17.0,
             escape_text(&shown),
             escape_text(label)
         );
@@ -112,7 +114,7 @@ pub(crate) fn horizontal_bars(title: &str, items: &[(String, u64)], of: Option<u
             "<rect class=\"bar bar-{index}\" x=\"{label_width:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"></rect>",
             y + 4.0,
             length.max(1.0),
-            row - 10.0
+            row - 8.0
         );
         let share =
             of.filter(|total| *total > 0).map(|total| format!(" ({:.0} %)", 100.0 * *count as f64 / total as f64));
@@ -120,7 +122,7 @@ pub(crate) fn horizontal_bars(title: &str, items: &[(String, u64)], of: Option<u
             svg,
             "<text class=\"value-left\" x=\"{:.1}\" y=\"{:.1}\">{count}{}</text>",
             label_width + length.max(1.0) + 6.0,
-            y + 19.0,
+            y + 17.0,
             share.unwrap_or_default()
         );
     }
@@ -189,12 +191,15 @@ fn open(title: &str, height: f64) -> String {
     )
 }
 
-/// Draws the y axis with four grid lines from 0 to `scale`.
+/// Draws the y axis from 0 to `scale` with grid lines at round values:
+/// fifths of a scale of 1 or 5 times a power of ten, quarters of 2 times.
 fn axis(svg: &mut String, height: f64, scale: f64, format: impl Fn(f64) -> String) {
     let plot_height = height - TOP - BOTTOM;
-    for step in 0..=4 {
-        let value = scale * f64::from(step) / 4.0;
-        let y = TOP + plot_height - plot_height * f64::from(step) / 4.0;
+    let leading = scale / 10f64.powf(scale.log10().floor());
+    let steps: u32 = if (leading - 2.0).abs() < 1e-9 { 4 } else { 5 };
+    for step in 0..=steps {
+        let value = scale * f64::from(step) / f64::from(steps);
+        let y = TOP + plot_height - plot_height * f64::from(step) / f64::from(steps);
         let _ = write!(
             svg,
             "<line class=\"grid\" x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\"></line>\
@@ -228,6 +233,17 @@ mod tests {
         assert_eq!(nice_ceiling(13.0), 20.0);
         assert_eq!(nice_ceiling(1.0), 1.0);
         assert_eq!(nice_ceiling(420.0), 500.0);
+    }
+
+    #[test]
+    fn grid_lines_on_round_values() {
+        let mut svg = String::new();
+
+        axis(&mut svg, 240.0, 50.0, |value| format!("{value:.0}"));
+
+        for tick in [">0<", ">10<", ">20<", ">30<", ">40<", ">50<"] {
+            assert!(svg.contains(tick), "{tick} in {svg}");
+        }
     }
 
     #[test]

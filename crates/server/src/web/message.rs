@@ -7,9 +7,9 @@
 //! out by this module, which turns every link into plain text followed by
 //! its real target (defanged), and every removed image into a note. The
 //! result is served from its own route into an `<iframe sandbox>` without
-//! any `allow-` token, with a policy that allows nothing but `data:`
-//! images and one inline style block (by nonce), forbids form submission
-//! and sandboxes the document even when opened directly.
+//! any `allow-` token. Its policy allows nothing but `data:` images and one
+//! inline style block (by nonce), and forbids form submission. The policy
+//! sandboxes the document even when the route is opened directly.
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};

@@ -1,11 +1,11 @@
 //! The analyst web interface, served by `phishloop serve` at `/`.
 //!
 //! Pages are rendered on the server from minijinja templates compiled
-//! into the binary (the engine the coaching crate already uses, so no
-//! second template language; a unit test renders every template, which
-//! catches what a compile-time engine would). They use one vendored CSS
-//! file and one small script for keyboard navigation, and load nothing
-//! from other origins.
+//! into the binary. minijinja is the engine the coaching crate already
+//! uses, so there is no second template language. It checks templates at
+//! run time, so a unit test compiles every template and the HTTP tests
+//! render every page. The pages use one vendored CSS file and one small
+//! script for keyboard navigation, and load nothing from other origins.
 //!
 //! People sign in with local accounts (`phishloop user add`); see
 //! `session.rs` for sessions and CSRF tokens and `roles.rs` for what each
@@ -46,10 +46,9 @@ pub(crate) use error::WebError;
 use roles::Permission;
 pub(crate) use session::Signed;
 
-/// The policy of every page: scripts, styles and images from this origin
-/// only (images also as `data:` URLs, which the SVG charts do not need but
-/// favicons may), forms posting back here only, frames from here only, and
-/// no framing by others.
+/// The policy of every page. Scripts, styles, images and frames come from
+/// this origin only (images also as `data:` URLs), forms post back here
+/// only, and no other site may frame the page.
 const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      form-action 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -112,7 +111,7 @@ async fn script() -> Response {
     static_file("text/javascript; charset=utf-8", include_str!("static/app.js"))
 }
 
-/// Answers browsers' automatic icon request without a JSON 404.
+/// Returns 204 to browsers' automatic icon request instead of a JSON 404.
 async fn no_icon() -> axum::http::StatusCode {
     axum::http::StatusCode::NO_CONTENT
 }

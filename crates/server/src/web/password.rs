@@ -1,7 +1,7 @@
-//! Password hashing of web accounts: Argon2id with its default parameters
-//! (19 MiB of memory, 2 passes, 1 lane, the minimum that OWASP's password
-//! storage guidance lists for Argon2id) and a random salt per hash, stored
-//! as a PHC string that carries its own parameters.
+//! Password hashing of web accounts: Argon2id with the argon2 crate's
+//! default parameters (19 MiB of memory, 2 passes, 1 lane in version 0.6)
+//! and a random salt per hash, stored as a PHC string that carries its own
+//! parameters, so hashes made with other parameters still verify.
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;

@@ -18,7 +18,7 @@
 use phishloop_response::ActionKind;
 use phishloop_store::UserRole;
 
-/// Something a signed-in person asks to see or do.
+/// Something a signed-in person requests to see or do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Permission {
     ReadCases,

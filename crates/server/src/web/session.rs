@@ -8,9 +8,9 @@
 //! origin (`Origin`, `Sec-Fetch-Site`) is rejected as well. The sign-in form, which comes before any session, is
 //! bound to a short-lived cookie of its own in the same way.
 //!
-//! Failed sign-ins count per account; after `login_attempts` in a row each
-//! further failure locks the account for `lockout_minutes`, and a locked
-//! account is not even checked. An unknown or disabled account gets the
+//! Failed sign-ins count per account. After `login_attempts` in a row,
+//! each further failure locks the account for `lockout_minutes`, and the
+//! password of a locked account is not checked at all. An unknown or disabled account gets the
 //! same answer as a wrong password after the same Argon2 work.
 
 use axum::Form;
@@ -219,16 +219,16 @@ pub(crate) async fn logout(
     Ok(([(SET_COOKIE, cleared)], Redirect::to("/login")).into_response())
 }
 
-/// Rejects a POST that a browser marks as coming from another site. With
-/// the `no-referrer` policy of these pages, Chromium sends `Origin: null`
-/// on same-origin form posts, so `null` or a missing `Origin` passes when
-/// `Sec-Fetch-Site` (sent by current browsers) does not say `cross-site`
-/// or `same-site`; any other `Origin` must equal the `Host`. Requests
+/// Rejects a POST that a browser marks as coming from another site.
+/// Because these pages set the `no-referrer` policy, Chromium sends
+/// `Origin: null` on same-origin form posts. So `null` or a missing
+/// `Origin` passes unless `Sec-Fetch-Site` says `cross-site` or
+/// `same-site`, and any other `Origin` must equal the `Host`. Requests
 /// without these headers, such as from curl, still need the CSRF token.
 fn check_origin(headers: &HeaderMap) -> Result<(), WebError> {
     let fetch_site = headers.get(SEC_FETCH_SITE).and_then(|value| value.to_str().ok()).unwrap_or("");
     if !matches!(fetch_site, "" | "same-origin" | "none") {
-        tracing::info!(fetch_site, "form rejected: the browser says it came from another site");
+        tracing::info!(fetch_site, "form rejected: Sec-Fetch-Site marks it as sent from another site");
         return Err(WebError::InvalidForm);
     }
     let origin = headers.get(ORIGIN).map(|origin| origin.to_str().unwrap_or(""));
