@@ -3,7 +3,9 @@
 // temporary folder, submits a sample of the messages of CORPUS_DIR through
 // the API (the phish/, spam/ and ham/ subfolders when present), and signs in
 // as an analyst. Chromium resolves no host name, so nothing in the messages
-// is fetched. Usage: node screenshots.mjs CORPUS_DIR [MESSAGES]
+// is fetched. The local parts of email addresses are masked in the
+// captured pages, because corpus messages name real people.
+// Usage: node screenshots.mjs CORPUS_DIR [MESSAGES]
 
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
@@ -45,6 +47,23 @@ function spread(list, count) {
   if (list.length <= count) return list;
   const step = list.length / count;
   return Array.from({ length: count }, (_, index) => list[Math.floor(index * step)]);
+}
+
+/** Replaces the local part of every email address in the text of a page or frame with "…". */
+async function maskAddresses(target) {
+  await target.evaluate(() => {
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const address = /[\w.+'-]+@(?=[\w-]+(\.|\[\.\]))/g;
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      node.nodeValue = node.nodeValue.replace(address, "…@");
+    }
+  });
+}
+
+/** Masks the addresses of the page and its frames, then captures it. */
+async function capture(page, options) {
+  for (const frame of page.frames()) await maskAddresses(frame);
+  await page.screenshot(options);
 }
 
 function sample(corpus, total) {
@@ -90,7 +109,7 @@ try {
   await signIn(page, service.base, "alice");
 
   await page.goto(`${service.base}/queue`);
-  await page.screenshot({ path: path.join(output, "queue.png") });
+  await capture(page, { path: path.join(output, "queue.png") });
 
   // The case: the first malicious case with links, where the sanitised
   // message shows link targets.
@@ -107,18 +126,18 @@ try {
   }
   await page.goto(`${service.base}${shown}`);
   await page.waitForTimeout(500);
-  await page.screenshot({ path: path.join(output, "case.png"), fullPage: false });
+  await capture(page, { path: path.join(output, "case.png"), fullPage: false });
   await page.locator("#message").scrollIntoViewIfNeeded();
   await page.locator("#message").screenshot({ path: path.join(output, "case-message.png") });
   await page.locator("#actions").screenshot({ path: path.join(output, "case-actions.png") });
 
   await page.goto(`${service.base}/dashboard`);
-  await page.screenshot({ path: path.join(output, "dashboard.png"), fullPage: true });
+  await capture(page, { path: path.join(output, "dashboard.png"), fullPage: true });
 
   const narrow = await browser.newPage({ viewport: { width: 390, height: 844 } });
   await signIn(narrow, service.base, "alice");
   await narrow.goto(`${service.base}/queue`);
-  await narrow.screenshot({ path: path.join(output, "queue-narrow.png") });
+  await capture(narrow, { path: path.join(output, "queue-narrow.png") });
   await browser.close();
   console.log(`screenshots written to ${output}`);
 } finally {
