@@ -1,8 +1,8 @@
-// Browser tests of the web interface in headless Chromium: sign in, the
-// queue, a case, approving an action, changing a verdict, the dashboard
-// charts, a role that may not approve, narrow screens, and a reported
-// message whose HTML tries to load remote content, run scripts and submit
-// a form. Run with `npm test` in this folder after building phishloop.
+// Browser tests of the web interface in headless Chromium. They sign in,
+// open the queue and a case, approve an action, change a verdict, check the
+// dashboard charts, a role that may not approve and narrow screens. They
+// also open a reported message whose HTML tries to load remote content, run
+// scripts and submit a form. Run them with scripts/browser-tests.sh.
 
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
@@ -104,7 +104,7 @@ describe("web interface", () => {
     await service?.stop();
   });
 
-  /** A new browser context signed in as `name`, recording every request. */
+  /** Opens a new browser context signed in as `name` that records every request. */
   async function tab(name, viewport = { width: 1280, height: 900 }) {
     const context = await browser.newContext({ viewport });
     const page = await context.newPage();
