@@ -232,6 +232,7 @@ service_test!(pages_need_sign_in, |env| {
     }
     let post = tab.post(&format!("/actions/{}/approve", Uuid::now_v7()), &[("csrf", "x")]).await;
     assert_eq!(post.status, 303);
+    assert_eq!(post.location(), "/login?next=/");
     service.stop().await;
 });
 
@@ -548,5 +549,27 @@ service_test!(queue_and_dashboard_render, |env| {
     assert!(dashboard.body.contains("class=\"series-malicious\""), "{}", dashboard.body);
     assert_eq!(bad_period.status, 400);
     assert_eq!(coaching.status, 200, "{}", coaching.body);
+    service.stop().await;
+});
+
+service_test!(campaign_page_lists_cases, |env| {
+    let service = env.start_responding(approval_config()).await;
+    add_user(&service, "alice", UserRole::Analyst).await;
+    let (case_id, _, _) = lure_case(&service, "campaign").await;
+    let campaign_id = service.store.campaign_of_case(case_id).await.expect("read").expect("a campaign");
+    let (mut tab, _) = Tab::signed_in(&service, "alice").await;
+
+    let page = tab.get(&format!("/campaigns/{campaign_id}")).await;
+    let unknown = tab.get(&format!("/campaigns/{}", Uuid::now_v7())).await;
+    let bad_id = tab.get("/campaigns/not-a-uuid").await;
+
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(&format!("href=\"/cases/{case_id}\"")), "{}", page.body);
+    assert!(page.body.contains("alice@corp-example.com"), "{}", page.body);
+    assert!(page.body.contains("dan@corp-example[.]com"), "recipients: {}", page.body);
+    assert!(page.body.contains("0utlook-account-verify[.]example"), "shared indicators: {}", page.body);
+    assert!(page.body.contains("block domain"), "actions: {}", page.body);
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    assert_eq!(bad_id.status, 400, "{}", bad_id.body);
     service.stop().await;
 });

@@ -47,7 +47,12 @@ impl FromRequestParts<WebState> for Signed {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Self::Rejection> {
-        let next = parts.uri.path_and_query().map_or("/", |path| path.as_str()).to_owned();
+        // After sign-in the browser comes back with a GET, so a form's
+        // target is no place to return to.
+        let next = match parts.method {
+            axum::http::Method::GET => parts.uri.path_and_query().map_or("/", |path| path.as_str()).to_owned(),
+            _ => "/".to_owned(),
+        };
         let sign_in = || WebError::SignIn { next: next.clone() };
         let id = cookie(&parts.headers, SESSION_COOKIE).filter(|id| is_token(id)).ok_or_else(sign_in)?;
         let session_sha256 = Sha256Hex::of(id.as_bytes());
