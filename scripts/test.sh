@@ -4,7 +4,9 @@
 # authentication, database test), and Dovecot, OpenSMTPD and OpenLDAP's
 # slapd from Debian's packages, which the tests start themselves on free
 # loopback ports. This script starts PostgreSQL if it is down, installs
-# the Debian packages that are missing (needs root), then runs cargo test.
+# the Debian packages that are missing (needs root), then runs cargo test
+# and the browser tests of the web interface (scripts/browser-tests.sh,
+# which installs Chromium and playwright-core when they are missing).
 #
 # Usage: scripts/test.sh [CARGO_TEST_ARGUMENTS...]
 set -euo pipefail
@@ -40,3 +42,4 @@ ensure_postgres
 scripts/mail-servers.sh
 scripts/ldap-server.sh
 cargo test --workspace --locked "$@"
+scripts/browser-tests.sh

@@ -13,6 +13,7 @@ mod rules;
 mod serve;
 mod summary;
 mod train;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -205,6 +206,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage the accounts of the web interface.
+    User {
+        #[command(subcommand)]
+        command: user::UserCommand,
+    },
     /// Evaluate decisions on labelled folders: each DIR holds subfolders
     /// named phish, spam and ham.
     Eval {
@@ -329,6 +335,7 @@ fn main() -> ExitCode {
         Command::Token { command: TokenCommand::Create { name, role, database, data } } => {
             serve::create_token(settings, database, data, &name, &role)
         }
+        Command::User { command } => user::run(settings, command),
         Command::Schema => {
             let schema = schemars::schema_for!(phishloop_model::AnalysisRecord);
             match serde_json::to_string_pretty(&schema) {

@@ -43,12 +43,13 @@ pub struct ActionView {
     /// The reason the mode differs from the playbook step's, when it does.
     pub note: Option<String>,
     pub idempotency_key: String,
-    /// `planned`, `awaiting_approval`, `approved`, `running`, `succeeded`, `failed`, `skipped` or `undone`.
+    /// `planned`, `awaiting_approval`, `approved`, `running`, `succeeded`, `failed`, `skipped`, `undone`, or
+    /// `rejected` when a person declined it in the web interface.
     pub status: String,
     /// The connector's last outcome: operation, status, details, dry_run, attempts.
     #[schema(value_type = Option<Object>)]
     pub outcome: Option<Value>,
-    /// The name of the token that approved the action.
+    /// The name of the token, or of the web account, that approved the action.
     pub approved_by: Option<String>,
     pub approved_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,

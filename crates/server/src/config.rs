@@ -42,6 +42,8 @@ pub struct ServerConfig {
     /// checkpoints, so a killed process loses nothing but a power loss can
     /// roll back the last commits; `full` flushes at every commit.
     pub sqlite_synchronous: SqliteSync,
+    /// The `[server.web]` table: the web interface's sessions and sign-in throttling.
+    pub web: crate::web::config::WebConfig,
 }
 
 impl Default for ServerConfig {
@@ -57,6 +59,7 @@ impl Default for ServerConfig {
             retry_base_ms: 5_000,
             max_message_bytes: 50 * 1024 * 1024,
             sqlite_synchronous: SqliteSync::Normal,
+            web: crate::web::config::WebConfig::default(),
         }
     }
 }
@@ -79,7 +82,7 @@ impl ServerConfig {
         if self.poll_interval_ms == 0 {
             return Err("server.poll_interval_ms is 0: set at least 1 millisecond".to_owned());
         }
-        Ok(())
+        self.web.validate()
     }
 
     /// Returns the database URL: `database`, or the SQLite file in `data_dir`.

@@ -12,8 +12,9 @@
 //! actions, the outbox, the block-list feeds and the loop's metrics, and
 //! lets analysts approve and undo actions. With `[mail]` configured, the
 //! service also reads reporting mailboxes over IMAP, purges copies through
-//! the `imap` connector and sends the outbox over SMTP (`mail.rs`). See
-//! docs/service.md for running it.
+//! the `imap` connector and sends the outbox over SMTP (`mail.rs`). The
+//! same listener serves the analysts' web interface at `/` (`web/`). See
+//! docs/service.md for running it and docs/web.md for the interface.
 
 mod api;
 mod api_loop;
@@ -27,6 +28,7 @@ mod metrics;
 mod notify;
 mod pipeline;
 mod respond;
+mod web;
 mod worker;
 
 use std::future::Future;
@@ -51,6 +53,8 @@ pub use error::ServiceError;
 pub use intake::{ANALYSE_JOB, Accepted, Submission, UNKNOWN_REPORTER, submit};
 pub use metrics::{MetricsSnapshot, Percentiles};
 pub use pipeline::Pipeline;
+pub use web::config::WebConfig;
+pub use web::password::{MIN_PASSWORD_CHARS, hash_password};
 
 /// How long a stopping service waits for jobs in progress.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -233,7 +237,7 @@ impl Service {
             };
             // Room for the multipart framing around the largest message.
             let body_limit = self.config.max_message_bytes.saturating_add(64 * 1024);
-            let router = api::router(state, body_limit);
+            let router = api::router(state.clone(), body_limit).merge(web::router(state, &self.config));
             let mut receiver = shutdown_receiver.clone();
             tasks.spawn(async move {
                 tracing::info!(address = %local, "HTTP API listening");

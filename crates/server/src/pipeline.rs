@@ -93,15 +93,41 @@ impl Pipeline {
         &self.analyzer.config().organization.domains
     }
 
+    /// The reported original of a stored report as RFC 5322 bytes, for
+    /// display: the first original a report wrapper holds, or the message
+    /// itself when it is no wrapper. `None` when no message can be read.
+    pub(crate) fn displayed_original(&self, raw: &[u8]) -> Option<Vec<u8>> {
+        let messages = phishloop_intake::split_input(raw).ok()?;
+        let first = messages.first()?;
+        let parsed = mail_parser::MessageParser::default().parse(first.bytes.as_ref())?;
+        let (organization_domains, reporting_addresses) = self.intake_hints();
+        let hints = phishloop_intake::Hints {
+            organization_domains: &organization_domains,
+            reporting_addresses: &reporting_addresses,
+        };
+        let unwrapped = phishloop_intake::unwrap_report(&parsed, first.bytes.as_ref(), Mode::Auto, &hints);
+        match unwrapped.originals.first() {
+            Some(original) => Some(original.bytes.to_vec()),
+            None => Some(first.bytes.to_vec()),
+        }
+    }
+
+    /// The organisation's domains and reporting addresses in lowercase, as
+    /// intake compares them.
+    fn intake_hints(&self) -> (Vec<String>, Vec<String>) {
+        let config = self.analyzer.config();
+        let organization_domains =
+            config.organization.domains.iter().map(|domain| domain.trim().to_ascii_lowercase()).collect();
+        let reporting_addresses =
+            config.organization.reporting_addresses.iter().map(|address| address.trim().to_lowercase()).collect();
+        (organization_domains, reporting_addresses)
+    }
+
     /// The reporter address named by a report wrapper, without analysing
     /// the original: the cheap part of intake that runs before a report is
     /// stored.
     pub fn wrapper_reporter(&self, raw: &[u8]) -> Option<String> {
-        let config = self.analyzer.config();
-        let organization_domains: Vec<String> =
-            config.organization.domains.iter().map(|domain| domain.trim().to_ascii_lowercase()).collect();
-        let reporting_addresses: Vec<String> =
-            config.organization.reporting_addresses.iter().map(|address| address.trim().to_lowercase()).collect();
+        let (organization_domains, reporting_addresses) = self.intake_hints();
         let hints = phishloop_intake::Hints {
             organization_domains: &organization_domains,
             reporting_addresses: &reporting_addresses,

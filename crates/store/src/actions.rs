@@ -48,12 +48,14 @@ text_enum! {
         Skipped = "skipped",
         /// Carried out and then reversed.
         Undone = "undone",
+        /// A person declined it while it awaited approval.
+        Rejected = "rejected",
     }
 }
 
 impl ActionStatus {
     /// Every status, in the order of the loop.
-    pub const ALL: [ActionStatus; 8] = [
+    pub const ALL: [ActionStatus; 9] = [
         ActionStatus::Planned,
         ActionStatus::AwaitingApproval,
         ActionStatus::Approved,
@@ -62,11 +64,12 @@ impl ActionStatus {
         ActionStatus::Failed,
         ActionStatus::Skipped,
         ActionStatus::Undone,
+        ActionStatus::Rejected,
     ];
 
     /// True for states in which no connector works on the action any more.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Skipped | Self::Undone)
+        matches!(self, Self::Succeeded | Self::Failed | Self::Skipped | Self::Undone | Self::Rejected)
     }
 }
 
@@ -119,7 +122,7 @@ pub struct Action {
     pub status: ActionStatus,
     /// The last outcome a connector returned, as JSON.
     pub outcome: Option<Value>,
-    /// The name of the API token that approved the action.
+    /// The name of the API token or web account that approved the action.
     pub approved_by: Option<String>,
     pub approved_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -136,14 +139,16 @@ pub struct CreatedAction {
     pub created: bool,
 }
 
+/// Columns of `ActionRow`, in order.
 macro_rules! action_columns {
     () => {
         "id, case_id, kind, target, mode, connector, playbook, reversible, note, idempotency_key, status, outcome, \
          approved_by, approved_at, created_at, finished_at"
     };
 }
+pub(crate) use action_columns;
 
-type ActionRow = (
+pub(crate) type ActionRow = (
     Uuid,
     Uuid,
     String,
@@ -548,7 +553,7 @@ fn case_missing(error: sqlx::Error, case_id: Uuid) -> StoreError {
     }
 }
 
-fn action_from_row(row: ActionRow) -> Result<Action> {
+pub(crate) fn action_from_row(row: ActionRow) -> Result<Action> {
     let (
         id,
         case_id,

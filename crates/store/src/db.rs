@@ -103,6 +103,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0003_response.sql", include_str!("../migrations/sqlite/0003_response.sql")),
     ("0004_campaigns.sql", include_str!("../migrations/sqlite/0004_campaigns.sql")),
     ("0005_mail.sql", include_str!("../migrations/sqlite/0005_mail.sql")),
+    ("0006_web.sql", include_str!("../migrations/sqlite/0006_web.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_initial.sql", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -110,6 +111,7 @@ const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0003_response.sql", include_str!("../migrations/postgres/0003_response.sql")),
     ("0004_campaigns.sql", include_str!("../migrations/postgres/0004_campaigns.sql")),
     ("0005_mail.sql", include_str!("../migrations/postgres/0005_mail.sql")),
+    ("0006_web.sql", include_str!("../migrations/postgres/0006_web.sql")),
 ];
 
 /// The pools of a store: `writes` for everything that writes, `reads` for

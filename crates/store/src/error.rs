@@ -83,6 +83,12 @@ pub enum StoreError {
     )]
     TokenExists { name: String },
 
+    #[error("user {name:?} exists already: choose another name, or change that account's password")]
+    UserExists { name: String },
+
+    #[error("user {name:?} not found: `phishloop user list` lists the accounts")]
+    UserNotFound { name: String },
+
     #[error("job {0} not found")]
     JobNotFound(Uuid),
 

@@ -32,6 +32,10 @@
 //!   unique by idempotency key, with status, outcome and approver. The
 //!   outbox of messages to people, unique per report or case, kind and
 //!   recipient. The block-list entries that the feeds publish.
+//! - **Web accounts and sessions**: local accounts with Argon2id password
+//!   hashes, roles and sign-in throttling, and browser sessions stored by
+//!   the SHA-256 of their cookie. Verdict corrections and rejected actions,
+//!   each with who and why and an event in the chain.
 //! - **Campaigns**: cases grouped by the keys of their campaign signatures
 //!   (`phishloop-campaign`). `assign_campaign` finds campaigns by exact key
 //!   lookup, joins or merges them, and counts cases and distinct reporters.
@@ -73,27 +77,37 @@ mod actions;
 mod block_list;
 mod campaigns;
 mod config;
+mod dashboard;
 mod db;
 mod error;
 mod events;
 mod jobs;
 mod outbox;
+mod queue;
 mod raw;
 mod reports;
+mod review;
+mod sessions;
 mod store;
 mod text_enum;
 mod tokens;
+mod users;
 
 pub use actions::{Action, ActionMode, ActionStatus, ActionTransition, CreatedAction, NewAction};
 pub use block_list::{BlockEntryKind, StoredBlockEntry};
 pub use campaigns::{Campaign, CampaignAssignment, CampaignDetail};
 pub use config::{SqliteSync, StoreConfig};
+pub use dashboard::{CaseEffect, DashboardReport};
 pub use db::Backend;
 pub use error::{Result, StoreError};
 pub use events::{ChainBreak, ChainHead, ChainProblem, ChainVerification, Event, EventSubject};
 pub use jobs::{ClaimedJob, Enqueued, Job, JobNotifications, JobOptions, JobStatus, Lease};
 pub use outbox::{NewOutboxMessage, OutboxFilter, OutboxKind, OutboxMessage, OutboxStatus, QueuedMessage};
+pub use queue::{MAX_QUEUE_ROWS, QueueCase, QueueFilter};
 pub use raw::Sha256Hex;
 pub use reports::{Case, CaseDetail, CaseJoin, CreatedReport, NewReport, Report, ReportSource, ReportStatus, Reporter};
+pub use review::{Correction, CorrectionRecord, NewCorrection};
+pub use sessions::Session;
 pub use store::Store;
 pub use tokens::{ApiToken, TokenRole};
+pub use users::{User, UserRole};

@@ -124,8 +124,9 @@ macro_rules! outbox_columns {
          attempts, last_error, next_attempt_at, smtp_message_id"
     };
 }
+pub(crate) use outbox_columns;
 
-type OutboxRow = (
+pub(crate) type OutboxRow = (
     Uuid,
     String,
     String,
@@ -403,7 +404,7 @@ fn truncate(error: &str) -> &str {
     &error[..end]
 }
 
-fn message_from_row(row: OutboxRow) -> Result<OutboxMessage> {
+pub(crate) fn message_from_row(row: OutboxRow) -> Result<OutboxMessage> {
     let (
         id,
         kind,

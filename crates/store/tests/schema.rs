@@ -90,7 +90,7 @@ async fn schemas_of_both_back_ends_match() {
     assert_eq!(sqlite_triggers, postgres_without_truncate, "append-only triggers must match");
     assert_eq!(sqlite_migrations, postgres_migrations, "applied migrations must match");
     assert_eq!(sqlite_migrations.first(), Some(&(1, "initial".to_owned())));
-    assert_eq!(sqlite_migrations.last(), Some(&(5, "mail".to_owned())));
+    assert_eq!(sqlite_migrations.last(), Some(&(6, "web".to_owned())));
 }
 
 store_test!(connecting_again_keeps_data, |db| {
