@@ -232,6 +232,21 @@ macro_rules! append_all_in_tx {
 }
 pub(crate) use append_all_in_tx;
 
+/// Appends one event inside the open transaction `$tx` of back end
+/// `$backend` and evaluates to a future of `(id, seq, prev_hash,
+/// created_at, hash)`. The caller commits, so a state change and its event
+/// are stored together or not at all.
+macro_rules! append_in_tx {
+    ($tx:ident, $backend:expr, $subject:expr, $kind:expr, $payload_text:expr) => {
+        async {
+            let event: ($crate::events::EventSubject, &str, String) = ($subject, $kind, ($payload_text).to_owned());
+            let mut appended = $crate::events::append_all_in_tx!($tx, $backend, std::slice::from_ref(&event)).await?;
+            appended.pop().ok_or(sqlx::Error::RowNotFound)
+        }
+    };
+}
+pub(crate) use append_in_tx;
+
 impl Store {
     /// Appends an event about a case or a report to the chain.
     ///

@@ -154,7 +154,7 @@ impl Store {
     /// first, then the most recently reported.
     pub async fn queue_cases(&self, filter: &QueueFilter) -> Result<Vec<QueueCase>> {
         let limit = i64::from(filter.limit.clamp(1, MAX_QUEUE_ROWS));
-        let rows: Vec<QueueRow> = on_db!(&self.db, |pool, backend| {
+        let rows: Vec<QueueRow> = on_db!(&self.reads, |pool, backend| {
             let query = sqlx::query_as(SELECT_QUEUE.text(backend))
                 .bind(filter.verdict.as_deref())
                 .bind(filter.category.as_deref())

@@ -218,7 +218,7 @@ impl Store {
 
     /// Returns the corrections of a case, oldest first.
     pub async fn corrections_for_case(&self, case_id: Uuid) -> Result<Vec<Correction>> {
-        let rows: Vec<CorrectionRow> = on_db!(&self.db, |pool, backend| {
+        let rows: Vec<CorrectionRow> = on_db!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_CASE_CORRECTIONS.text(backend)).bind(case_id).fetch_all(pool).await?
         });
         Ok(rows.into_iter().map(correction_from_row).collect())

@@ -129,7 +129,7 @@ impl Store {
     /// from now (at most once a minute).
     pub async fn find_session(&self, id_sha256: &Sha256Hex, idle: Duration) -> Result<Option<Session>> {
         let idle_ms = duration_ms("session idle time", idle, MAX_SESSION_TIME)?;
-        let row: Option<SessionRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<SessionRow> = on_db!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_SESSION.text(backend))
                 .bind(id_sha256.as_str())
                 .bind(REFRESH_AFTER_MS)
