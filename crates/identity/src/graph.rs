@@ -8,6 +8,7 @@
 //! | remove_mailbox_rules | `GET`, then `DELETE /users/{upn}/mailFolders/inbox/messageRules/{id}` of flagged rules | MailboxSettings.ReadWrite |
 //! | purge_copies | `GET /users/{mailbox}/messages?$filter=internetMessageId eq '<id>'`, `POST .../messages/{id}/move` | Mail.ReadWrite |
 //! | revoke_credentials | `GET /applications/{id}`, `POST /applications/{id}/removePassword` | Application.ReadWrite.OwnedBy |
+//! | [`GraphConnector::url_click_events`] | `POST /security/runHuntingQuery` over `UrlClickEvents` | ThreatHunting.Read.All |
 //!
 //! Graph's `mailboxSettings` has no forwarding property, so mailbox-level
 //! forwarding (Exchange's `ForwardingSmtpAddress`) is not read or removed
@@ -170,6 +171,25 @@ impl GraphConnector {
     /// Returns the failed request after retries.
     pub async fn list_application_passwords(&self, application: &str) -> Result<Vec<PasswordCredential>, CallError> {
         self.application_passwords(application, &Tally::default()).await
+    }
+
+    /// Runs an advanced hunting query over Defender's `UrlClickEvents` for
+    /// the last `lookback_minutes` (`POST /security/runHuntingQuery`,
+    /// permission ThreatHunting.Read.All) and returns the reply body, which
+    /// [`crate::parse_url_click_events`] reads.
+    ///
+    /// # Errors
+    ///
+    /// Returns the failed request after retries.
+    pub async fn url_click_events(&self, lookback_minutes: u64) -> Result<String, CallError> {
+        let query = format!(
+            "UrlClickEvents | where Timestamp > ago({lookback_minutes}m) \
+             | project Timestamp, Url, ActionType, AccountUpn, IPAddress, IsClickedThrough"
+        );
+        let url = endpoint(&self.base, &["security", "runHuntingQuery"]);
+        let reply =
+            self.call(Method::POST, url, Some(serde_json::json!({ "Query": query })), &Tally::default()).await?;
+        Ok(reply.body)
     }
 
     async fn call(

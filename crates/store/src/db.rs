@@ -103,6 +103,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0003_response.sql", include_str!("../migrations/sqlite/0003_response.sql")),
     ("0004_campaigns.sql", include_str!("../migrations/sqlite/0004_campaigns.sql")),
     ("0005_mail.sql", include_str!("../migrations/sqlite/0005_mail.sql")),
+    ("0007_identity.sql", include_str!("../migrations/sqlite/0007_identity.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_initial.sql", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -110,6 +111,7 @@ const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0003_response.sql", include_str!("../migrations/postgres/0003_response.sql")),
     ("0004_campaigns.sql", include_str!("../migrations/postgres/0004_campaigns.sql")),
     ("0005_mail.sql", include_str!("../migrations/postgres/0005_mail.sql")),
+    ("0007_identity.sql", include_str!("../migrations/postgres/0007_identity.sql")),
 ];
 
 /// Opens a pool on the database of `config.url` and migrates it to the latest schema.

@@ -32,6 +32,9 @@
 //!   unique by idempotency key, with status, outcome and approver. The
 //!   outbox of messages to people, unique per report or case, kind and
 //!   recipient. The block-list entries that the feeds publish.
+//! - **Identity verdicts**: per case, who received the message, who clicked
+//!   and who submitted credentials, with the log lines behind each verdict,
+//!   and every import of click evidence with the entries it excluded.
 //! - **Campaigns**: cases grouped by the keys of their campaign signatures
 //!   (`phishloop-campaign`). `assign_campaign` finds campaigns by exact key
 //!   lookup, joins or merges them, and counts cases and distinct reporters.
@@ -76,6 +79,7 @@ mod config;
 mod db;
 mod error;
 mod events;
+mod identity;
 mod jobs;
 mod outbox;
 mod raw;
@@ -91,6 +95,10 @@ pub use config::{SqliteSync, StoreConfig};
 pub use db::Backend;
 pub use error::{Result, StoreError};
 pub use events::{ChainBreak, ChainHead, ChainProblem, ChainVerification, Event, EventSubject};
+pub use identity::{
+    ClickImport, IdentityPerson, MAX_EVIDENCE_PER_PERSON, MAX_IMPORT_DETAILS, NewClickImport, PersonEvidence,
+    PersonVerdict, RecordedClicks, VerdictChange,
+};
 pub use jobs::{ClaimedJob, Enqueued, Job, JobNotifications, JobOptions, JobStatus, Lease};
 pub use outbox::{NewOutboxMessage, OutboxFilter, OutboxKind, OutboxMessage, OutboxStatus, QueuedMessage};
 pub use raw::Sha256Hex;
