@@ -598,6 +598,10 @@ service_test!(defender_clicks_polled_into_case, |env| {
     assert_eq!(person(CLICKER)["evidence"][0]["kind"], "defender_click");
     assert_eq!(person(PREVIEWED)["verdict"], "received", "a click Defender blocked is not a click");
     assert_eq!(radius["imports"][0]["requested_by"], "defender-poll");
+    let (_, document) = service.get("/api/v1/openapi.json").await;
+    for route in ["/api/v1/clicks", "/api/v1/cases/{id}/identity", "/api/v1/campaigns/{id}/identity"] {
+        assert!(document["paths"][route].is_object(), "{route} is missing from the API document");
+    }
     assert_eq!(radius["imports"][0]["excluded_entries"][0]["exclusion"]["reason"], "blocked_by_defender");
     service.stop().await;
 });
