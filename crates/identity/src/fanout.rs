@@ -10,6 +10,9 @@
 //! | remove_mailbox_rules | graph |
 //! | revoke_credentials | graph (Entra application secrets), vault, aws, github |
 //!
+//! Undo runs on the systems that can undo the action, today AWS for
+//! deactivated access keys, and the details name the others.
+//!
 //! The outcome succeeds when every system that took part succeeded, fails
 //! when any failed, and is `unsupported` when no configured system handles
 //! the kind or target. Its `data.systems` lists each system's outcome.
@@ -50,15 +53,24 @@ impl IdentityConnector {
 
     async fn fan_out(&self, action: &PlannedAction, operation: Operation) -> Outcome {
         let mut outcomes = Vec::new();
+        let mut not_undone = Vec::new();
         for member in self.members_for(action.kind) {
             let outcome = match operation {
                 Operation::Execute => member.connector.execute(action).await,
                 Operation::Undo if member.connector.can_undo(action) => member.connector.undo(action).await,
-                Operation::Undo => continue,
+                Operation::Undo => {
+                    not_undone.push(member.connector.name().to_string());
+                    continue;
+                }
             };
             outcomes.push(outcome);
         }
-        combine(action, operation, &outcomes)
+        let mut outcome = combine(action, operation, &outcomes);
+        if !not_undone.is_empty() {
+            outcome.details =
+                format!("{}; not undone on {}, which cannot undo it", outcome.details, not_undone.join(", "));
+        }
+        outcome
     }
 }
 

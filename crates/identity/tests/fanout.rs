@@ -201,6 +201,7 @@ async fn undo_reactivates_aws_keys_only() {
 
     assert_eq!(outcome.status, OutcomeStatus::Succeeded, "{}", outcome.details);
     assert!(outcome.details.starts_with("aws: set access key"), "{}", outcome.details);
+    assert!(outcome.details.contains("not undone on vault"), "{}", outcome.details);
 }
 
 #[tokio::test]

@@ -318,12 +318,15 @@ impl Responder {
             )));
         }
         let planned = planned_action(&action)?;
-        // The log connector claims it can undo anything, so the action's own
-        // reversibility is checked as well.
+        // The log connector claims it can undo anything, so for the local
+        // connectors the action's own reversibility is checked as well. A
+        // connector outside phishloop decides per action: the identity
+        // connector can reactivate AWS keys although revoke_credentials is
+        // not reversible in general.
         let connector = self
             .connectors
             .get(&action.connector)
-            .filter(|connector| action.reversible && connector.can_undo(&planned));
+            .filter(|connector| connector.can_undo(&planned) && (action.reversible || !is_local(&action.connector)));
         let Some(connector) = connector else {
             return Err(ServiceError::Conflict(format!(
                 "action {action_id} ({} through {}) cannot be undone",

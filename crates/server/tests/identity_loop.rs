@@ -490,13 +490,15 @@ fn leaked_key_message() -> Vec<u8> {
 
 service_test!(exposed_secret_owner_told_and_revoked, |env| {
     let mocks = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/iam/"))
-        .and(body_string_contains(format!("AccessKeyId={DEPLOY_KEY}&Status=Inactive")))
-        .respond_with(ResponseTemplate::new(200).set_body_string("<UpdateAccessKeyResponse/>"))
-        .expect(1)
-        .mount(&mocks)
-        .await;
+    for status in ["Inactive", "Active"] {
+        Mock::given(method("POST"))
+            .and(path("/iam/"))
+            .and(body_string_contains(format!("AccessKeyId={DEPLOY_KEY}&Status={status}")))
+            .respond_with(ResponseTemplate::new(200).set_body_string("<UpdateAccessKeyResponse/>"))
+            .expect(1)
+            .mount(&mocks)
+            .await;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let service = start(&env, identity_config(&mocks, "ldap://127.0.0.1:9", &dir)).await;
     let identity_admin = token(&service, "iam-admin", TokenRole::Identity).await;
@@ -543,6 +545,16 @@ service_test!(exposed_secret_owner_told_and_revoked, |env| {
     assert_eq!(credentials[0]["id"], "key-deploy");
     assert_eq!(credentials[0]["found_in_message"], true);
     assert_eq!(credentials[0]["actions"][0]["status"], "succeeded");
+
+    // The key can be reactivated, by an identity administrator only.
+    let undo = |token: String| {
+        let request = service.client.post(service.url(&format!("/api/v1/actions/{action_id}/undo"))).bearer_auth(token);
+        async move { request.send().await.expect("undo") }
+    };
+    let analyst = token(&service, "soc-analyst", TokenRole::Analyst).await;
+    assert_eq!(undo(analyst).await.status(), 403);
+    let undone: Value = undo(identity_admin.clone()).await.json().await.expect("JSON");
+    assert_eq!(undone["status"], "undone", "{undone}");
 
     service.stop().await;
     mocks.verify().await;
