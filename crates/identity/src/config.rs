@@ -17,6 +17,7 @@ use crate::fanout::{
 use crate::google::{GoogleConfig, GoogleConnector};
 use crate::graph::{GraphConfig, GraphConnector};
 use crate::ldap::{LdapConfig, LdapConnector};
+use crate::listing::{AwsListing, GithubListing, Listed, VaultListing};
 use crate::nhi::Inventory;
 use crate::okta::{OktaConfig, OktaConnector};
 use crate::secrets::{AwsIamConfig, AwsIamConnector, GithubConfig, GithubConnector, VaultConfig, VaultConnector};
@@ -138,13 +139,22 @@ impl Default for DefenderPolling {
     }
 }
 
-/// The `[identity.inventory]` table.
+/// The `[identity.inventory]` table: a file, and the systems whose
+/// credentials are listed into the inventory when the service starts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InventorySource {
     /// A CSV file (`.csv`) or a JSON array or JSON Lines file (any other
     /// extension) of credentials, read when the service starts.
     pub file: Option<PathBuf>,
+    /// List Entra application secrets through `[identity.graph]`.
+    pub entra: bool,
+    /// List fine-grained tokens through `[identity.github]`.
+    pub github: Option<GithubListing>,
+    /// List IAM access keys through `[identity.aws]`.
+    pub aws: Option<AwsListing>,
+    /// List leases through `[identity.vault]`.
+    pub vault: Option<VaultListing>,
 }
 
 impl InventorySource {
@@ -197,15 +207,38 @@ impl std::fmt::Debug for IdentitySystems {
 }
 
 impl IdentitySystems {
-    /// Reads the inventory and every connector's credential, and builds the
-    /// connectors. No request is sent.
+    /// Reads the inventory file and every connector's credential, and
+    /// builds the connectors. No request is sent, so nothing is listed.
     ///
     /// # Errors
     ///
     /// Returns the first invalid setting, unreadable secret or inventory
     /// line, or two connectors with one name.
     pub fn new(config: &IdentityConfig) -> Result<Self, ConfigError> {
-        let inventory = Arc::new(config.inventory.load()?);
+        Self::with_inventory(config, config.inventory.load()?)
+    }
+
+    /// Like [`IdentitySystems::new`], and first lists the credentials of the
+    /// systems `[identity.inventory]` names into the inventory. Returns the
+    /// listing's problems (a system that failed, a credential without a
+    /// known owner) beside the systems, because a listing that fails must
+    /// not keep the service from containing what it does know.
+    ///
+    /// # Errors
+    ///
+    /// Returns what [`IdentitySystems::new`] returns, and a listing whose
+    /// system has no table.
+    pub async fn build(config: &IdentityConfig) -> Result<(Self, Vec<String>), ConfigError> {
+        let mut inventory = config.inventory.load()?;
+        let listed = list_credentials(config).await?;
+        for credential in listed.credentials {
+            inventory.add_listed(credential);
+        }
+        Ok((Self::with_inventory(config, inventory)?, listed.problems))
+    }
+
+    fn with_inventory(config: &IdentityConfig, inventory: Inventory) -> Result<Self, ConfigError> {
+        let inventory = Arc::new(inventory);
         let mut members: Vec<(Arc<dyn Connector>, &'static [ActionKind])> = Vec::new();
         let mut graph = None;
         if let Some(settings) = &config.graph {
@@ -237,6 +270,37 @@ impl IdentitySystems {
         connectors.push(Arc::new(IdentityConnector::new(members)));
         Ok(IdentitySystems { inventory, graph, connectors })
     }
+}
+
+/// Lists the credentials of every system `[identity.inventory]` names, with
+/// connectors built for the listing alone.
+async fn list_credentials(config: &IdentityConfig) -> Result<Listed, ConfigError> {
+    let source = &config.inventory;
+    let missing = |system: &str| ConfigError::InvalidValue {
+        connector: "inventory".to_string(),
+        field: "listing",
+        value: system.to_string(),
+        reason: format!("listing from {system} needs the [identity.{system}] table"),
+    };
+    let empty = Arc::new(Inventory::default());
+    let mut listed = Listed::default();
+    if source.entra {
+        let graph = config.graph.as_ref().ok_or_else(|| missing("graph"))?;
+        listed.extend(GraphConnector::new(graph)?.list_entra_credentials().await);
+    }
+    if let Some(listing) = &source.github {
+        let github = config.github.as_ref().ok_or_else(|| missing("github"))?;
+        listed.extend(GithubConnector::new(github, Arc::clone(&empty))?.list_tokens(listing).await);
+    }
+    if let Some(listing) = &source.aws {
+        let aws = config.aws.as_ref().ok_or_else(|| missing("aws"))?;
+        listed.extend(AwsIamConnector::new(aws, Arc::clone(&empty))?.list_access_keys(listing).await);
+    }
+    if let Some(listing) = &source.vault {
+        let vault = config.vault.as_ref().ok_or_else(|| missing("vault"))?;
+        listed.extend(VaultConnector::new(vault, Arc::clone(&empty))?.list_leases(listing).await);
+    }
+    Ok(listed)
 }
 
 fn check_names(connectors: &[Arc<dyn Connector>]) -> Result<(), ConfigError> {

@@ -26,6 +26,7 @@ mod google;
 mod graph;
 mod http;
 mod ldap;
+mod listing;
 mod nhi;
 mod okta;
 mod rules;
@@ -45,6 +46,7 @@ pub use google::{DIRECTORY_SCOPE, GMAIL_SCOPE, GoogleConfig, GoogleConnector};
 pub use graph::{GraphConfig, GraphConnector, PasswordCredential};
 pub use http::{CallError, HttpConfig};
 pub use ldap::{DirectorySchema, LdapConfig, LdapConnector};
+pub use listing::{AwsListing, GithubListing, Listed, VaultListing};
 pub use nhi::{Inventory, InventoryError, NhiCredential, NhiKind, Provider};
 pub use okta::{OktaConfig, OktaConnector};
 pub use rules::{

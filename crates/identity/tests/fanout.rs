@@ -48,7 +48,7 @@ fn systems(server: &MockServer, dir: &tempfile::TempDir) -> IdentitySystems {
             secret_access_key: secret_file(dir, "aws", AWS_SECRET),
             http: fast_http(),
         }),
-        inventory: InventorySource { file: Some(inventory) },
+        inventory: InventorySource { file: Some(inventory), ..InventorySource::default() },
         ..IdentityConfig::default()
     };
     IdentitySystems::new(&config).expect("identity systems")
@@ -114,7 +114,10 @@ fn duplicate_names_are_rejected() {
 #[test]
 fn unreadable_inventory_names_file() {
     let config = IdentityConfig {
-        inventory: InventorySource { file: Some("/nonexistent/phishloop-inventory.csv".into()) },
+        inventory: InventorySource {
+            file: Some("/nonexistent/phishloop-inventory.csv".into()),
+            ..InventorySource::default()
+        },
         ..IdentityConfig::default()
     };
 

@@ -178,16 +178,19 @@ impl Service {
     /// connectors join the responder (each under its name, and all of them
     /// as `identity`), the inventory names the owners of non-human
     /// credentials, and `[identity.clicks.defender]` starts the polling of
-    /// Defender click events. Secrets and the inventory file are read here.
-    /// Call it before `with_loop` when playbooks name these connectors.
-    pub fn with_identity(mut self, identity: phishloop_identity::IdentityConfig) -> Result<Self, ServiceError> {
+    /// Defender click events. Secrets and the inventory file are read, and
+    /// the credentials of the systems `[identity.inventory]` names are
+    /// listed, here; a listing that fails is logged and the service starts
+    /// with the rest. Call it before `with_loop` when playbooks name these
+    /// connectors.
+    pub async fn with_identity(mut self, identity: phishloop_identity::IdentityConfig) -> Result<Self, ServiceError> {
         self.defender = identity.clicks.defender.clone();
         if self.defender.is_some() && identity.graph.is_none() {
             return Err(ServiceError::Config(
                 "[identity.clicks.defender] reads events through Graph: add [identity.graph]".to_owned(),
             ));
         }
-        self.identity = Arc::new(identity::IdentityParts::new(&identity)?);
+        self.identity = Arc::new(identity::IdentityParts::new(&identity).await?);
         self.rebuild_loop()?;
         Ok(self)
     }

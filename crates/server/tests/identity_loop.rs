@@ -181,7 +181,7 @@ fn identity_config(server: &MockServer, ldap_url: &str, dir: &tempfile::TempDir)
             secret_access_key: secret("aws-secret", "aws-secret-access-key-Jm2"),
             http: fast_http(),
         }),
-        inventory: InventorySource { file: Some(inventory) },
+        inventory: InventorySource { file: Some(inventory), ..InventorySource::default() },
         clicks: ClickSettings::default(),
         ..IdentityConfig::default()
     }
@@ -285,6 +285,7 @@ async fn start(env: &TestEnv, identity: IdentityConfig) -> TestService {
     )
     .expect("service")
     .with_identity(identity)
+    .await
     .expect("identity settings")
     .with_loop(response_config(), phishloop_coaching::CoachingConfig::default())
     .expect("response settings");

@@ -83,11 +83,16 @@ impl Default for IdentityParts {
 }
 
 impl IdentityParts {
-    /// Builds every configured connector and reads the inventory and the
-    /// connectors' secrets.
-    pub(crate) fn new(config: &IdentityConfig) -> Result<Self, ServiceError> {
-        let systems = IdentitySystems::new(config)
+    /// Builds every configured connector, reads the connectors' secrets and
+    /// the inventory file, and lists the credentials of the systems the
+    /// inventory names.
+    pub(crate) async fn new(config: &IdentityConfig) -> Result<Self, ServiceError> {
+        let (systems, problems) = IdentitySystems::build(config)
+            .await
             .map_err(|error| ServiceError::Config(format!("invalid [identity] table: {error}")))?;
+        for problem in &problems {
+            tracing::warn!(%problem, "inventory listing incomplete");
+        }
         tracing::info!(
             connectors = ?systems.connectors.iter().map(|c| c.name()).collect::<Vec<_>>(),
             credentials = systems.inventory.credentials().len(),
