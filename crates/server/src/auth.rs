@@ -194,4 +194,12 @@ mod tests {
         assert!(!Permission::ReadMetrics.allowed(TokenRole::Reporter));
         assert!(Permission::ReadCase.allowed(TokenRole::Analyst));
     }
+
+    #[test]
+    fn identity_role_reads_and_imports() {
+        assert!(Permission::ReadCase.allowed(TokenRole::Identity));
+        assert!(Permission::ImportClicks.allowed(TokenRole::Identity));
+        assert!(Permission::ApproveAction.allowed(TokenRole::Identity));
+        assert!(!Permission::ImportClicks.allowed(TokenRole::Reporter));
+    }
 }
