@@ -103,7 +103,7 @@ pub async fn start_slapd() -> Option<Slapd> {
             return Some(slapd);
         }
     }
-    panic!("slapd did not start on any of five free ports; see its output above");
+    panic!("slapd exited on each of five free ports; run it by hand with the test configuration to see why");
 }
 
 /// Starts slapd and waits until it listens and has written its pid file,
