@@ -8,6 +8,7 @@
 //! | remove_mailbox_rules | `GET`, then `DELETE /users/{upn}/mailFolders/inbox/messageRules/{id}` of flagged rules | MailboxSettings.ReadWrite |
 //! | purge_copies | `GET /users/{mailbox}/messages?$filter=internetMessageId eq '<id>'`, `POST .../messages/{id}/move` | Mail.ReadWrite |
 //! | revoke_credentials | `GET /applications/{id}`, `POST /applications/{id}/removePassword` | Application.ReadWrite.OwnedBy |
+//! | [`GraphConnector::url_click_events`] | `POST /security/runHuntingQuery` over `UrlClickEvents` | ThreatHunting.Read.All |
 //!
 //! Graph's `mailboxSettings` has no forwarding property, so mailbox-level
 //! forwarding (Exchange's `ForwardingSmtpAddress`) is not read or removed
@@ -27,7 +28,8 @@ use serde::{Deserialize, Serialize};
 use crate::auth::ClientCredentials;
 use crate::error::ConfigError;
 use crate::http::{Auth, Call, CallError, Http, HttpConfig, Tally, endpoint, parse_base_url};
-use crate::nhi::{Inventory, NhiCredential, Provider, credentials_for};
+use crate::listing::{Listed, listed_credential};
+use crate::nhi::{Inventory, NhiCredential, NhiKind, Provider, credentials_for};
 use crate::rules::{FlaggedRule, MessageRule, RuleCheck};
 use crate::runner::{Failure, Ledger, person, run, unsupported};
 use crate::secret::read_secret;
@@ -163,6 +165,104 @@ impl GraphConnector {
         Ok(reply.json::<Collection<MessageRule>>()?.value)
     }
 
+    /// Lists the passwords (client secrets) of every application, each once
+    /// per owner of its application (`GET /applications`, following
+    /// `@odata.nextLink` on the same host; `GET /applications/{id}/owners`;
+    /// permission Application.Read.All). Applications without a person as
+    /// owner are reported, not listed.
+    pub async fn list_entra_credentials(&self) -> Listed {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            value: Vec<Application>,
+            #[serde(rename = "@odata.nextLink")]
+            next_link: Option<String>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Application {
+            id: String,
+            #[serde(default)]
+            display_name: Option<String>,
+            #[serde(default)]
+            password_credentials: Vec<PasswordCredential>,
+        }
+
+        let tally = Tally::default();
+        let mut listed = Listed::default();
+        let url = endpoint(&self.base, &["applications"]);
+        let mut call =
+            Call::new(Method::GET, url, Auth::None).query("$select", "id,appId,displayName,passwordCredentials");
+        for _ in 0..1_000 {
+            let page = match self.send(call, &tally).await.and_then(|reply| reply.json::<Page>()) {
+                Ok(page) => page,
+                Err(error) => {
+                    listed.problem(format!("listing Entra applications failed: {error}; grant Application.Read.All"));
+                    return listed;
+                }
+            };
+            for application in page.value.into_iter().filter(|a| !a.password_credentials.is_empty()) {
+                let name = application.display_name.unwrap_or_else(|| application.id.clone());
+                let owners = match self.application_owners(&application.id, &tally).await {
+                    Ok(owners) if owners.is_empty() => {
+                        listed.problem(format!("Entra application {name} has secrets but no person as owner"));
+                        continue;
+                    }
+                    Ok(owners) => owners,
+                    Err(error) => {
+                        listed.problem(format!("listing the owners of Entra application {name} failed: {error}"));
+                        continue;
+                    }
+                };
+                for owner in &owners {
+                    for password in &application.password_credentials {
+                        listed.credentials.push(listed_credential(
+                            Provider::Entra,
+                            NhiKind::OauthApp,
+                            owner,
+                            &password.key_id,
+                            Some(&application.id),
+                            format!("Entra application {name}"),
+                        ));
+                    }
+                }
+            }
+            match page.next_link.map(|link| Url::parse(&link)) {
+                Some(Ok(next)) if next.origin() == self.base.origin() => {
+                    call = Call::new(Method::GET, next, Auth::None)
+                }
+                Some(_) => {
+                    listed.problem("Graph sent a next page on another host; the listing stops there".to_string());
+                    return listed;
+                }
+                None => return listed,
+            }
+        }
+        listed
+    }
+
+    /// Returns the addresses of the people who own an application.
+    async fn application_owners(&self, application: &str, tally: &Tally) -> Result<Vec<String>, CallError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Owner {
+            #[serde(default)]
+            mail: Option<String>,
+            #[serde(default)]
+            user_principal_name: Option<String>,
+        }
+
+        let url = endpoint(&self.base, &["applications", application, "owners"]);
+        let call = Call::new(Method::GET, url, Auth::None).query("$select", "mail,userPrincipalName");
+        let owners = self.send(call, tally).await?.json::<Collection<Owner>>()?.value;
+        Ok(owners
+            .into_iter()
+            .filter_map(|owner| owner.mail.or(owner.user_principal_name))
+            .filter(|address| address.contains('@'))
+            .map(|address| address.to_lowercase())
+            .collect())
+    }
+
     /// Lists an application's passwords (client secrets) by its object id.
     ///
     /// # Errors
@@ -170,6 +270,25 @@ impl GraphConnector {
     /// Returns the failed request after retries.
     pub async fn list_application_passwords(&self, application: &str) -> Result<Vec<PasswordCredential>, CallError> {
         self.application_passwords(application, &Tally::default()).await
+    }
+
+    /// Runs an advanced hunting query over Defender's `UrlClickEvents` for
+    /// the last `lookback_minutes` (`POST /security/runHuntingQuery`,
+    /// permission ThreatHunting.Read.All) and returns the reply body, which
+    /// [`crate::parse_url_click_events`] reads.
+    ///
+    /// # Errors
+    ///
+    /// Returns the failed request after retries.
+    pub async fn url_click_events(&self, lookback_minutes: u64) -> Result<String, CallError> {
+        let query = format!(
+            "UrlClickEvents | where Timestamp > ago({lookback_minutes}m) \
+             | project Timestamp, Url, ActionType, AccountUpn, IPAddress, IsClickedThrough"
+        );
+        let url = endpoint(&self.base, &["security", "runHuntingQuery"]);
+        let reply =
+            self.call(Method::POST, url, Some(serde_json::json!({ "Query": query })), &Tally::default()).await?;
+        Ok(reply.body)
     }
 
     async fn call(

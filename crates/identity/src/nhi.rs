@@ -176,6 +176,23 @@ impl Inventory {
             .collect()
     }
 
+    /// Adds a credential listed from its system, unless the inventory has
+    /// it already: the same provider, reference, parent and owner, or the
+    /// same id. Listed credentials without an owner address are dropped.
+    pub fn add_listed(&mut self, mut credential: NhiCredential) {
+        credential.owner = credential.owner.trim().to_lowercase();
+        let known = self.credentials.iter().any(|c| {
+            c.id == credential.id
+                || (c.provider == credential.provider
+                    && c.reference == credential.reference
+                    && c.parent == credential.parent
+                    && c.owner == credential.owner)
+        });
+        if !known && validate(&credential).is_ok() {
+            self.credentials.push(credential);
+        }
+    }
+
     fn push(&mut self, mut credential: NhiCredential, line: u64) -> Result<(), InventoryError> {
         credential.owner = credential.owner.trim().to_lowercase();
         validate(&credential).map_err(|reason| InventoryError::Invalid { line, reason })?;

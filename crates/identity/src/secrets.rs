@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
 use crate::http::{Auth, Call, Http, HttpConfig, Tally, endpoint, parse_base_url};
-use crate::nhi::{Inventory, NhiCredential, Provider, credentials_for};
+use crate::listing::{AwsListing, GithubListing, Listed, VaultListing, listed_credential, xml_members, xml_values};
+use crate::nhi::{Inventory, NhiCredential, NhiKind, Provider, credentials_for};
 use crate::runner::{Failure, Ledger, run, unsupported};
 use crate::secret::{Secret, read_secret};
 
@@ -119,6 +120,78 @@ impl VaultConnector {
             .map_err(|e| Failure::from_call(&what, "a policy with update on sys/leases/revoke", e))?;
         Ok(format!("revoked {what}"))
     }
+
+    /// Lists the leases under each prefix of `listing`, and under its
+    /// sub-prefixes up to three levels down (`GET
+    /// /v1/sys/leases/lookup/{prefix}?list=true`, which needs `list` on
+    /// `sys/leases/lookup`). Each lease belongs to its prefix's owner.
+    pub async fn list_leases(&self, listing: &VaultListing) -> Listed {
+        let tally = Tally::default();
+        let mut listed = Listed::default();
+        for (prefix, owner) in &listing.prefixes {
+            let mut pending = vec![(prefix.trim_start_matches('/').to_string(), 0u32)];
+            while let Some((current, depth)) = pending.pop() {
+                let keys = match self.lease_keys(&current, &tally).await {
+                    Ok(keys) => keys,
+                    Err(error) => {
+                        listed.problem(format!("listing the Vault leases under {current} failed: {error}"));
+                        continue;
+                    }
+                };
+                for key in keys {
+                    let lease = format!("{current}{key}");
+                    if key.ends_with('/') {
+                        if depth < 3 {
+                            pending.push((lease, depth + 1));
+                        }
+                        continue;
+                    }
+                    let reaches = format!("leases under {prefix}");
+                    listed.credentials.push(listed_credential(
+                        Provider::Vault,
+                        NhiKind::Token,
+                        owner,
+                        &lease,
+                        None,
+                        reaches,
+                    ));
+                }
+            }
+        }
+        listed
+    }
+
+    /// Returns the keys under one lease prefix; none when Vault has no
+    /// lease there (404).
+    async fn lease_keys(&self, prefix: &str, tally: &Tally) -> Result<Vec<String>, crate::http::CallError> {
+        #[derive(Deserialize)]
+        struct Reply {
+            data: Keys,
+        }
+        #[derive(Deserialize)]
+        struct Keys {
+            #[serde(default)]
+            keys: Vec<String>,
+        }
+
+        let auth =
+            Auth::Header { name: HeaderName::from_static("x-vault-token"), prefix: "", value: self.token.clone() };
+        let mut segments = vec!["v1", "sys", "leases", "lookup"];
+        segments.extend(prefix.split('/').filter(|segment| !segment.is_empty()));
+        let mut url = endpoint(&self.base, &segments);
+        if prefix.ends_with('/') {
+            url.set_path(&format!("{}/", url.path()));
+        }
+        let mut call = Call::new(Method::GET, url, auth).query("list", "true");
+        if let Some(namespace) = &self.namespace {
+            call = call.header(HeaderName::from_static("x-vault-namespace"), namespace);
+        }
+        match self.http.send(&call, tally).await {
+            Ok(reply) => Ok(reply.json::<Reply>()?.data.keys),
+            Err(crate::http::CallError::NotFound { .. }) => Ok(Vec::new()),
+            Err(error) => Err(error),
+        }
+    }
 }
 
 #[async_trait]
@@ -209,6 +282,70 @@ impl GithubConnector {
             Failure::from_call(&what, "a GitHub App installation token with personal access tokens: write", e)
         })?;
         Ok(format!("revoked the organisation access of {what}"))
+    }
+
+    /// Lists the fine-grained personal access tokens that have access to
+    /// each organisation of `listing` (`GET /orgs/{org}/personal-access-tokens`,
+    /// 100 a page, at most 100 pages).
+    pub async fn list_tokens(&self, listing: &GithubListing) -> Listed {
+        #[derive(Deserialize)]
+        struct Grant {
+            id: u64,
+            owner: Owner,
+            #[serde(default)]
+            repository_selection: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct Owner {
+            login: String,
+        }
+
+        let tally = Tally::default();
+        let mut listed = Listed::default();
+        for org in &listing.organizations {
+            for page in 1..=100u32 {
+                let url = endpoint(&self.base, &["orgs", org, "personal-access-tokens"]);
+                let call = Call::new(Method::GET, url, Auth::Bearer(self.token.clone()))
+                    .header(HeaderName::from_static("accept"), "application/vnd.github+json")
+                    .header(HeaderName::from_static("x-github-api-version"), "2022-11-28")
+                    .query("per_page", "100")
+                    .query("page", &page.to_string());
+                let grants = match self.http.send(&call, &tally).await.and_then(|reply| reply.json::<Vec<Grant>>()) {
+                    Ok(grants) => grants,
+                    Err(error) => {
+                        listed.problem(format!(
+                            "listing the tokens of GitHub organisation {org} failed: {error}; the token needs \
+                             personal access tokens: read"
+                        ));
+                        break;
+                    }
+                };
+                let last_page = grants.len() < 100;
+                for grant in grants {
+                    let Some(owner) = listing.owner_of(&grant.owner.login) else {
+                        listed.problem(format!(
+                            "GitHub token {} of {} left out: the login has no address; add it to owner_emails",
+                            grant.id, grant.owner.login
+                        ));
+                        continue;
+                    };
+                    let reaches = format!("{org} repositories: {}", grant.repository_selection.unwrap_or_default());
+                    let reference = grant.id.to_string();
+                    listed.credentials.push(listed_credential(
+                        Provider::Github,
+                        NhiKind::Token,
+                        &owner,
+                        &reference,
+                        Some(org),
+                        reaches,
+                    ));
+                }
+                if last_page {
+                    break;
+                }
+            }
+        }
+        listed
     }
 }
 
@@ -312,6 +449,106 @@ impl AwsIamConnector {
         let call = self.signed_post(body.into_bytes()).map_err(Failure::Failed)?;
         self.http.send(&call, tally).await.map_err(|e| Failure::from_call(&what, "iam:UpdateAccessKey", e))?;
         Ok(format!("set {what} to {status}"))
+    }
+
+    /// Lists the access keys of every IAM user whose tag `owner_tag` names
+    /// an owner (`ListUsers`, `ListUserTags`, `ListAccessKeys`; the caller
+    /// needs `iam:ListUsers`, `iam:ListUserTags` and `iam:ListAccessKeys`).
+    pub async fn list_access_keys(&self, listing: &AwsListing) -> Listed {
+        let tally = Tally::default();
+        let mut listed = Listed::default();
+        let users = match self.query_all("ListUsers", &[], "UserName", &tally).await {
+            Ok(users) => users,
+            Err(error) => {
+                listed.problem(format!("listing the IAM users failed: {error}; allow iam:ListUsers"));
+                return listed;
+            }
+        };
+        for user in users {
+            let tags = match self.query("ListUserTags", &[("UserName", &user)], &tally).await {
+                Ok(xml) => xml,
+                Err(error) => {
+                    listed.problem(format!("listing the tags of IAM user {user} failed: {error}"));
+                    continue;
+                }
+            };
+            let owner = xml_members(&tags).into_iter().find_map(|member| {
+                let key = xml_values(member, "Key").into_iter().next()?;
+                key.eq_ignore_ascii_case(&listing.owner_tag).then(|| xml_values(member, "Value").into_iter().next())?
+            });
+            let Some(owner) = owner.filter(|owner| owner.contains('@')) else {
+                continue;
+            };
+            let keys = match self.query_all("ListAccessKeys", &[("UserName", &user)], "AccessKeyId", &tally).await {
+                Ok(keys) => keys,
+                Err(error) => {
+                    listed.problem(format!("listing the access keys of IAM user {user} failed: {error}"));
+                    continue;
+                }
+            };
+            for key in keys {
+                let reaches = format!("the permissions of IAM user {user}");
+                listed.credentials.push(listed_credential(
+                    Provider::Aws,
+                    NhiKind::ApiKey,
+                    &owner,
+                    &key,
+                    Some(&user),
+                    reaches,
+                ));
+            }
+        }
+        listed
+    }
+
+    /// Runs a listing action through every page (`Marker` while
+    /// `IsTruncated` is true, at most 100 pages) and returns the values of
+    /// `field` in its members.
+    async fn query_all(
+        &self,
+        action: &str,
+        parameters: &[(&str, &str)],
+        field: &str,
+        tally: &Tally,
+    ) -> Result<Vec<String>, crate::http::CallError> {
+        let mut values = Vec::new();
+        let mut marker: Option<String> = None;
+        for _ in 0..100 {
+            let mut all: Vec<(&str, &str)> = parameters.to_vec();
+            if let Some(marker) = &marker {
+                all.push(("Marker", marker));
+            }
+            let xml = self.query(action, &all, tally).await?;
+            for member in xml_members(&xml) {
+                values.extend(xml_values(member, field));
+            }
+            let truncated = xml_values(&xml, "IsTruncated").first().is_some_and(|value| value == "true");
+            marker = xml_values(&xml, "Marker").into_iter().next();
+            if !truncated || marker.is_none() {
+                break;
+            }
+        }
+        Ok(values)
+    }
+
+    /// Sends one signed IAM query action and returns the XML reply.
+    async fn query(
+        &self,
+        action: &str,
+        parameters: &[(&str, &str)],
+        tally: &Tally,
+    ) -> Result<String, crate::http::CallError> {
+        // The serializer is not Send, so it is dropped before the request.
+        let body = {
+            let mut body = url::form_urlencoded::Serializer::new(String::new());
+            body.append_pair("Action", action).append_pair("Version", IAM_API_VERSION);
+            for (name, value) in parameters {
+                body.append_pair(name, value);
+            }
+            body.finish()
+        };
+        let call = self.signed_post(body.into_bytes()).map_err(crate::http::CallError::Token)?;
+        Ok(self.http.send(&call, tally).await?.body)
     }
 
     /// Builds the POST with its SigV4 `Authorization` and `X-Amz-Date`

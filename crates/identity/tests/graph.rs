@@ -8,7 +8,7 @@ use common::{LogCapture, action, fast_http, person, secret_file};
 use phishloop_identity::{GraphConfig, GraphConnector, Inventory, NhiCredential, NhiKind, Provider, RuleCheck};
 use phishloop_response::{ActionKind, Connector, OutcomeStatus, Target};
 use serde_json::json;
-use wiremock::matchers::{body_json, body_string, header, method, path, query_param};
+use wiremock::matchers::{body_json, body_string, body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const CLIENT_SECRET: &str = "graph-client-secret-Zq8~";
@@ -513,4 +513,68 @@ async fn graph_logs_no_secret() {
     assert!(!logs.contains(TOKEN), "access token logged: {logs}");
     assert!(!outcome.details.contains(TOKEN));
     assert!(!debug.contains(CLIENT_SECRET));
+}
+
+#[tokio::test]
+async fn url_click_events_run_hunting_query() {
+    let rig = rig().await;
+    let reply = json!({
+        "schema": [{ "name": "Timestamp", "type": "DateTime" }, { "name": "Url", "type": "String" }],
+        "results": [{
+            "Timestamp": "2026-12-01T09:05:00Z", "Url": "https://sso.examp1e-login.test/auth",
+            "ActionType": "ClickAllowed", "AccountUpn": USER, "IPAddress": "10.0.0.5", "IsClickedThrough": false
+        }]
+    });
+    Mock::given(method("POST"))
+        .and(path("/v1.0/security/runHuntingQuery"))
+        .and(bearer())
+        .and(body_string_contains("UrlClickEvents | where Timestamp > ago(90m)"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(reply))
+        .expect(1)
+        .mount(&rig.server)
+        .await;
+
+    let body = rig.connector.url_click_events(90).await.expect("events");
+    let log = phishloop_identity::parse_url_click_events(&body).expect("parsed");
+
+    assert_eq!(log.entries.len(), 1);
+    assert_eq!(log.entries[0].user.as_deref(), Some(USER));
+    assert_eq!(log.entries[0].allowed, Some(true));
+}
+
+#[tokio::test]
+async fn url_click_events_retry_after_429() {
+    let rig = rig().await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/security/runHuntingQuery"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "0"))
+        .up_to_n_times(1)
+        .mount(&rig.server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/security/runHuntingQuery"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "schema": [], "results": [] })))
+        .expect(1)
+        .mount(&rig.server)
+        .await;
+
+    let body = rig.connector.url_click_events(60).await.expect("events after one retry");
+
+    assert!(body.contains("results"), "{body}");
+}
+
+#[tokio::test]
+async fn url_click_events_403_names_permission() {
+    let rig = rig().await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/security/runHuntingQuery"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "error": { "code": "Authorization_RequestDenied", "message": "Insufficient privileges to complete the operation." }
+        })))
+        .mount(&rig.server)
+        .await;
+
+    let error = rig.connector.url_click_events(60).await.expect_err("denied");
+
+    assert!(matches!(error, phishloop_identity::CallError::Permission { status: 403, .. }), "{error}");
 }

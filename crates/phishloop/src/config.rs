@@ -22,6 +22,9 @@ pub struct Settings {
     pub coaching: phishloop_coaching::CoachingConfig,
     /// Mail settings: reporting mailboxes, the IMAP purge, SMTP delivery.
     pub mail: phishloop_mail::MailConfig,
+    /// Identity settings: connectors, click evidence, the inventory of
+    /// non-human credentials.
+    pub identity: phishloop_identity::IdentityConfig,
 }
 
 impl Settings {
@@ -43,16 +46,43 @@ impl Settings {
     /// Checks what parsing cannot: playbook names, confidence ranges,
     /// targets and connector names in `[response]`, and that the
     /// `[coaching]` template folder can be read. The connector `imap` is
-    /// known only when `[mail.purge]` is set. The `[mail]` secrets are read
-    /// when the service starts.
+    /// known only when `[mail.purge]` is set, and each identity connector
+    /// when its `[identity]` table is. The `[mail]` and `[identity]`
+    /// secrets are read when the service starts.
     pub fn validate(&self) -> Result<()> {
-        let service_connectors: &[&str] =
-            if self.mail.purge.is_some() { &[phishloop_mail::CONNECTOR_NAME] } else { &[] };
-        self.response
-            .validate(service_connectors)
-            .context("invalid [response] table; see docs/response.md (connector imap needs [mail.purge])")?;
+        let mut service_connectors: Vec<&str> = Vec::new();
+        if self.mail.purge.is_some() {
+            service_connectors.push(phishloop_mail::CONNECTOR_NAME);
+        }
+        service_connectors.extend(self.identity_connector_names());
+        self.response.validate(&service_connectors).context(
+            "invalid [response] table; see docs/response.md (connector imap needs [mail.purge], \
+             identity connectors need their [identity] table)",
+        )?;
         phishloop_coaching::Coach::new(self.coaching.clone()).context("invalid [coaching] table")?;
         Ok(())
+    }
+
+    /// Names of the configured identity connectors, and `identity` when at
+    /// least one is configured.
+    fn identity_connector_names(&self) -> Vec<&str> {
+        let identity = &self.identity;
+        let mut names: Vec<&str> = [
+            identity.graph.as_ref().map(|c| c.name.as_str()),
+            identity.okta.as_ref().map(|c| c.name.as_str()),
+            identity.google.as_ref().map(|c| c.name.as_str()),
+            identity.ldap.as_ref().map(|c| c.name.as_str()),
+            identity.vault.as_ref().map(|c| c.name.as_str()),
+            identity.github.as_ref().map(|c| c.name.as_str()),
+            identity.aws.as_ref().map(|c| c.name.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !names.is_empty() {
+            names.push(phishloop_identity::IDENTITY_CONNECTOR);
+        }
+        names
     }
 }
 
@@ -151,6 +181,52 @@ from = "phishloop@corp-example.com"
         let error = settings.validate().expect_err("imap is unknown without [mail.purge]");
 
         assert!(format!("{error:#}").contains("[mail.purge]"), "{error:#}");
+    }
+
+    #[test]
+    fn identity_table_parses_and_names_connectors() {
+        let text = r#"
+[identity.okta]
+base_url = "https://corp-example.okta.com"
+api_token = { env = "PHISHLOOP_OKTA_TOKEN" }
+
+[identity.inventory]
+file = "/etc/phishloop/credentials.csv"
+
+[identity.clicks]
+scanner_networks = ["192.0.2.0/24"]
+
+[identity.clicks.field_maps.squid]
+time = "timestamp"
+url = "request_url"
+
+[response.connectors]
+revoke_sessions = "identity"
+reset_password = "okta"
+"#;
+        let settings: Settings = toml::from_str(text).expect("valid");
+
+        assert!(settings.validate().is_ok(), "{:?}", settings.validate());
+        assert_eq!(settings.identity.okta.as_ref().map(|okta| okta.name.as_str()), Some("okta"));
+        assert_eq!(settings.identity.clicks.burst_min_users, 4, "defaults fill the rest of the table");
+        assert!(settings.identity.clicks.field_map("squid").is_some());
+    }
+
+    #[test]
+    fn identity_connector_needs_its_table() {
+        let settings: Settings =
+            toml::from_str("[response.connectors]\nreset_password = \"identity\"\n").expect("parses");
+
+        let error = settings.validate().expect_err("no identity system is configured");
+
+        assert!(format!("{error:#}").contains("[identity]"), "{error:#}");
+    }
+
+    #[test]
+    fn unknown_identity_key_rejected() {
+        let error = toml::from_str::<Settings>("[identity.clicks]\nburst_users = 3\n").expect_err("unknown key");
+
+        assert!(error.to_string().contains("burst_users"), "{error}");
     }
 
     #[test]

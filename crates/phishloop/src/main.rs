@@ -2,6 +2,7 @@
 
 mod analyze;
 mod bench;
+mod clicks;
 mod config;
 mod demo;
 mod eval;
@@ -201,6 +202,11 @@ enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// Send click evidence to a running service.
+    Clicks {
+        #[command(subcommand)]
+        command: ClicksCommand,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -238,14 +244,46 @@ enum RulesCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum ClicksCommand {
+    /// Import a proxy, DNS or Defender log: the service matches it against
+    /// open cases (or the one given), records who clicked and who submitted
+    /// credentials, and plans containment for them.
+    Import {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Base URL of the service, such as http://127.0.0.1:8025.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// API token with the analyst, identity or admin role.
+        #[arg(long, env = "PHISHLOOP_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+        token: String,
+        /// Log format.
+        #[arg(long, value_parser = ["proxy_csv", "proxy_jsonl", "dns_csv", "dns_jsonl", "defender"])]
+        format: String,
+        /// Field map: proxy, dns or a name under [identity.clicks.field_maps].
+        #[arg(long, value_name = "NAME")]
+        field_map: Option<String>,
+        /// Match only this case id.
+        #[arg(long, value_name = "ID", conflicts_with = "campaign")]
+        case: Option<String>,
+        /// Match only the cases of this campaign id.
+        #[arg(long, value_name = "ID")]
+        campaign: Option<String>,
+        /// Print the service's answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum TokenCommand {
     /// Create a token, print it once and store only its SHA-256.
     Create {
         /// Who or what uses the token, such as report-button or alice.
         #[arg(long)]
         name: String,
-        /// admin, analyst or reporter.
-        #[arg(long, default_value = "reporter", value_parser = ["admin", "analyst", "reporter"])]
+        /// admin, analyst, identity or reporter.
+        #[arg(long, default_value = "reporter", value_parser = ["admin", "analyst", "identity", "reporter"])]
         role: String,
         /// Database URL, as for `serve`.
         #[arg(long, value_name = "URL")]
@@ -332,6 +370,9 @@ fn main() -> ExitCode {
             load::run(load::LoadOptions { dir, server, token, rate, duration, reporter, json, verify })
         }
         Command::Demo { dir, database, reporter } => demo::run(settings, demo::DemoOptions { dir, database, reporter }),
+        Command::Clicks {
+            command: ClicksCommand::Import { file, server, token, format, field_map, case, campaign, json },
+        } => clicks::import(&file, &clicks::ImportOptions { server, token, format, field_map, case, campaign, json }),
         Command::Token { command: TokenCommand::Create { name, role, database, data } } => {
             serve::create_token(settings, database, data, &name, &role)
         }

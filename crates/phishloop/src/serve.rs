@@ -45,6 +45,8 @@ pub fn run(settings: Settings, options: ServeOptions) -> Result<u8> {
         let store = phishloop_server::connect_store(&server).await.context("cannot open the database")?;
         let service = Service::new(store, settings.analysis, settings.triage, server, admin_token)?
             .with_mail(settings.mail)?
+            .with_identity(settings.identity)
+            .await?
             .with_loop(settings.response, settings.coaching)?;
         service.run(options.worker_only, stop_signal()).await?;
         Ok(exit::OK)

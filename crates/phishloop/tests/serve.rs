@@ -245,3 +245,66 @@ fn report_command_without_token_fails() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--token"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clicks_import_command_records_clicks() {
+    let database = TestDatabase::new(Backend::Sqlite).await;
+    let config = ServerConfig { workers: 1, ..server_config(&database.url) };
+    let store = phishloop_server::connect_store(&config).await.expect("store");
+    let (_, token) = phishloop_server::create_token(&store, "soc", TokenRole::Analyst).await.expect("token");
+    let service = Service::new(store.clone(), Default::default(), Default::default(), config, None).expect("service");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let running = service.start(Some(listener)).expect("start");
+    let server = format!("http://{}", running.address().expect("address"));
+    let submission = Submission {
+        message: message(7),
+        reporter: Some("staff7@corp-example.com".to_owned()),
+        comment: None,
+        source: ReportSource::Cli,
+        source_key: None,
+    };
+    let report_id = phishloop_server::submit(&store, &pipeline(), submission).await.expect("submit").report.id;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let case_id = loop {
+        let report = store.get_report(report_id).await.expect("get_report").expect("report");
+        if let (Some(case_id), Some(_)) = (report.case_id, report.decision) {
+            break case_id;
+        }
+        assert!(std::time::Instant::now() < deadline, "the report was not decided within 60 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let log = database.folder().join("proxy.csv");
+    std::fs::write(
+        &log,
+        "time,user,client_ip,method,url,user_agent\n\
+         2026-12-01T09:05:00Z,staff7@corp-example.com,10.0.0.7,POST,http://payro11-update.example/confirm?id=7,Mozilla/5.0\n\
+         not a time,staff8@corp-example.com,10.0.0.8,GET,http://payro11-update.example/,Mozilla/5.0\n",
+    )
+    .expect("write log");
+
+    let arguments = (log.clone(), server.clone(), case_id.to_string(), token.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        let (log, server, case_id, token) = arguments;
+        Command::new(BINARY)
+            .args(["clicks", "import"])
+            .arg(log)
+            .args(["--server", &server, "--format", "proxy_csv", "--case", &case_id])
+            .env("PHISHLOOP_TOKEN", token)
+            .output()
+            .expect("run phishloop clicks import")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+
+    assert_eq!(output.status.code(), Some(1), "one line was skipped: {stdout} {stderr}");
+    assert!(stderr.contains("line 3 skipped"), "{stderr}");
+    assert!(stdout.contains(&format!("case {case_id}: 1 matching entries")), "{stdout}");
+    assert!(stdout.contains("staff7@corp-example.com\tsubmitted_credentials"), "{stdout}");
+    let people = store.identity_people(case_id).await.expect("people");
+    let staff7 = people.iter().find(|p| p.address == "staff7@corp-example.com").expect("staff7");
+    assert_eq!(staff7.verdict, phishloop_store::PersonVerdict::SubmittedCredentials);
+    running.stop().await.expect("stop");
+    store.close().await;
+}

@@ -113,6 +113,11 @@ pub enum Selector {
     Message,
     /// People known to have clicked, from the case facts.
     Clickers,
+    /// People known to have submitted credentials, from the case facts.
+    Submitters,
+    /// People whose non-human credentials the lure put at risk, from the
+    /// case facts.
+    CredentialOwners,
     /// People who reported the message, from the case facts.
     Reporters,
     /// Secrets found in the message.
@@ -133,6 +138,8 @@ impl Selector {
             Selector::SenderDomains => "sender_domains",
             Selector::Message => "message",
             Selector::Clickers => "clickers",
+            Selector::Submitters => "submitters",
+            Selector::CredentialOwners => "credential_owners",
             Selector::Reporters => "reporters",
             Selector::Secrets => "secrets",
             Selector::Analysts => "analysts",
@@ -148,10 +155,10 @@ impl Selector {
             ActionKind::BlockDomain => &[Selector::UrlDomains, Selector::SenderDomains],
             ActionKind::BlockUrl | ActionKind::FindClicks => &[Selector::Urls],
             ActionKind::ResetPassword | ActionKind::RevokeSessions | ActionKind::RemoveMailboxRules => {
-                &[Selector::Clickers, Selector::Reporters]
+                &[Selector::Submitters, Selector::Clickers, Selector::Reporters]
             }
-            ActionKind::RevokeCredentials => &[Selector::Secrets],
-            ActionKind::Notify => &[Selector::Analysts, Selector::Reporters, Selector::Clickers],
+            ActionKind::RevokeCredentials => &[Selector::Secrets, Selector::CredentialOwners],
+            ActionKind::Notify => &[Selector::Analysts, Selector::Reporters, Selector::Clickers, Selector::Submitters],
             ActionKind::OpenTicket | ActionKind::DismissWithThanks => &[Selector::Case],
         }
     }

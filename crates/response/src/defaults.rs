@@ -41,8 +41,10 @@ fn playbook(name: &str, verdicts: &[Verdict], steps: Vec<Step>) -> Playbook {
 }
 
 /// Contains a confident credential-harvesting decision: the links and their
-/// domains are blocked, copies purged and clickers looked for; the people
-/// found are reset only after approval.
+/// domains are blocked, copies purged and clickers looked for. After
+/// approval, the people who submitted credentials get a password reset and
+/// lose their sessions, everyone who clicked loses attacker mailbox rules,
+/// and the non-human credentials of clickers are revoked.
 fn malicious_credential_harvesting() -> Playbook {
     use ActionKind::*;
     use Selector::*;
@@ -51,12 +53,18 @@ fn malicious_credential_harvesting() -> Playbook {
         step(BlockDomain, UrlDomains, Mode::Auto),
         step(PurgeCopies, Message, Mode::Auto),
         step(FindClicks, Urls, Mode::Auto),
-        step(ResetPassword, Clickers, Mode::Approve),
-        step(RevokeSessions, Clickers, Mode::Approve),
+        step(ResetPassword, Submitters, Mode::Approve),
+        step(RevokeSessions, Submitters, Mode::Approve),
         step(RemoveMailboxRules, Clickers, Mode::Approve),
+        step(RevokeCredentials, CredentialOwners, Mode::Approve),
     ];
     Playbook {
-        categories: vec![Category::CredentialHarvesting, Category::QrPhishing, Category::OauthConsent],
+        categories: vec![
+            Category::CredentialHarvesting,
+            Category::QrPhishing,
+            Category::OauthConsent,
+            Category::DeveloperCredential,
+        ],
         min_confidence: CONTAIN_CONFIDENCE,
         needs_review: Some(false),
         ..playbook("malicious-credential-harvesting", &[Verdict::Malicious], steps)

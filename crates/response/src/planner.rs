@@ -27,6 +27,16 @@ pub struct CaseFacts {
     /// with more clickers adds actions for the new people only, because the
     /// others' keys are unchanged.
     pub clickers: Vec<String>,
+    /// Addresses of the people among the clickers whose evidence shows a
+    /// credential submission (a POST to the phishing host).
+    #[serde(default)]
+    pub submitters: Vec<String>,
+    /// Addresses of people whose non-human credentials the lure put at
+    /// risk: clickers who own credentials in the inventory and, for a lure
+    /// of developer credentials, every recipient who owns one. The service
+    /// fills it from its inventory.
+    #[serde(default)]
+    pub credential_owners: Vec<String>,
 }
 
 /// The actions planned for one decision, and what was left out and why.
@@ -206,6 +216,8 @@ impl Planner<'_> {
             Selector::SenderDomains => self.sender_domains(),
             Selector::Message => self.message_target().into_iter().collect(),
             Selector::Clickers => people(&self.facts.clickers),
+            Selector::Submitters => people(&self.facts.submitters),
+            Selector::CredentialOwners => people(&self.facts.credential_owners),
             Selector::Reporters => people(&self.facts.reporters),
             Selector::Secrets => self.secrets(),
             Selector::Analysts => vec![allowed(Target::Team { name: "analysts".to_string() })],

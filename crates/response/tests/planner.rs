@@ -12,6 +12,8 @@ fn facts(case_id: &str) -> CaseFacts {
         reporter_count: 1,
         reporters: vec!["dana.lee@corp-example.com".to_string()],
         clickers: Vec::new(),
+        submitters: Vec::new(),
+        credential_owners: Vec::new(),
     }
 }
 
@@ -265,14 +267,15 @@ fn exposed_secrets_are_revoked_after_approval() {
 }
 
 #[test]
-fn clickers_get_approval_gated_resets() {
+fn submitters_get_approval_gated_resets() {
     let message = analyze(LURE);
     let decision = decision(Verdict::Malicious, Category::CredentialHarvesting, 0.95, false);
     let mut facts = facts("case-19");
     let before = plan(&decision, Some(&message), &facts, &ResponseConfig::default());
     assert!(targets(&before, ActionKind::ResetPassword).is_empty());
 
-    facts.clickers = vec!["Sam.Doe@corp-example.com".to_string()];
+    facts.clickers = vec!["Sam.Doe@corp-example.com".to_string(), "kim@corp-example.com".to_string()];
+    facts.submitters = vec!["Sam.Doe@corp-example.com".to_string()];
     let after = plan(&decision, Some(&message), &facts, &ResponseConfig::default());
     let resets: Vec<_> = after.actions.iter().filter(|a| a.kind == ActionKind::ResetPassword).collect();
     assert_eq!(resets.len(), 1);
@@ -280,6 +283,36 @@ fn clickers_get_approval_gated_resets() {
     assert!(resets[0].awaits_approval());
     let unchanged = |key: &str| after.actions.iter().any(|a| a.idempotency_key == key);
     assert!(before.actions.iter().all(|a| unchanged(&a.idempotency_key)));
+}
+
+#[test]
+fn clickers_lose_rules_submitters_sessions() {
+    let message = analyze(LURE);
+    let decision = decision(Verdict::Malicious, Category::CredentialHarvesting, 0.95, false);
+    let mut facts = facts("case-21");
+    facts.clickers = vec!["sam@corp-example.com".to_string(), "kim@corp-example.com".to_string()];
+    facts.submitters = vec!["sam@corp-example.com".to_string()];
+    facts.credential_owners = vec!["kim@corp-example.com".to_string()];
+
+    let plan = plan(&decision, Some(&message), &facts, &ResponseConfig::default());
+
+    let person = |address: &str| Target::Person { address: address.to_string() };
+    assert_eq!(targets(&plan, ActionKind::RevokeSessions), vec![person("sam@corp-example.com")]);
+    assert_eq!(
+        targets(&plan, ActionKind::RemoveMailboxRules),
+        vec![person("sam@corp-example.com"), person("kim@corp-example.com")]
+    );
+    let revoked_people: Vec<Target> = targets(&plan, ActionKind::RevokeCredentials)
+        .into_iter()
+        .filter(|target| matches!(target, Target::Person { .. }))
+        .collect();
+    assert_eq!(revoked_people, vec![person("kim@corp-example.com")]);
+    let revoke = plan
+        .actions
+        .iter()
+        .find(|a| a.kind == ActionKind::RevokeCredentials && a.target == person("kim@corp-example.com"))
+        .expect("revoke");
+    assert!(revoke.awaits_approval(), "non-human credentials are revoked only after approval");
 }
 
 #[test]

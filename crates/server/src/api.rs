@@ -36,6 +36,10 @@ pub(crate) struct AppState {
     pub(crate) prometheus: Arc<Prometheus>,
     /// Wakes one idle worker of this process when a report is queued.
     pub(crate) jobs_queued: Arc<tokio::sync::Notify>,
+    /// The `[identity]` table's connectors, inventory and click settings.
+    pub(crate) identity: Arc<crate::identity::IdentityParts>,
+    /// Wakes the containment worker of this process when a click import queues a job.
+    pub(crate) contain_wake: Arc<tokio::sync::Notify>,
 }
 
 #[derive(OpenApi)]
@@ -74,6 +78,9 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> axum::Router {
         .routes(routes!(crate::api_loop::list_outbox))
         .routes(routes!(crate::api_loop::url_feed))
         .routes(routes!(crate::api_loop::domain_feed))
+        .routes(routes!(crate::identity::api::import_clicks))
+        .routes(routes!(crate::identity::api::get_case_identity))
+        .routes(routes!(crate::identity::api::get_campaign_identity))
         .split_for_parts();
     let document = Arc::new(document);
 

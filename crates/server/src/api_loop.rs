@@ -163,6 +163,7 @@ pub(crate) async fn approve_action(
 ) -> Result<Json<ActionView>, ServiceError> {
     let id = path_id(path)?;
     let caller = state.auth.authorize(&headers, Permission::ApproveAction).await?;
+    crate::identity::api::check_identity_approval(&state.store, &caller, id).await?;
     let action = state.responder.approve(id, &caller.name).await?;
     Ok(Json(action.into()))
 }
@@ -188,6 +189,7 @@ pub(crate) async fn undo_action(
 ) -> Result<Json<ActionView>, ServiceError> {
     let id = path_id(path)?;
     let caller = state.auth.authorize(&headers, Permission::UndoAction).await?;
+    crate::identity::api::check_identity_approval(&state.store, &caller, id).await?;
     let action = state.responder.undo(id, &caller.name).await?;
     Ok(Json(action.into()))
 }

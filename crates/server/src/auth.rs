@@ -37,6 +37,7 @@ pub enum Permission {
     ApproveAction,
     UndoAction,
     ReadOutbox,
+    ImportClicks,
 }
 
 impl Permission {
@@ -51,14 +52,18 @@ impl Permission {
             Self::ApproveAction => "approve actions",
             Self::UndoAction => "undo actions",
             Self::ReadOutbox => "read the outbox",
+            Self::ImportClicks => "import click evidence",
         }
     }
 
     /// Reporters may submit and follow their reports; everything else needs
-    /// an analyst or an admin.
+    /// an analyst, an identity administrator or an admin. Approving and
+    /// undoing actions that change accounts or credentials also needs the
+    /// identity or admin role, which `identity::api::check_identity_approval`
+    /// checks once it knows the action's kind.
     fn allowed(self, role: TokenRole) -> bool {
         match role {
-            TokenRole::Admin | TokenRole::Analyst => true,
+            TokenRole::Admin | TokenRole::Analyst | TokenRole::Identity => true,
             TokenRole::Reporter => {
                 matches!(self, Self::SubmitReport | Self::ReadReport | Self::ReadApiDocument)
             }
@@ -188,5 +193,13 @@ mod tests {
         assert!(!Permission::ReadCase.allowed(TokenRole::Reporter));
         assert!(!Permission::ReadMetrics.allowed(TokenRole::Reporter));
         assert!(Permission::ReadCase.allowed(TokenRole::Analyst));
+    }
+
+    #[test]
+    fn identity_role_reads_and_imports() {
+        assert!(Permission::ReadCase.allowed(TokenRole::Identity));
+        assert!(Permission::ImportClicks.allowed(TokenRole::Identity));
+        assert!(Permission::ApproveAction.allowed(TokenRole::Identity));
+        assert!(!Permission::ImportClicks.allowed(TokenRole::Reporter));
     }
 }

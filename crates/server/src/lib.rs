@@ -22,6 +22,7 @@ mod auth;
 mod block_feed;
 mod config;
 mod error;
+mod identity;
 mod intake;
 mod mail;
 mod metrics;
@@ -50,6 +51,10 @@ pub use api_loop::{ActionView, OutboxMessageView};
 pub use auth::{ADMIN_TOKEN_VARIABLE, create_token, generate_token};
 pub use config::{DEFAULT_PORT, ServerConfig};
 pub use error::ServiceError;
+pub use identity::api::{
+    CampaignIdentityView, CaseIdentityView, CredentialView, IdentityStep, ImportView, PersonView, VerdictCounts,
+};
+pub use identity::clicks::{CaseClicks, ClickImportSummary, RaisedVerdict};
 pub use intake::{ANALYSE_JOB, Accepted, Submission, UNKNOWN_REPORTER, submit};
 pub use metrics::{MetricsSnapshot, Percentiles};
 pub use pipeline::Pipeline;
@@ -89,6 +94,10 @@ pub struct Service {
     response: ResponseConfig,
     coaching: CoachingConfig,
     mail: mail::MailParts,
+    /// The `[identity]` parts; empty until `with_identity`.
+    identity: Arc<identity::IdentityParts>,
+    /// Defender polling settings, when `[identity.clicks.defender]` is set.
+    defender: Option<phishloop_identity::DefenderPolling>,
     /// Notified when this process queues an outbox message.
     outbox_queued: Arc<tokio::sync::Notify>,
 }
@@ -126,8 +135,9 @@ impl Service {
         let outbox_queued = Arc::new(tokio::sync::Notify::new());
         let (response, coaching, mail) =
             (ResponseConfig::default(), CoachingConfig::default(), mail::MailParts::default());
-        let (responder, notifier) =
-            build_loop(&store, &pipeline, &response, &coaching, &mail, &outbox_queued, &config)?;
+        let identity = Arc::new(identity::IdentityParts::default());
+        let parts = LoopInputs { response: &response, coaching: &coaching, mail: &mail, identity: &identity };
+        let (responder, notifier) = build_loop(&store, &pipeline, &parts, &outbox_queued, &config)?;
         Ok(Self {
             store,
             pipeline,
@@ -138,6 +148,8 @@ impl Service {
             response,
             coaching,
             mail,
+            identity,
+            defender: None,
             outbox_queued,
         })
     }
@@ -166,16 +178,36 @@ impl Service {
         Ok(self)
     }
 
+    /// Adds the identity systems that `identity` configures: their
+    /// connectors join the responder (each under its name, and all of them
+    /// as `identity`), the inventory names the owners of non-human
+    /// credentials, and `[identity.clicks.defender]` starts the polling of
+    /// Defender click events. Secrets and the inventory file are read, and
+    /// the credentials of the systems `[identity.inventory]` names are
+    /// listed, here; a listing that fails is logged and the service starts
+    /// with the rest. Call it before `with_loop` when playbooks name these
+    /// connectors.
+    pub async fn with_identity(mut self, identity: phishloop_identity::IdentityConfig) -> Result<Self, ServiceError> {
+        self.defender = identity.clicks.defender.clone();
+        if self.defender.is_some() && identity.graph.is_none() {
+            return Err(ServiceError::Config(
+                "[identity.clicks.defender] reads events through Graph: add [identity.graph]".to_owned(),
+            ));
+        }
+        self.identity = Arc::new(identity::IdentityParts::new(&identity).await?);
+        self.rebuild_loop()?;
+        Ok(self)
+    }
+
     fn rebuild_loop(&mut self) -> Result<(), ServiceError> {
-        let (responder, notifier) = build_loop(
-            &self.store,
-            &self.pipeline,
-            &self.response,
-            &self.coaching,
-            &self.mail,
-            &self.outbox_queued,
-            &self.config,
-        )?;
+        self.identity = Arc::new(self.identity.with_response(&self.response));
+        let parts = LoopInputs {
+            response: &self.response,
+            coaching: &self.coaching,
+            mail: &self.mail,
+            identity: &self.identity,
+        };
+        let (responder, notifier) = build_loop(&self.store, &self.pipeline, &parts, &self.outbox_queued, &self.config)?;
         self.responder = responder;
         self.notifier = notifier;
         Ok(())
@@ -221,6 +253,8 @@ impl Service {
         }
 
         self.start_mail(&mut tasks, &jobs_queued, &shutdown_receiver);
+        let contain_wake = Arc::new(tokio::sync::Notify::new());
+        self.start_identity(&mut tasks, &contain_wake, &shutdown_receiver);
 
         let mut address = None;
         if let Some(listener) = listener {
@@ -234,6 +268,8 @@ impl Service {
                 auth,
                 prometheus: Arc::new(metrics::Prometheus::default()),
                 jobs_queued,
+                identity: Arc::clone(&self.identity),
+                contain_wake,
             };
             // Room for the multipart framing around the largest message.
             let body_limit = self.config.max_message_bytes.saturating_add(64 * 1024);
@@ -278,6 +314,49 @@ impl Service {
             let (store, wake, receiver) = (self.store.clone(), Arc::clone(&self.outbox_queued), shutdown.clone());
             tasks.spawn(async move {
                 delivery.run(store, wake, receiver).await;
+                Ok(())
+            });
+        }
+    }
+
+    /// Spawns the containment worker, which runs the `identity.contain`
+    /// jobs that click imports queue, and Defender polling when configured.
+    /// Both need workers, so a process started with none runs neither.
+    fn start_identity(
+        &self,
+        tasks: &mut JoinSet<Result<(), ServiceError>>,
+        contain_wake: &Arc<tokio::sync::Notify>,
+        shutdown: &watch::Receiver<bool>,
+    ) {
+        if self.config.workers == 0 {
+            return;
+        }
+        let worker = identity::contain::ContainWorker {
+            id: format!("contain-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            store: self.store.clone(),
+            responder: Arc::clone(&self.responder),
+            notifier: Arc::clone(&self.notifier),
+            lease: self.config.lease(),
+            poll: self.config.poll_interval(),
+            wake: Arc::clone(contain_wake),
+        };
+        let receiver = shutdown.clone();
+        tasks.spawn(async move {
+            worker.run(receiver).await;
+            Ok(())
+        });
+        if let (Some(polling), Some(graph)) = (self.defender.clone(), self.identity.systems.graph.clone()) {
+            let poller = identity::defender::DefenderPoller {
+                store: self.store.clone(),
+                parts: Arc::clone(&self.identity),
+                notifier: Arc::clone(&self.notifier),
+                graph,
+                polling,
+                contain_wake: Arc::clone(contain_wake),
+            };
+            let receiver = shutdown.clone();
+            tasks.spawn(async move {
+                poller.run(receiver).await;
                 Ok(())
             });
         }
@@ -333,23 +412,33 @@ async fn forward_job_notifications(store: Store, wake: Arc<tokio::sync::Notify>,
 
 type LoopParts = (Arc<respond::Responder>, Arc<notify::Notifier>);
 
-/// Builds the responder, with the mail connectors, and the notifier. Lessons
-/// go to recipients at the analysis configuration's organisation domains
-/// and at `internal_domains`.
+/// The settings the responder and notifier are built from.
+struct LoopInputs<'a> {
+    response: &'a ResponseConfig,
+    coaching: &'a CoachingConfig,
+    mail: &'a mail::MailParts,
+    identity: &'a identity::IdentityParts,
+}
+
+/// Builds the responder, with the mail and identity connectors, and the
+/// notifier. Lessons go to recipients at the analysis configuration's
+/// organisation domains and at `internal_domains`.
 fn build_loop(
     store: &Store,
     pipeline: &Pipeline,
-    response: &ResponseConfig,
-    coaching: &CoachingConfig,
-    mail: &mail::MailParts,
+    parts: &LoopInputs<'_>,
     outbox_queued: &Arc<tokio::sync::Notify>,
     config: &ServerConfig,
 ) -> Result<LoopParts, ServiceError> {
+    let LoopInputs { response, coaching, mail, identity } = parts;
     let mut domains = pipeline.organization_domains().to_vec();
     domains.extend(response.internal_domains.iter().cloned());
-    let responder = respond::Responder::new(store.clone(), response.clone(), &mail.connectors())?
-        .with_running_stale_after(config.lease() / 2);
-    let notifier = notify::Notifier::new(store.clone(), coaching.clone(), domains, Arc::clone(outbox_queued))?;
+    let mut connectors = mail.connectors();
+    connectors.extend(identity.connectors());
+    let responder = respond::Responder::new(store.clone(), (*response).clone(), &connectors)?
+        .with_running_stale_after(config.lease() / 2)
+        .with_inventory(Arc::clone(&identity.systems.inventory));
+    let notifier = notify::Notifier::new(store.clone(), (*coaching).clone(), domains, Arc::clone(outbox_queued))?;
     Ok((Arc::new(responder), Arc::new(notifier)))
 }
 

@@ -62,9 +62,10 @@ pub struct MetricsSnapshot {
     pub reports_leading_to_training: u64,
     /// Reports whose reporter has an outcome message in the outbox.
     pub reporters_told: u64,
-    /// Seconds from receipt of a report to the first succeeded block or
-    /// purge of its case (not a dry run); 0 when the case was contained
-    /// before this report arrived.
+    /// Seconds from receipt of a report to the first succeeded block,
+    /// purge, password reset, session or credential revocation, or
+    /// mailbox-rule removal of its case (not a dry run); 0 when the case
+    /// was contained before this report arrived.
     pub time_to_containment_seconds: Percentiles,
     /// False when a status had more reports than one snapshot reads.
     pub complete: bool,
@@ -110,7 +111,7 @@ pub async fn snapshot(store: &Store) -> Result<MetricsSnapshot, ServiceError> {
 struct CaseEffects {
     blocked: bool,
     contained: bool,
-    /// The earliest time a block or purge succeeded.
+    /// The earliest time a containing action succeeded.
     first_containment: Option<DateTime<Utc>>,
     trained: bool,
 }
@@ -178,9 +179,7 @@ fn record_effect(effect: &mut CaseEffects, action: &Action) {
         );
     effect.blocked |= blocking;
     effect.contained |= containing;
-    if (blocking || action.kind == "purge_copies")
-        && let Some(finished_at) = action.finished_at
-    {
+    if containing && let Some(finished_at) = action.finished_at {
         effect.first_containment = Some(effect.first_containment.map_or(finished_at, |at| at.min(finished_at)));
     }
 }

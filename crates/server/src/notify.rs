@@ -102,9 +102,7 @@ impl Notifier {
             return Ok(());
         }
         let reporters = self.case_reporters(case_id).await?;
-        let mut recipients = self.internal_recipients(message, &reporters);
-        recipients.extend(self.purged_mailboxes(actions));
-        for recipient in recipients {
+        for recipient in self.message_recipients(message, actions, &reporters) {
             if reporters.contains(&recipient) {
                 continue;
             }
@@ -121,6 +119,91 @@ impl Notifier {
             }
         }
         Ok(())
+    }
+
+    /// Returns the people inside the organisation who received the
+    /// message: the original's To and Cc at the organisation's domains and
+    /// the mailboxes in which a purge found a copy.
+    pub(crate) fn message_recipients(
+        &self,
+        message: Option<&MessageAnalysis>,
+        actions: &[Action],
+        reporters: &BTreeSet<String>,
+    ) -> BTreeSet<String> {
+        let mut recipients = self.internal_recipients(message, reporters);
+        recipients.extend(self.purged_mailboxes(actions));
+        recipients
+    }
+
+    /// Queues a lesson about this lure for a person who clicked it or
+    /// submitted credentials, once per verdict row `person_id`, and appends
+    /// `lesson_queued` with the audience `clicker`. Returns true when it
+    /// was queued now.
+    pub(crate) async fn teach_clicker(
+        &self,
+        case_id: Uuid,
+        decision: &Decision,
+        message: Option<&MessageAnalysis>,
+        person_id: Uuid,
+        address: &str,
+    ) -> Result<bool, ServiceError> {
+        let person = Person { name: None, address: address.to_owned() };
+        let summary = summary(Some(case_id), None, Some(person), Impact::default());
+        let rendered = self.coach.lesson(decision, message, &summary, Audience::Clicker);
+        for issue in &rendered.issues {
+            tracing::warn!(%case_id, %issue, "coaching template failed; the embedded template was used");
+        }
+        let new_message = NewOutboxMessage {
+            kind: OutboxKind::Lesson,
+            recipient: address.to_owned(),
+            subject: rendered.subject.clone(),
+            text: rendered.text.clone(),
+            html: rendered.html.clone(),
+            case_id: Some(case_id),
+            report_id: None,
+        };
+        let queued = self.store.queue_message_about(&new_message, person_id).await?;
+        if !queued.created {
+            return Ok(false);
+        }
+        self.outbox_queued.notify_one();
+        let payload =
+            json!({ "message_id": queued.message.id, "recipient": queued.message.recipient, "audience": "clicker" });
+        self.store.append_event(EventSubject::Case(case_id), "lesson_queued", &payload).await?;
+        tracing::info!(%case_id, "lesson queued for a person who clicked");
+        Ok(true)
+    }
+
+    /// Queues a plain notice (kind `lesson`, so it is delivered like one)
+    /// once per `about_id` and recipient, and appends the notice's event to
+    /// the case. Returns true when it was queued now.
+    pub(crate) async fn queue_notice(
+        &self,
+        case_id: Uuid,
+        about_id: Uuid,
+        notice: &Notice,
+    ) -> Result<bool, ServiceError> {
+        let new_message = NewOutboxMessage {
+            kind: OutboxKind::Lesson,
+            recipient: notice.recipient.clone(),
+            subject: notice.subject.clone(),
+            text: notice.text.clone(),
+            html: notice.html.clone(),
+            case_id: Some(case_id),
+            report_id: None,
+        };
+        let queued = self.store.queue_message_about(&new_message, about_id).await?;
+        if !queued.created {
+            return Ok(false);
+        }
+        self.outbox_queued.notify_one();
+        let payload = json!({
+            "message_id": queued.message.id,
+            "recipient": queued.message.recipient,
+            "detail": notice.event_detail,
+        });
+        self.store.append_event(EventSubject::Case(case_id), notice.event_kind, &payload).await?;
+        Ok(true)
     }
 
     async fn queue(
@@ -205,6 +288,19 @@ impl Notifier {
             .iter()
             .any(|own| domain == *own || domain.strip_suffix(own.as_str()).is_some_and(|rest| rest.ends_with('.')))
     }
+}
+
+/// A message that is not rendered from a coaching template, such as the
+/// notice to the owner of an exposed secret.
+#[derive(Debug, Clone)]
+pub(crate) struct Notice {
+    pub(crate) recipient: String,
+    pub(crate) subject: String,
+    pub(crate) text: String,
+    pub(crate) html: String,
+    /// The event appended to the case when the notice is queued.
+    pub(crate) event_kind: &'static str,
+    pub(crate) event_detail: serde_json::Value,
 }
 
 /// Lessons are for attacks and simulations that no analyst still has to

@@ -33,6 +33,8 @@ pub(crate) struct Responder {
     connectors: HashMap<String, Arc<dyn Connector>>,
     /// See `with_running_stale_after`.
     running_stale_after: Duration,
+    /// Owners of non-human credentials, for the `credential_owners` targets.
+    inventory: Arc<phishloop_identity::Inventory>,
 }
 
 impl std::fmt::Debug for Responder {
@@ -67,7 +69,24 @@ impl Responder {
                 .map_err(|error| ServiceError::Config(format!("response.webhooks {:?}: {error}", webhook.name)))?;
             connectors.insert(webhook.name.clone(), Arc::new(connector));
         }
-        Ok(Self { store, config, connectors, running_stale_after: Duration::from_secs(30) })
+        Ok(Self {
+            store,
+            config,
+            connectors,
+            running_stale_after: Duration::from_secs(30),
+            inventory: Arc::new(phishloop_identity::Inventory::default()),
+        })
+    }
+
+    /// The inventory of non-human credentials and their owners.
+    pub(crate) fn inventory(&self) -> &phishloop_identity::Inventory {
+        &self.inventory
+    }
+
+    /// Sets the inventory whose owners become `credential_owners` targets.
+    pub(crate) fn with_inventory(mut self, inventory: Arc<phishloop_identity::Inventory>) -> Self {
+        self.inventory = inventory;
+        self
     }
 
     /// Sets how long a `running` action may go without a heartbeat before
@@ -87,7 +106,7 @@ impl Responder {
         decision: &Decision,
         message: Option<&MessageAnalysis>,
     ) -> Result<Vec<Action>, ServiceError> {
-        let facts = self.case_facts(case_id).await?;
+        let facts = self.case_facts(case_id, decision).await?;
         let planned = plan(decision, message, &facts, &self.config);
         self.store_planned(report.id, case_id, &planned.actions).await?;
 
@@ -129,10 +148,12 @@ impl Responder {
         Ok(self.store.actions_for_case(case_id).await?)
     }
 
-    /// Returns the case's reporters as the planner needs them. The reporter
-    /// `unknown` counts as a report but has no address. The reporter count
-    /// is the larger of the case's and its campaign's.
-    async fn case_facts(&self, case_id: Uuid) -> Result<CaseFacts, ServiceError> {
+    /// Returns the case's reporters and people as the planner needs them.
+    /// The reporter `unknown` counts as a report but has no address. The
+    /// reporter count is the larger of the case's and its campaign's. The
+    /// clickers, submitters and credential owners come from the case's
+    /// stored click verdicts and the identity inventory.
+    async fn case_facts(&self, case_id: Uuid, decision: &Decision) -> Result<CaseFacts, ServiceError> {
         let detail = self.store.get_case(case_id).await?.ok_or(ServiceError::NotFound { what: "case", id: case_id })?;
         let reporters: Vec<String> = detail
             .reporters
@@ -148,11 +169,15 @@ impl Responder {
         {
             reporter_count = reporter_count.max(campaign.reporter_count);
         }
+        let people = self.store.identity_people(case_id).await?;
+        let people = crate::identity::people_facts(&people, &self.inventory, decision);
         Ok(CaseFacts {
             case_id: case_id.to_string(),
             reporter_count: u32::try_from(reporter_count).unwrap_or(u32::MAX),
             reporters,
-            clickers: Vec::new(),
+            clickers: people.clickers,
+            submitters: people.submitters,
+            credential_owners: people.credential_owners,
         })
     }
 
@@ -332,12 +357,15 @@ impl Responder {
             )));
         }
         let planned = planned_action(&action)?;
-        // The log connector claims it can undo anything, so the action's own
-        // reversibility is checked as well.
+        // The log connector claims it can undo anything, so for the local
+        // connectors the action's own reversibility is checked as well. A
+        // connector outside phishloop decides per action: the identity
+        // connector can reactivate AWS keys although revoke_credentials is
+        // not reversible in general.
         let connector = self
             .connectors
             .get(&action.connector)
-            .filter(|connector| action.reversible && connector.can_undo(&planned));
+            .filter(|connector| connector.can_undo(&planned) && (action.reversible || !is_local(&action.connector)));
         let Some(connector) = connector else {
             return Err(ServiceError::Conflict(format!(
                 "action {action_id} ({} through {}) cannot be undone",

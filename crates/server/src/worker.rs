@@ -237,7 +237,8 @@ impl Worker {
     }
 
     /// Plans and carries out the decision's actions, then queues the
-    /// reporter's outcome and the recipients' lessons. Safe to repeat, see `respond` and `notify`.
+    /// reporter's outcome, the recipients' lessons and a notice to the
+    /// owner of each exposed secret the inventory knows. Safe to repeat, see `respond` and `notify`.
     async fn close_loop(
         &self,
         report: &Report,
@@ -249,6 +250,8 @@ impl Worker {
         let actions = self.responder.respond(report, case_id, &outcome.decision, message).await?;
         let told_before = done_kinds.iter().any(|kind| kind == "reporter_told");
         self.notifier.tell(report, case_id, &outcome.decision, message, &actions, told_before).await?;
+        crate::identity::secrets::tell_secret_owners(&self.notifier, self.responder.inventory(), case_id, message)
+            .await?;
         Ok(())
     }
 

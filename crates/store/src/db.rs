@@ -104,6 +104,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0004_campaigns.sql", include_str!("../migrations/sqlite/0004_campaigns.sql")),
     ("0005_mail.sql", include_str!("../migrations/sqlite/0005_mail.sql")),
     ("0006_web.sql", include_str!("../migrations/sqlite/0006_web.sql")),
+    ("0007_identity.sql", include_str!("../migrations/sqlite/0007_identity.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_initial.sql", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -112,6 +113,7 @@ const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0004_campaigns.sql", include_str!("../migrations/postgres/0004_campaigns.sql")),
     ("0005_mail.sql", include_str!("../migrations/postgres/0005_mail.sql")),
     ("0006_web.sql", include_str!("../migrations/postgres/0006_web.sql")),
+    ("0007_identity.sql", include_str!("../migrations/postgres/0007_identity.sql")),
 ];
 
 /// The pools of a store: `writes` for everything that writes, `reads` for

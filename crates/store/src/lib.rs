@@ -36,6 +36,9 @@
 //!   hashes, roles and sign-in throttling, and browser sessions stored by
 //!   the SHA-256 of their cookie. Verdict corrections and rejected actions,
 //!   each with who and why and an event in the chain.
+//! - **Identity verdicts**: per case, who received the message, who clicked
+//!   and who submitted credentials, with the log lines behind each verdict,
+//!   and every import of click evidence with the entries it excluded.
 //! - **Campaigns**: cases grouped by the keys of their campaign signatures
 //!   (`phishloop-campaign`). `assign_campaign` finds campaigns by exact key
 //!   lookup, joins or merges them, and counts cases and distinct reporters.
@@ -81,6 +84,7 @@ mod dashboard;
 mod db;
 mod error;
 mod events;
+mod identity;
 mod jobs;
 mod outbox;
 mod queue;
@@ -101,6 +105,10 @@ pub use dashboard::{CaseEffect, DashboardReport};
 pub use db::Backend;
 pub use error::{Result, StoreError};
 pub use events::{ChainBreak, ChainHead, ChainProblem, ChainVerification, Event, EventSubject};
+pub use identity::{
+    ClickImport, IdentityPerson, MAX_EVIDENCE_PER_PERSON, MAX_IMPORT_DETAILS, NewClickImport, PersonEvidence,
+    PersonVerdict, RecordedClicks, VerdictChange,
+};
 pub use jobs::{ClaimedJob, Enqueued, Job, JobNotifications, JobOptions, JobStatus, Lease};
 pub use outbox::{NewOutboxMessage, OutboxFilter, OutboxKind, OutboxMessage, OutboxStatus, QueuedMessage};
 pub use queue::{MAX_QUEUE_ROWS, QueueCase, QueueFilter};

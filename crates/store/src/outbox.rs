@@ -251,10 +251,6 @@ impl Store {
     /// Fails with `InvalidInput` when an acknowledgement or outcome has no
     /// report id, or a lesson no case id.
     pub async fn queue_message(&self, message: &NewOutboxMessage) -> Result<QueuedMessage> {
-        check_text("recipient", &message.recipient, MAX_RECIPIENT_BYTES)?;
-        check_text("subject", &message.subject, MAX_SUBJECT_BYTES)?;
-        self.check_payload("message text", &message.text)?;
-        self.check_payload("message HTML", &message.html)?;
         let about_id = match message.kind {
             OutboxKind::Acknowledgement | OutboxKind::Outcome => message.report_id,
             OutboxKind::Lesson => message.case_id,
@@ -263,6 +259,17 @@ impl Store {
             let reason = format!("a {} message needs its report id, a lesson its case id", message.kind);
             return Err(invalid("outbox message", reason));
         };
+        self.queue_message_about(message, about_id).await
+    }
+
+    /// Queues a message that is unique per `about_id`, kind and recipient
+    /// instead of per report or case, such as a second lesson of one case
+    /// for a person who clicked, keyed by that person's verdict row.
+    pub async fn queue_message_about(&self, message: &NewOutboxMessage, about_id: Uuid) -> Result<QueuedMessage> {
+        check_text("recipient", &message.recipient, MAX_RECIPIENT_BYTES)?;
+        check_text("subject", &message.subject, MAX_SUBJECT_BYTES)?;
+        self.check_payload("message text", &message.text)?;
+        self.check_payload("message HTML", &message.html)?;
         let recipient = message.recipient.trim().to_lowercase();
 
         let id = Uuid::now_v7();

@@ -22,6 +22,9 @@ text_enum! {
         Admin = "admin",
         /// Submit reports and read reports, cases, timelines and metrics.
         Analyst = "analyst",
+        /// An identity administrator: what an analyst may do, and approve or
+        /// undo actions that change accounts and credentials.
+        Identity = "identity",
         /// Submit reports and read the status of a report.
         Reporter = "reporter",
     }
@@ -30,13 +33,17 @@ text_enum! {
 impl std::str::FromStr for TokenRole {
     type Err = StoreError;
 
-    /// Parses `admin`, `analyst` or `reporter`.
+    /// Parses `admin`, `analyst`, `identity` or `reporter`.
     fn from_str(value: &str) -> Result<Self> {
         match value {
             "admin" => Ok(Self::Admin),
             "analyst" => Ok(Self::Analyst),
+            "identity" => Ok(Self::Identity),
             "reporter" => Ok(Self::Reporter),
-            _ => Err(crate::error::invalid("token role", format!("{value:?}: expected admin, analyst or reporter"))),
+            _ => Err(crate::error::invalid(
+                "token role",
+                format!("{value:?}: expected admin, analyst, identity or reporter"),
+            )),
         }
     }
 }

@@ -83,6 +83,7 @@ store_test!(invalid_role_in_column_rejected, |db| {
 fn token_role_parses_names() {
     assert_eq!("admin".parse::<TokenRole>().ok(), Some(TokenRole::Admin));
     assert_eq!("analyst".parse::<TokenRole>().ok(), Some(TokenRole::Analyst));
+    assert_eq!("identity".parse::<TokenRole>().ok(), Some(TokenRole::Identity));
     assert_eq!("reporter".parse::<TokenRole>().ok(), Some(TokenRole::Reporter));
     assert!("Admin".parse::<TokenRole>().is_err());
 }

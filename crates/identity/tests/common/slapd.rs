@@ -92,13 +92,28 @@ pub async fn start_slapd() -> Option<Slapd> {
     if !slapd_available() {
         return None;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = write_config(dir.path());
+    // A free port can be taken by another test's server between the probe
+    // and slapd's bind. Such a slapd exits at once, so a few tries on new
+    // ports get one that is ours.
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = write_config(dir.path());
+        if let Some(slapd) = spawn_on_free_port(dir, &config).await {
+            load_base(&slapd.url).await;
+            return Some(slapd);
+        }
+    }
+    panic!("slapd exited on each of five free ports; run it by hand with the test configuration to see why");
+}
+
+/// Starts slapd and waits until it listens and has written its pid file,
+/// which it does after binding. Returns `None` when it exited first.
+async fn spawn_on_free_port(dir: tempfile::TempDir, config: &Path) -> Option<Slapd> {
     let port = free_port();
     let url = format!("ldap://127.0.0.1:{port}");
     let child = Command::new(SLAPD)
         .arg("-f")
-        .arg(&config)
+        .arg(config)
         .arg("-h")
         .arg(format!("{url}/"))
         .arg("-d")
@@ -107,15 +122,21 @@ pub async fn start_slapd() -> Option<Slapd> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start slapd");
-    let slapd = Slapd { child, url, dir };
+    let mut slapd = Slapd { child, url, dir };
+    let pid_file = slapd.dir.path().join("slapd.pid");
 
     let deadline = Instant::now() + Duration::from_secs(15);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    loop {
+        if slapd.child.try_wait().expect("slapd status").is_some() {
+            return None;
+        }
+        let listening = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        if listening && pid_file.exists() {
+            return Some(slapd);
+        }
         assert!(Instant::now() < deadline, "slapd did not listen on {} within 15 s", slapd.url);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    load_base(&slapd.url).await;
-    Some(slapd)
 }
 
 async fn admin(url: &str) -> ldap3::Ldap {
