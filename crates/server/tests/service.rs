@@ -33,10 +33,14 @@ service_test!(phishing_report_decided_with_timeline, |env| {
     let case_id = report["case_id"].as_str().expect("case id").to_owned();
     let (status, timeline) = service.get(&format!("/api/v1/cases/{case_id}/timeline")).await;
     assert_eq!(status, 200, "{timeline}");
-    assert_eq!(
-        kinds_of(&timeline, "report"),
-        vec!["received", "reporter_acknowledged", "analysed", "decided", "reporter_told"]
-    );
+    // The acknowledgement is queued after intake returns, so a worker woken
+    // at once may analyse the report first: only its place after `received`
+    // is fixed.
+    let mut report_kinds = kinds_of(&timeline, "report");
+    let acknowledged = report_kinds.iter().position(|kind| kind == "reporter_acknowledged");
+    assert!(acknowledged.is_some_and(|at| at > 0), "{report_kinds:?}");
+    report_kinds.retain(|kind| kind != "reporter_acknowledged");
+    assert_eq!(report_kinds, vec!["received", "analysed", "decided", "reporter_told"]);
     let case_kinds = kinds_of(&timeline, "case");
     assert_eq!(case_kinds.first().map(String::as_str), Some("report_joined"), "{case_kinds:?}");
     assert!(case_kinds.iter().any(|kind| kind == "action_executed"), "{case_kinds:?}");
