@@ -347,6 +347,11 @@ pub(crate) async fn recipients_of(
 /// Returns the case's lure URLs (`find_clicks` targets) and domains (`block_domain`
 /// targets of its URLs), as the planner selects them under `response`'s
 /// exclusions.
+///
+/// TODO: `Selector::Urls` gives every link of the message, so the brand's
+/// real site and shared CDNs or hosts count as lure hosts, and a visit to
+/// any of them is a click. Keep only the lure's own hosts, and exact paths
+/// on shared platforms.
 fn lure_targets(context: &CaseContext, response: &ResponseConfig) -> (Vec<String>, Vec<String>) {
     let step = |action, target| Step { action, target, mode: Mode::Auto, connector: "log".to_owned() };
     let config = ResponseConfig {
