@@ -126,6 +126,11 @@ pub(crate) struct LoginForm {
     next: Option<String>,
 }
 
+/// The one answer to every failed sign-in: wrong password, unknown or
+/// disabled name, or an account locked after too many failures.
+const SIGN_IN_FAILED: &str =
+    "The name or the password is wrong, or the account is locked for a while after too many failed sign-ins.";
+
 /// Checks a sign-in and starts a session.
 pub(crate) async fn login(
     State(state): State<WebState>,
@@ -141,12 +146,13 @@ pub(crate) async fn login(
     }
 
     let user = state.store().find_user(&form.name).await?;
+    // A locked account goes through the same decoy check and gets the same
+    // answer as an unknown name, so the lock tells a guesser nothing about
+    // which names exist.
     let user = match user {
         Some(user) if user.locked => {
             tracing::info!(user = %user.name, "sign-in refused: account locked after failed sign-ins");
-            let until = user.locked_until.map(|at| at.format("%H:%M UTC").to_string()).unwrap_or_default();
-            let error = format!("Too many failed sign-ins for this account. Try again after {until}.");
-            return login_form(&state, StatusCode::TOO_MANY_REQUESTS, &next, &form.name, Some(&error));
+            None
         }
         Some(user) if user.disabled_at.is_none() => Some(user),
         _ => None,
@@ -162,8 +168,7 @@ pub(crate) async fn login(
     let Some(user) = user.filter(|_| matches) else {
         record_failure(&state, user_id).await?;
         tracing::info!(name = %form.name.chars().take(64).collect::<String>(), "sign-in failed");
-        let error = "The name or the password is wrong.";
-        return login_form(&state, StatusCode::UNAUTHORIZED, &next, &form.name, Some(error));
+        return login_form(&state, StatusCode::UNAUTHORIZED, &next, &form.name, Some(SIGN_IN_FAILED));
     };
     start_session(&state, &user, &next).await
 }
