@@ -175,7 +175,7 @@ describe("web interface", () => {
 
     await Promise.all([page.waitForURL(/done=approved/), row.getByRole("button", { name: "Approve" }).click()]);
 
-    assert.match(await page.locator("p.notice").innerText(), /approved and carried out/);
+    assert.match(await page.locator("p.notice").innerText(), /approved and handed to its connector/);
     assert.equal(await page.locator("tr.action-row[data-kind='block_domain']").getAttribute("data-status"), "succeeded");
     assert.match(await page.locator("tr.action-row[data-kind='block_domain']").innerText(), /alice/);
     assert.match(await page.locator("#timeline").innerText(), /action approved/);

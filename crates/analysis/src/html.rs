@@ -158,9 +158,11 @@ impl State {
                     }
                 }
             }
+            // A `<link>` names a style sheet, icon or font that the mail
+            // client loads; the reader never follows it.
             "link" => {
                 if let Some(href) = attribute("href") {
-                    self.link(&href, UrlSourceKind::HtmlHref);
+                    self.link(&href, UrlSourceKind::HtmlSrc);
                 }
             }
             _ => {}
@@ -485,6 +487,21 @@ mod tests {
         assert!(extract.summary.meta_refresh);
         assert!(!extract.text.contains("var a"));
         assert!(extract.script.contains("var a=1;"));
+    }
+
+    #[test]
+    fn style_sheets_and_fonts_are_loaded_not_followed() {
+        let html = "<head><link rel=stylesheet href=\"https://fonts.example-cdn.net/css?family=Inter\"></head><a href=\"https://lure.example/x\">Open</a>";
+        let extract = extract(html);
+        let kinds: Vec<(&str, UrlSourceKind)> =
+            extract.links.iter().map(|link| (link.url.as_str(), link.kind)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("https://fonts.example-cdn.net/css?family=Inter", UrlSourceKind::HtmlSrc),
+                ("https://lure.example/x", UrlSourceKind::HtmlHref),
+            ]
+        );
     }
 
     #[test]

@@ -120,6 +120,9 @@ pub(crate) fn find_secrets(text: &str, location: &str, secrets: &mut Vec<Secret>
             if *kind == SecretKind::Password && !plausible_password(value) {
                 continue;
             }
+            if *kind == SecretKind::AwsAccessKeyId && in_presigned_url(text, found.start()) {
+                continue;
+            }
             // A key block is hashed without white space, so that copies with
             // other line endings or wrapping give the same hash.
             let identity: String = match kind {
@@ -153,6 +156,22 @@ fn private_key_block(text: &str, start: usize) -> &str {
         // Without an END line, the first 4 KiB, cut at a character boundary.
         None => &rest[..rest.floor_char_boundary(4096)],
     }
+}
+
+/// Query parameters that carry an access key id in a presigned S3 URL
+/// (signature version 4, then version 2), lowercase.
+const PRESIGNED_KEY_PARAMETERS: &[&str] = &["x-amz-credential=", "awsaccesskeyid="];
+
+/// True when the access key id at `start` is the value of a presigned URL's
+/// key parameter. Legitimate mail that shares a file often carries such
+/// links. They name the key id on purpose, beside a signature that
+/// expires, and the id alone grants nothing.
+fn in_presigned_url(text: &str, start: usize) -> bool {
+    let before = &text.as_bytes()[start.saturating_sub(17)..start];
+    PRESIGNED_KEY_PARAMETERS.iter().any(|parameter| {
+        before.len() >= parameter.len()
+            && before[before.len() - parameter.len()..].eq_ignore_ascii_case(parameter.as_bytes())
+    })
 }
 
 /// Filters out prose and links after "password:" such as "reset",
@@ -227,6 +246,16 @@ mod tests {
         assert_eq!(secrets[0].redacted, "AKIA************MNOP");
         assert!(!secrets[0].redacted.contains("ABCDEFGH"));
         assert_eq!(secrets[0].sha256, hex_sha256(b"AKIAABCDEFGHIJKLMNOP"));
+    }
+
+    #[test]
+    fn presigned_url_key_ids() {
+        let v4 = "https://files.s3.amazonaws.com/q3.pdf?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAABCDEFGHIJKLMNOP%2F20261201%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=ab12";
+        let v2 =
+            "https://files.s3.amazonaws.com/q3.pdf?awsaccesskeyid=AKIAQRSTUVWXYZ234567&Expires=1796116500&Signature=x";
+        assert!(found(v4).is_empty(), "{:?}", found(v4));
+        assert!(found(v2).is_empty(), "{:?}", found(v2));
+        assert_eq!(found("id=AKIAABCDEFGHIJKLMNOP").len(), 1, "other parameters still count");
     }
 
     #[test]

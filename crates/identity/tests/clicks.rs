@@ -256,3 +256,63 @@ fn hostile_lines_do_not_panic() {
         }
     }
 }
+
+/// A form on a shared form service: only the form's own path and its
+/// sibling answer page count, and DNS look-ups of the shared host do not.
+#[test]
+fn lure_page_on_shared_host_matches_by_path() {
+    let campaign = Campaign {
+        urls: vec!["https://docs.google.com/forms/d/e/1FAIpQLSf-lure/viewform?usp=sf_link".to_string()],
+        domains: Vec::new(),
+        ..campaign()
+    };
+    let csv = "\
+timestamp,username,src_ip,http_method,request_url,useragent,http_status
+2026-12-01T09:10:00Z,user01@corp.example,10.0.0.1,GET,https://docs.google.com/forms/d/e/1FAIpQLSf-lure/viewform,Mozilla/5.0,200
+2026-12-01T09:11:00Z,user01@corp.example,10.0.0.1,POST,https://docs.google.com/forms/d/e/1FAIpQLSf-lure/formResponse,Mozilla/5.0,200
+2026-12-01T09:12:00Z,user02@corp.example,10.0.0.2,GET,https://docs.google.com/forms/d/e/1FAIpQLSf-other/viewform,Mozilla/5.0,200
+2026-12-01T09:13:00Z,user03@corp.example,10.0.0.3,GET,https://docs.google.com/document/d/quarterly-plan/edit,Mozilla/5.0,200
+2026-12-01T09:14:00Z,user04@corp.example,10.0.0.4,GET,https://DOCS.google.com/forms/d/e/1FAIpQLSf-lure//viewform,Mozilla/5.0,200
+";
+    let log = parse_csv(csv.as_bytes(), &proxy_fields(), LogSource::Proxy).expect("parse");
+
+    let report = classify_clicks(&campaign, &log.entries, &ClickFilter::default());
+
+    let verdict = |address: &str| report.verdict_of(address).expect(address).verdict;
+    assert_eq!(verdict("user01@corp.example"), Verdict::SubmittedCredentials);
+    assert_eq!(verdict("user02@corp.example"), Verdict::NotClicked, "another form on the same service");
+    assert_eq!(verdict("user03@corp.example"), Verdict::NotClicked, "another document on the same host");
+    assert_eq!(verdict("user04@corp.example"), Verdict::Clicked, "host case and empty segments do not matter");
+    assert_eq!(report.unrelated_entries, 2);
+}
+
+/// A page one folder deep on a site builder: its folder holds everyone's
+/// sites, so only the page itself and what lies below it match.
+#[test]
+fn shallow_folder_on_site_builder_is_not_widened() {
+    let campaign = Campaign {
+        urls: vec!["https://sites.example-builder.test/view/payroll-update".to_string()],
+        domains: Vec::new(),
+        ..campaign()
+    };
+    let proxy = "\
+timestamp,username,src_ip,http_method,request_url,useragent,http_status
+2026-12-01T09:10:00Z,user01@corp.example,10.0.0.1,GET,https://sites.example-builder.test/view/payroll-update/login,Mozilla/5.0,200
+2026-12-01T09:11:00Z,user02@corp.example,10.0.0.2,GET,https://sites.example-builder.test/view/team-picnic,Mozilla/5.0,200
+2026-12-01T09:12:00Z,user03@corp.example,10.0.0.3,GET,https://sites.example-builder.test/,Mozilla/5.0,200
+";
+    let log = parse_csv(proxy.as_bytes(), &proxy_fields(), LogSource::Proxy).expect("parse");
+    let dns = "time,client_ip,query\n2026-12-01T09:10:00Z,10.0.0.4,sites.example-builder.test\n";
+    let dns_log = parse_csv(dns.as_bytes(), &FieldMap::dns(), LogSource::Dns).expect("parse dns");
+    let mut campaign = campaign;
+    campaign.ip_owners.insert("10.0.0.4".parse().expect("ip"), "user04@corp.example".to_string());
+    let entries: Vec<_> = log.entries.into_iter().chain(dns_log.entries).collect();
+
+    let report = classify_clicks(&campaign, &entries, &ClickFilter::default());
+
+    let verdict = |address: &str| report.verdict_of(address).expect(address).verdict;
+    assert_eq!(verdict("user01@corp.example"), Verdict::Clicked);
+    assert_eq!(verdict("user02@corp.example"), Verdict::NotClicked);
+    assert_eq!(verdict("user03@corp.example"), Verdict::NotClicked);
+    assert_eq!(verdict("user04@corp.example"), Verdict::NotClicked, "a DNS look-up of a shared host");
+}

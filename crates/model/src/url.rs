@@ -67,9 +67,10 @@ pub struct UrlSource {
 pub enum UrlSourceKind {
     /// Plain text body.
     Text,
-    /// `href` of an HTML element.
+    /// `href` of an HTML link or image-map area.
     HtmlHref,
-    /// `src` or `srcset` of an HTML element.
+    /// A resource the mail client loads: `src` or `srcset` of an HTML
+    /// element, or the `href` of a `<link>` (style sheet, icon, font).
     HtmlSrc,
     /// `action` of an HTML form, or `formaction` of a button.
     HtmlFormAction,

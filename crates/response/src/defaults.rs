@@ -14,6 +14,7 @@ const CONTAIN_CONFIDENCE: f64 = 0.8;
 pub fn default_playbooks() -> Vec<Playbook> {
     vec![
         malicious_credential_harvesting(),
+        identity_containment(),
         malicious(),
         review(),
         suspicious(),
@@ -69,6 +70,24 @@ fn malicious_credential_harvesting() -> Playbook {
         needs_review: Some(false),
         ..playbook("malicious-credential-harvesting", &[Verdict::Malicious], steps)
     }
+}
+
+/// Contains the people a malicious or suspicious lure of any category
+/// reached, whatever the confidence. Once click evidence shows a click on
+/// the lure site or a credential POST to it, the identity steps of the
+/// credential-harvesting playbook apply, all after approval. A malware
+/// lure whose landing page also asks for a password leaves the same
+/// exposed accounts, and so does a suspicious case still in review.
+fn identity_containment() -> Playbook {
+    use ActionKind::*;
+    use Selector::*;
+    let steps = vec![
+        step(ResetPassword, Submitters, Mode::Approve),
+        step(RevokeSessions, Submitters, Mode::Approve),
+        step(RemoveMailboxRules, Clickers, Mode::Approve),
+        step(RevokeCredentials, CredentialOwners, Mode::Approve),
+    ];
+    playbook("identity-containment", &[Verdict::Malicious, Verdict::Suspicious], steps)
 }
 
 /// Contains any other confident malicious decision.

@@ -148,7 +148,7 @@ struct Planner<'a> {
 
 impl Planner<'_> {
     fn plan_step(&mut self, playbook: &Playbook, step: &Step, plan: &mut Plan) {
-        let candidates = self.resolve(step.action, step.target);
+        let candidates = self.resolve(step.target);
         if candidates.is_empty() {
             plan.skipped.push(SkippedAction {
                 playbook: playbook.name.clone(),
@@ -208,9 +208,9 @@ impl Planner<'_> {
         }
     }
 
-    fn resolve(&self, kind: ActionKind, selector: Selector) -> Vec<Candidate> {
+    fn resolve(&self, selector: Selector) -> Vec<Candidate> {
         match selector {
-            Selector::Urls => self.urls(kind),
+            Selector::Urls => self.urls(),
             Selector::UrlDomains => self.url_domains(),
             Selector::Sender => self.senders(),
             Selector::SenderDomains => self.sender_domains(),
@@ -225,9 +225,10 @@ impl Planner<'_> {
         }
     }
 
-    /// Effective URLs; blocking additionally skips wrappers and real brand
-    /// sites, while looking for clicks keeps them.
-    fn urls(&self, kind: ActionKind) -> Vec<Candidate> {
+    /// Effective URLs that a reader follows, without wrappers that could
+    /// not be unwrapped and real brand sites: neither is blocked, and a
+    /// visit to either is no click on the lure.
+    fn urls(&self) -> Vec<Candidate> {
         let Some(message) = self.message else { return Vec::new() };
         let mut seen = HashSet::new();
         let mut candidates = Vec::new();
@@ -236,10 +237,9 @@ impl Planner<'_> {
             if !seen.insert(url.effective.as_str()) {
                 continue;
             }
-            let mut exclusion = check_followed_web_url(url).or_else(|| self.policy.check_url_host(url));
-            if kind == ActionKind::BlockUrl {
-                exclusion = exclusion.or_else(|| check_blockable_url(url));
-            }
+            let exclusion = check_followed_web_url(url)
+                .or_else(|| self.policy.check_url_host(url))
+                .or_else(|| check_blockable_url(url));
             candidates.push(Candidate { target: Target::Url { url: url.effective.clone() }, exclusion });
         }
         candidates

@@ -61,7 +61,12 @@ fn malicious_credential_harvesting_blocks_the_lure() {
     );
     assert_eq!(targets(&plan, ActionKind::BlockDomain), vec![domain("example-phish.net")]);
     assert_eq!(targets(&plan, ActionKind::PurgeCopies).len(), 1);
-    assert!(targets(&plan, ActionKind::FindClicks).contains(&url("https://login.example-phish.net/wp/verify.php")));
+    let click_targets = targets(&plan, ActionKind::FindClicks);
+    assert!(click_targets.contains(&url("https://login.example-phish.net/wp/verify.php")));
+    assert!(
+        !click_targets.contains(&url("https://www.microsoft.com/en-us/privacy")),
+        "a visit to the brand's real site is no click on the lure: {click_targets:?}"
+    );
     assert!(plan.playbooks.contains(&"malicious-credential-harvesting".to_string()));
 
     let blocks: Vec<&phishloop_response::PlannedAction> =
@@ -313,6 +318,34 @@ fn clickers_lose_rules_submitters_sessions() {
         .find(|a| a.kind == ActionKind::RevokeCredentials && a.target == person("kim@corp-example.com"))
         .expect("revoke");
     assert!(revoke.awaits_approval(), "non-human credentials are revoked only after approval");
+}
+
+/// A lure outside the credential categories, and a suspicious case in
+/// review, still contain the people the click evidence names.
+#[test]
+fn submitters_of_any_lure_get_approval_gated_containment() {
+    let message = analyze(LURE);
+    let mut facts = facts("case-22");
+    facts.clickers = vec!["sam@corp-example.com".to_string()];
+    facts.submitters = vec!["sam@corp-example.com".to_string()];
+    let person = Target::Person { address: "sam@corp-example.com".to_string() };
+
+    for decision in [
+        decision(Verdict::Malicious, Category::MalwareDelivery, 0.95, false),
+        decision(Verdict::Suspicious, Category::PaymentFraud, 0.4, true),
+    ] {
+        let plan = plan(&decision, Some(&message), &facts, &ResponseConfig::default());
+        for kind in [ActionKind::ResetPassword, ActionKind::RevokeSessions, ActionKind::RemoveMailboxRules] {
+            let planned: Vec<_> = plan.actions.iter().filter(|a| a.kind == kind).collect();
+            assert_eq!(planned.len(), 1, "{kind} for {:?} {:?}", decision.verdict, decision.category);
+            assert_eq!(planned[0].target, person);
+            assert!(planned[0].awaits_approval());
+        }
+    }
+
+    let benign = decision(Verdict::Benign, Category::None, 0.9, false);
+    let plan = plan(&benign, Some(&message), &facts, &ResponseConfig::default());
+    assert!(targets(&plan, ActionKind::ResetPassword).is_empty(), "a benign decision resets nobody");
 }
 
 #[test]

@@ -56,12 +56,21 @@ pub const DEFAULT_SCANNER_AGENTS: [&str; 20] = [
 ];
 
 /// A phishing campaign: its URLs and domains, delivery time and recipients.
+///
+/// A log entry counts as a visit when its host is one of `domains` or a
+/// subdomain of one, or when it names one of `urls` by host and path (see
+/// [`LurePage`]). Domains are for sites the attacker runs; URLs are for
+/// lure pages on hosts that others share, such as a form on a form service
+/// or a page on a site builder, where a visit elsewhere on the host is no
+/// evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Campaign {
-    /// Effective URLs, after unwrapping redirectors.
+    /// Effective URLs of lure pages, after unwrapping redirectors; matched
+    /// by host and path.
     pub urls: Vec<String>,
-    /// Registrable domains of the phishing sites.
+    /// Domains that serve nothing but the lure; every host under them
+    /// matches, with any path.
     pub domains: Vec<String>,
     /// When the message was delivered; earlier entries are excluded.
     pub delivered_at: DateTime<Utc>,
@@ -198,6 +207,7 @@ impl ClickReport {
 /// Classifies every recipient from the entries of any number of logs.
 pub fn classify_clicks(campaign: &Campaign, entries: &[LogEntry], filter: &ClickFilter) -> ClickReport {
     let hosts = campaign_hosts(campaign);
+    let pages: Vec<LurePage> = campaign.urls.iter().filter_map(|url| LurePage::parse(url)).collect();
     let recipients: BTreeSet<String> = campaign.recipients.iter().map(|r| r.trim().to_lowercase()).collect();
     let networks: Vec<(String, Network)> =
         filter.scanner_networks.iter().filter_map(|n| Network::parse(n).map(|parsed| (n.clone(), parsed))).collect();
@@ -206,7 +216,8 @@ pub fn classify_clicks(campaign: &Campaign, entries: &[LogEntry], filter: &Click
     let mut unrelated_entries = 0;
     let mut candidates: Vec<(&LogEntry, String)> = Vec::new();
     for entry in entries {
-        if !entry.host.as_deref().is_some_and(|h| matches_host(h, &hosts)) {
+        let on_lure_site = entry.host.as_deref().is_some_and(|h| matches_host(h, &hosts));
+        if !on_lure_site && !pages.iter().any(|page| page.matches(entry)) {
             unrelated_entries += 1;
             continue;
         }
@@ -233,11 +244,48 @@ pub fn classify_clicks(campaign: &Campaign, entries: &[LogEntry], filter: &Click
     ClickReport { people: verdicts(&recipients, evidence), excluded, unrelated_entries }
 }
 
-/// Lowercase hosts of the campaign URLs and the campaign domains.
+/// The campaign domains, lowercase.
 fn campaign_hosts(campaign: &Campaign) -> BTreeSet<String> {
-    let from_urls = campaign.urls.iter().filter_map(|u| parse::host_of(u));
     let domains = campaign.domains.iter().map(|d| d.trim().trim_end_matches('.').to_lowercase());
-    from_urls.chain(domains).filter(|h| !h.is_empty()).collect()
+    domains.filter(|h| !h.is_empty()).collect()
+}
+
+/// One lure page on a shared host, matched by host and path.
+///
+/// An entry matches when its host is the page's host and its path is the
+/// page's path or lies below it. The page's parent folder matches too,
+/// provided that folder is at least two segments deep: a form's
+/// answers go to a sibling of the form (`.../viewform` posts to
+/// `.../formResponse`), while a one-segment folder such as `/view/` on a
+/// site builder holds everyone's pages. A page at the root of its host
+/// matches nothing, and neither do entries without a URL, such as DNS
+/// look-ups: the host alone says nothing on a shared host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LurePage {
+    host: String,
+    /// Path segments of the page, without empty segments.
+    path: Vec<String>,
+    /// Segments of the folder that also matches, when deep enough.
+    folder: Option<Vec<String>>,
+}
+
+impl LurePage {
+    fn parse(url: &str) -> Option<LurePage> {
+        let (host, path) = parse::host_and_path_of(url)?;
+        if path.is_empty() {
+            return None;
+        }
+        let folder = match path.split_last() {
+            Some((_, parent)) if parent.len() >= 2 => Some(parent.to_vec()),
+            _ => None,
+        };
+        Some(LurePage { host, path, folder })
+    }
+
+    fn matches(&self, entry: &LogEntry) -> bool {
+        let Some((host, path)) = entry.url.as_deref().and_then(parse::host_and_path_of) else { return false };
+        host == self.host && (path.starts_with(&self.path) || self.folder.as_ref().is_some_and(|f| path.starts_with(f)))
+    }
 }
 
 fn matches_host(host: &str, hosts: &BTreeSet<String>) -> bool {

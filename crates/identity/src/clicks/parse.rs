@@ -366,6 +366,25 @@ pub(crate) fn host_of(url: &str) -> Option<String> {
     parsed.host_str().map(|h| h.trim_end_matches('.').to_lowercase())
 }
 
+/// Returns the lowercase host of a URL and its path segments, without
+/// empty ones, percent-decoded where that gives UTF-8, so that `/a//b/`
+/// and `/a/b` compare equal. A URL without a scheme is read as `http://`.
+pub(crate) fn host_and_path_of(url: &str) -> Option<(String, Vec<String>)> {
+    let url = url.trim();
+    let parsed = url::Url::parse(url).or_else(|_| url::Url::parse(&format!("http://{url}"))).ok()?;
+    let host = parsed.host_str()?.trim_end_matches('.').to_lowercase();
+    let segments = parsed.path_segments().map(|segments| {
+        segments
+            .filter(|segment| !segment.is_empty())
+            .map(|segment| match percent_encoding::percent_decode_str(segment).decode_utf8() {
+                Ok(decoded) => decoded.into_owned(),
+                Err(_) => segment.to_owned(),
+            })
+            .collect()
+    });
+    Some((host, segments.unwrap_or_default()))
+}
+
 fn lookup(object: &serde_json::Value, path: &str) -> Option<String> {
     let mut value = object;
     for key in path.split('.') {

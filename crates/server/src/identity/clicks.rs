@@ -18,7 +18,7 @@ use phishloop_identity::{
     Campaign, ClickReport, Evidence, ExcludedEntry, LogDefect, LogSource, ParsedLog, PersonVerdict as ClickVerdict,
     Verdict, classify_clicks, parse_csv, parse_json_lines, parse_url_click_events,
 };
-use phishloop_model::Verdict as DecisionVerdict;
+use phishloop_model::{MessageAnalysis, Verdict as DecisionVerdict};
 use phishloop_response::{ActionKind, CaseFacts, Mode, Playbook, ResponseConfig, Selector, Step, Target, plan};
 use phishloop_store::{NewClickImport, PersonEvidence, PersonVerdict, ReportStatus, Store};
 use serde::{Deserialize, Serialize};
@@ -344,14 +344,17 @@ pub(crate) async fn recipients_of(
     Ok(recipients)
 }
 
-/// Returns the case's lure URLs (`find_clicks` targets) and domains (`block_domain`
-/// targets of its URLs), as the planner selects them under `response`'s
-/// exclusions.
+/// Returns the case's lure pages and lure domains, as the planner selects
+/// them under `response`'s exclusions.
 ///
-/// TODO: `Selector::Urls` gives every link of the message, so the brand's
-/// real site and shared CDNs or hosts count as lure hosts, and a visit to
-/// any of them is a click. Keep only the lure's own hosts, and exact paths
-/// on shared platforms.
+/// Domains are the `block_domain` targets of the message's URLs: sites
+/// that are neither the organisation's, nor a brand's real site, nor a
+/// shared, free hosting or shortener service, so any visit to them counts.
+/// Pages are the `find_clicks` targets: followed links, without brand
+/// sites and unresolved wrappers. On a shared host only a visit to the
+/// page itself counts (see `phishloop_identity::Campaign`). A link to a
+/// bare IP address has no domain to block, yet the whole host is the
+/// attacker's, so its address joins the domains.
 fn lure_targets(context: &CaseContext, response: &ResponseConfig) -> (Vec<String>, Vec<String>) {
     let step = |action, target| Step { action, target, mode: Mode::Auto, connector: "log".to_owned() };
     let config = ResponseConfig {
@@ -381,12 +384,24 @@ fn lure_targets(context: &CaseContext, response: &ResponseConfig) -> (Vec<String
     let mut domains = Vec::new();
     for action in planned.actions {
         match action.target {
-            Target::Url { url } if action.kind == ActionKind::FindClicks => urls.push(url),
+            Target::Url { url } if action.kind == ActionKind::FindClicks => {
+                if let Some(address) = ip_host(context.message.as_ref(), &url) {
+                    domains.push(address);
+                }
+                urls.push(url);
+            }
             Target::Domain { domain } if action.kind == ActionKind::BlockDomain => domains.push(domain),
             _ => {}
         }
     }
     (urls, domains)
+}
+
+/// Returns the host of `url` when the analysis found it to be an IP
+/// address.
+fn ip_host(message: Option<&MessageAnalysis>, url: &str) -> Option<String> {
+    let indicator = message?.urls.iter().find(|indicator| indicator.effective == url)?;
+    indicator.host.clone().filter(|_| indicator.host_is_ip)
 }
 
 fn people_of(report: &ClickReport) -> Vec<PersonEvidence> {

@@ -39,7 +39,10 @@ pub(crate) struct CaseQuery {
 /// Returns the notice for a `done` value a form redirect sets.
 fn notice(done: Option<&str>) -> Option<&'static str> {
     match done? {
-        "approved" => Some("The action was approved and carried out; its status shows the outcome."),
+        "approved" => Some("The action was approved and handed to its connector; its status shows the outcome."),
+        "approved-dry-run" => Some(
+            "The action was approved. Its connector is log, a dry run: it recorded what it would do and changed nothing.",
+        ),
         "rejected" => Some("The action was rejected and will not run."),
         "undone" => Some("The action was undone."),
         "verdict" => Some("The verdict was changed and recorded; the actions for the new verdict are planned."),
@@ -297,7 +300,8 @@ pub(crate) async fn approve_action(
     signed.check_form(&headers, &form.csrf)?;
     let action = decidable_action(&state, &signed, path_id(path)?).await?;
     state.app.responder.approve(action.id, &signed.user.name).await?;
-    Ok(back_to_case(action.case_id, "approved"))
+    let done = if action.connector == "log" { "approved-dry-run" } else { "approved" };
+    Ok(back_to_case(action.case_id, done))
 }
 
 pub(crate) async fn reject_action(
@@ -429,6 +433,7 @@ mod tests {
     #[test]
     fn unknown_notice_ignored() {
         assert!(notice(Some("approved")).is_some());
+        assert!(notice(Some("approved-dry-run")).is_some_and(|text| text.contains("dry run")));
         assert!(notice(Some("<script>")).is_none());
     }
 }
