@@ -20,6 +20,7 @@ use crate::ldap::{LdapConfig, LdapConnector};
 use crate::listing::{AwsListing, GithubListing, Listed, VaultListing};
 use crate::nhi::Inventory;
 use crate::okta::{OktaConfig, OktaConnector};
+use crate::rotation::{RotationConfig, SecretStore};
 use crate::secrets::{AwsIamConfig, AwsIamConnector, GithubConfig, GithubConnector, VaultConfig, VaultConnector};
 
 /// The `[identity]` table. Every key is optional and unknown keys are
@@ -37,6 +38,10 @@ pub struct IdentityConfig {
     pub vault: Option<VaultConfig>,
     pub github: Option<GithubConfig>,
     pub aws: Option<AwsIamConfig>,
+    /// Where rotate_credentials keeps the credentials it issues (a Vault
+    /// KV version 2 mount through `[identity.vault]`). Without it,
+    /// rotation fails and changes nothing.
+    pub rotation: Option<RotationConfig>,
     /// How click evidence is read and which entries are not clicks.
     pub clicks: ClickSettings,
     /// Where the inventory of non-human credentials comes from.
@@ -239,10 +244,26 @@ impl IdentitySystems {
 
     fn with_inventory(config: &IdentityConfig, inventory: Inventory) -> Result<Self, ConfigError> {
         let inventory = Arc::new(inventory);
+        let rotation = match (&config.rotation, &config.vault) {
+            (Some(rotation), Some(vault)) => Some(Arc::new(SecretStore::new(vault, rotation)?)),
+            (Some(rotation), None) => {
+                return Err(ConfigError::InvalidValue {
+                    connector: "rotation".to_string(),
+                    field: "mount",
+                    value: rotation.mount.clone(),
+                    reason: "rotation stores new secrets in Vault; add the [identity.vault] table".to_string(),
+                });
+            }
+            (None, _) => None,
+        };
         let mut members: Vec<(Arc<dyn Connector>, &'static [ActionKind])> = Vec::new();
         let mut graph = None;
         if let Some(settings) = &config.graph {
-            let connector = Arc::new(GraphConnector::new(settings)?.with_inventory(Arc::clone(&inventory)));
+            let mut connector = GraphConnector::new(settings)?.with_inventory(Arc::clone(&inventory));
+            if let Some(store) = &rotation {
+                connector = connector.with_rotation(Arc::clone(store));
+            }
+            let connector = Arc::new(connector);
             graph = Some(Arc::clone(&connector));
             members.push((connector, GRAPH_KINDS));
         }
@@ -262,7 +283,11 @@ impl IdentitySystems {
             members.push((Arc::new(GithubConnector::new(settings, Arc::clone(&inventory))?), CREDENTIAL_KINDS));
         }
         if let Some(settings) = &config.aws {
-            members.push((Arc::new(AwsIamConnector::new(settings, Arc::clone(&inventory))?), CREDENTIAL_KINDS));
+            let mut connector = AwsIamConnector::new(settings, Arc::clone(&inventory))?;
+            if let Some(store) = &rotation {
+                connector = connector.with_rotation(Arc::clone(store));
+            }
+            members.push((Arc::new(connector), CREDENTIAL_KINDS));
         }
         let mut connectors: Vec<Arc<dyn Connector>> =
             members.iter().map(|(connector, _)| Arc::clone(connector)).collect();

@@ -9,6 +9,7 @@
 //! | revoke_sessions | graph, okta, google |
 //! | remove_mailbox_rules | graph |
 //! | revoke_credentials | graph (Entra application secrets), vault, aws, github |
+//! | rotate_credentials | graph (Entra application secrets), vault, aws, github |
 //!
 //! Undo runs on the systems that can undo the action, today AWS for
 //! deactivated access keys, and the details name the others.
@@ -84,11 +85,12 @@ pub(crate) const GRAPH_KINDS: &[ActionKind] = &[
     ActionKind::RevokeSessions,
     ActionKind::RemoveMailboxRules,
     ActionKind::RevokeCredentials,
+    ActionKind::RotateCredentials,
 ];
 pub(crate) const OKTA_KINDS: &[ActionKind] = &[ActionKind::ResetPassword, ActionKind::RevokeSessions];
 pub(crate) const GOOGLE_KINDS: &[ActionKind] = &[ActionKind::RevokeSessions];
 pub(crate) const LDAP_KINDS: &[ActionKind] = &[ActionKind::ResetPassword];
-pub(crate) const CREDENTIAL_KINDS: &[ActionKind] = &[ActionKind::RevokeCredentials];
+pub(crate) const CREDENTIAL_KINDS: &[ActionKind] = &[ActionKind::RevokeCredentials, ActionKind::RotateCredentials];
 
 fn combine(action: &PlannedAction, operation: Operation, outcomes: &[Outcome]) -> Outcome {
     let taking_part: Vec<&Outcome> =

@@ -30,9 +30,10 @@ use crate::error::ConfigError;
 use crate::http::{Auth, Call, CallError, Http, HttpConfig, Tally, endpoint, parse_base_url};
 use crate::listing::{Listed, listed_credential};
 use crate::nhi::{Inventory, NhiCredential, NhiKind, Provider, credentials_for};
+use crate::rotation::{Issued, Issuer, SecretStore, rotate};
 use crate::rules::{FlaggedRule, MessageRule, RuleCheck};
 use crate::runner::{Failure, Ledger, person, run, unsupported};
-use crate::secret::read_secret;
+use crate::secret::{Secret, read_secret};
 
 /// Configuration of a [`GraphConnector`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,6 +106,7 @@ pub struct GraphConnector {
     purge_folder: String,
     rules: RuleCheck,
     inventory: Arc<Inventory>,
+    rotation: Option<Arc<SecretStore>>,
     ledger: Ledger,
 }
 
@@ -141,9 +143,16 @@ impl GraphConnector {
             purge_folder: config.purge_folder.clone(),
             rules: config.rules.clone(),
             inventory: Arc::new(Inventory::default()),
+            rotation: None,
             ledger: Ledger::default(),
             name,
         })
+    }
+
+    /// Stores the application secrets that rotation issues in `store`.
+    pub(crate) fn with_rotation(mut self, store: Arc<SecretStore>) -> Self {
+        self.rotation = Some(store);
+        self
     }
 
     /// Uses `inventory` to find the Entra application secrets that
@@ -327,6 +336,7 @@ impl GraphConnector {
             ActionKind::RemoveMailboxRules => self.remove_mailbox_rules(person(action)?, tally).await,
             ActionKind::PurgeCopies => self.move_copies(action, tally, Direction::Purge).await,
             ActionKind::RevokeCredentials => self.revoke_credentials(action, tally).await,
+            ActionKind::RotateCredentials => self.rotate_credentials(action, tally).await,
             _ => Err(unsupported(&self.name, action)),
         }
     }
@@ -509,6 +519,23 @@ impl GraphConnector {
         Ok(done.join("; "))
     }
 
+    async fn rotate_credentials(&self, action: &PlannedAction, tally: &Tally) -> Result<String, Failure> {
+        let credentials = credentials_for(&self.inventory, action, Provider::Entra)?;
+        if credentials.is_empty() {
+            return Ok(format!("no Entra application secret in the inventory for {}", action.target.canonical()));
+        }
+        let mut done = Vec::new();
+        for credential in &credentials {
+            let application = credential.parent.as_deref().unwrap_or_default();
+            let what = format!(
+                "secret {} of application {application} (inventory id {})",
+                credential.reference, credential.id
+            );
+            done.push(rotate(self, self.rotation.as_deref(), credential, &what, tally).await?);
+        }
+        Ok(done.join("; "))
+    }
+
     async fn remove_password(&self, credential: &NhiCredential, tally: &Tally) -> Result<String, Failure> {
         let application = credential.parent.as_deref().unwrap_or_default();
         let what = format!("application {application} (inventory id {})", credential.id);
@@ -590,5 +617,81 @@ impl Connector for GraphConnector {
         let tally = Tally::default();
         let work = self.move_copies(action, &tally, Direction::Restore);
         run(&self.name, &self.ledger, action, Operation::Undo, &tally, work).await
+    }
+}
+
+/// The part of `addPassword`'s reply that rotation keeps.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AddedPassword {
+    key_id: String,
+    secret_text: String,
+    #[serde(default)]
+    end_date_time: Option<String>,
+}
+
+#[async_trait]
+impl Issuer for GraphConnector {
+    /// Checks that the old secret still exists, then adds a password to the
+    /// same application (`POST /applications/{id}/addPassword`, sent once).
+    async fn issue(&self, old: &NhiCredential, tally: &Tally) -> Result<Issued, Failure> {
+        let application = old.parent.as_deref().unwrap_or_default();
+        let what = format!("application {application} (inventory id {})", old.id);
+        let permission = "Application.ReadWrite.OwnedBy";
+        let passwords = self
+            .application_passwords(application, tally)
+            .await
+            .map_err(|e| Failure::from_call(&what, permission, e))?;
+        if !passwords.iter().any(|p| p.key_id.eq_ignore_ascii_case(&old.reference)) {
+            return Err(Failure::Failed(format!(
+                "target missing: secret {} of {what} no longer exists, so no new secret was issued; \
+                 remove it from the inventory",
+                old.reference
+            )));
+        }
+
+        let url = endpoint(&self.base, &["applications", application, "addPassword"]);
+        let body = serde_json::json!({
+            "passwordCredential": { "displayName": format!("phishloop rotation of {}", old.reference) }
+        });
+        let reply = self
+            .send(Call::new(Method::POST, url, Auth::None).json(body).once(), tally)
+            .await
+            .map_err(|e| Failure::from_call(&what, permission, e))?;
+        // The reply contains the new secret, so a decoding error names no
+        // part of it.
+        let added: AddedPassword = serde_json::from_str(&reply.body).map_err(|error| {
+            Failure::Failed(format!(
+                "the addPassword reply for {what} is not a passwordCredential ({:?} error at line {} column {}); \
+                 check the application for a secret named \"phishloop rotation of {}\" and remove it",
+                error.classify(),
+                error.line(),
+                error.column(),
+                old.reference
+            ))
+        })?;
+        let mut fields = vec![
+            ("client_secret", Secret::new(added.secret_text)),
+            ("key_id", Secret::new(added.key_id.clone())),
+            ("application", Secret::new(application)),
+        ];
+        if let Some(end) = added.end_date_time {
+            fields.push(("expires", Secret::new(end)));
+        }
+        Ok(Issued { id: added.key_id, fields })
+    }
+
+    async fn discard(&self, old: &NhiCredential, new_id: &str, tally: &Tally) -> Result<(), Failure> {
+        let application = old.parent.as_deref().unwrap_or_default();
+        let url = endpoint(&self.base, &["applications", application, "removePassword"]);
+        let what = format!("secret {new_id} of application {application}");
+        self.call(Method::POST, url, Some(serde_json::json!({ "keyId": new_id })), tally)
+            .await
+            .map_err(|e| Failure::from_call(&what, "Application.ReadWrite.OwnedBy", e))?;
+        Ok(())
+    }
+
+    async fn retire(&self, old: &NhiCredential, tally: &Tally) -> Result<String, Failure> {
+        self.remove_password(old, tally).await
     }
 }

@@ -3,9 +3,10 @@
 //! classification of failures that the connectors turn into outcomes.
 //!
 //! Only `429 Too Many Requests`, `502`, `503`, `504` and transport errors
-//! are retried. Every identity operation here is safe to repeat (a second
-//! revoke, expire or delete changes nothing more), so a request that timed
-//! out may be sent again.
+//! are retried. Revoke, expire and delete operations are safe to repeat (a
+//! second one changes nothing more), so such a request that timed out may
+//! be sent again. A request that issues a credential is marked with
+//! [`Call::once`] and retried only when throttled.
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -130,11 +131,32 @@ pub(crate) struct Call {
     pub raw: Option<Vec<u8>>,
     pub headers: Vec<(HeaderName, String)>,
     pub auth: Auth,
+    /// False for a request that creates something, such as a new access
+    /// key: only a throttled reply, which the server did not act on, is
+    /// retried, because a repeat after a timeout or a 5xx could issue a
+    /// second credential.
+    pub repeatable: bool,
 }
 
 impl Call {
     pub fn new(method: Method, url: Url, auth: Auth) -> Self {
-        Call { method, url, query: Vec::new(), json: None, form: None, raw: None, headers: Vec::new(), auth }
+        Call {
+            method,
+            url,
+            query: Vec::new(),
+            json: None,
+            form: None,
+            raw: None,
+            headers: Vec::new(),
+            auth,
+            repeatable: true,
+        }
+    }
+
+    /// Marks the request as one that must not be repeated unless throttled.
+    pub fn once(mut self) -> Self {
+        self.repeatable = false;
+        self
     }
 
     pub fn query(mut self, name: &str, value: &str) -> Self {
@@ -174,7 +196,13 @@ pub(crate) struct Http {
 /// Result of one attempt.
 enum Attempt {
     Done(Reply),
-    Retry { detail: String, retry_after: Option<Duration> },
+    /// `throttled` is true for a reply to a request that the server did
+    /// not act on (429, AWS `Throttling`).
+    Retry {
+        detail: String,
+        retry_after: Option<Duration>,
+        throttled: bool,
+    },
     Fail(CallError),
 }
 
@@ -203,7 +231,11 @@ impl Http {
                 Attempt::Retry { detail, .. } if attempt >= max_attempts => {
                     return Err(CallError::GaveUp { attempts: attempt, detail });
                 }
-                Attempt::Retry { detail, retry_after } => {
+                Attempt::Retry { detail, throttled: false, .. } if !call.repeatable => {
+                    let detail = format!("{detail}; not repeated, because the server may have acted on it");
+                    return Err(CallError::GaveUp { attempts: attempt, detail });
+                }
+                Attempt::Retry { detail, retry_after, .. } => {
                     let delay = self.backoff(attempt, retry_after);
                     tracing::warn!(
                         connector = %self.connector,
@@ -228,7 +260,13 @@ impl Http {
         let response = match request.send().await {
             Ok(response) => response,
             // The error text of reqwest names the URL, never a header.
-            Err(error) => return Attempt::Retry { detail: format!("request failed: {error}"), retry_after: None },
+            Err(error) => {
+                return Attempt::Retry {
+                    detail: format!("request failed: {error}"),
+                    retry_after: None,
+                    throttled: false,
+                };
+            }
         };
 
         let status = response.status();
@@ -296,16 +334,18 @@ fn classify(status: StatusCode, body: String, retry_after: Option<Duration>) -> 
     let detail = describe(status, &body);
     match status {
         status if status.is_success() => Attempt::Done(Reply { body }),
-        StatusCode::TOO_MANY_REQUESTS
-        | StatusCode::BAD_GATEWAY
-        | StatusCode::SERVICE_UNAVAILABLE
-        | StatusCode::GATEWAY_TIMEOUT => Attempt::Retry { detail, retry_after },
+        StatusCode::TOO_MANY_REQUESTS => Attempt::Retry { detail, retry_after, throttled: true },
+        StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
+            Attempt::Retry { detail, retry_after, throttled: false }
+        }
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
             Attempt::Fail(CallError::Permission { status: status.as_u16(), detail })
         }
         StatusCode::NOT_FOUND => Attempt::Fail(CallError::NotFound { detail }),
         // AWS query APIs signal throttling as 400 with this error code.
-        StatusCode::BAD_REQUEST if body.contains("<Code>Throttling</Code>") => Attempt::Retry { detail, retry_after },
+        StatusCode::BAD_REQUEST if body.contains("<Code>Throttling</Code>") => {
+            Attempt::Retry { detail, retry_after, throttled: true }
+        }
         status => Attempt::Fail(CallError::Status { status: status.as_u16(), detail }),
     }
 }

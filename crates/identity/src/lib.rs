@@ -29,6 +29,7 @@ mod ldap;
 mod listing;
 mod nhi;
 mod okta;
+mod rotation;
 mod rules;
 mod runner;
 mod secret;
@@ -49,6 +50,7 @@ pub use ldap::{DirectorySchema, LdapConfig, LdapConnector};
 pub use listing::{AwsListing, GithubListing, Listed, VaultListing};
 pub use nhi::{Inventory, InventoryError, NhiCredential, NhiKind, Provider};
 pub use okta::{OktaConfig, OktaConnector};
+pub use rotation::RotationConfig;
 pub use rules::{
     DEFAULT_KEYWORDS, DEFAULT_OBSCURE_FOLDERS, EmailAddress, FlaggedRule, MessageRule, Recipient, RuleActions,
     RuleCheck, RulePredicates, RuleReason,

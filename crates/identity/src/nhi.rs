@@ -273,7 +273,8 @@ fn csv_reason(error: &csv::Error) -> String {
     }
 }
 
-/// Returns the credentials of `provider` that a RevokeCredentials action covers:
+/// Returns the credentials of `provider` that a revoke_credentials or
+/// rotate_credentials action covers:
 /// those owned by a person target, or those whose secret hash matches a
 /// secret target.
 pub(crate) fn credentials_for(
@@ -288,7 +289,8 @@ pub(crate) fn credentials_for(
         Target::Secret { sha256, .. } => inventory.credentials_with_secret(sha256),
         other => {
             return Err(crate::runner::Failure::Unsupported(format!(
-                "revoke_credentials needs a person or secret target, not {}",
+                "{} needs a person or secret target, not {}",
+                action.kind,
                 other.canonical()
             )));
         }

@@ -1,8 +1,15 @@
 //! Connectors that revoke non-human credentials from the [`Inventory`]:
 //! HashiCorp Vault leases, AWS IAM access keys and GitHub fine-grained
-//! personal access tokens. Each handles revoke_credentials for a person
-//! target (every credential of its provider that the person owns) or a
-//! secret target (the credential whose secret hash matches).
+//! personal access tokens. Each handles revoke_credentials and
+//! rotate_credentials for a person target (every credential of its
+//! provider that the person owns) or a secret target (the credential whose
+//! secret hash matches).
+//!
+//! Rotation differs per provider. AWS issues a new access key, which goes
+//! to the rotation store, then deactivates the old one. A Vault lease is a
+//! dynamic secret that its consumer reads again from Vault, so rotating it
+//! revokes it. GitHub issues fine-grained tokens only to their owner in the
+//! browser, so a rotation of a GitHub token fails with that reason.
 //!
 //! A 404 here is a failure (`target missing`). These APIs return 404 both
 //! for a credential that is already gone and for a wrong organisation,
@@ -22,6 +29,7 @@ use crate::error::ConfigError;
 use crate::http::{Auth, Call, Http, HttpConfig, Tally, endpoint, parse_base_url};
 use crate::listing::{AwsListing, GithubListing, Listed, VaultListing, listed_credential, xml_members, xml_values};
 use crate::nhi::{Inventory, NhiCredential, NhiKind, Provider, credentials_for};
+use crate::rotation::{Issued, Issuer, SecretStore, rotate};
 use crate::runner::{Failure, Ledger, run, unsupported};
 use crate::secret::{Secret, read_secret};
 
@@ -203,10 +211,17 @@ impl Connector for VaultConnector {
     async fn execute(&self, action: &PlannedAction) -> Outcome {
         let tally = Tally::default();
         let work = async {
-            if action.kind != ActionKind::RevokeCredentials {
-                return Err(unsupported(&self.name, action));
+            match action.kind {
+                ActionKind::RevokeCredentials => {
+                    revoke_all(&self.inventory, action, Provider::Vault, |c| self.revoke(c, &tally)).await
+                }
+                ActionKind::RotateCredentials => {
+                    let revoked = revoke_all(&self.inventory, action, Provider::Vault, |c| self.revoke(c, &tally));
+                    let done = revoked.await?;
+                    Ok(format!("{done}; a revoked lease's consumer reads a new secret from Vault"))
+                }
+                _ => Err(unsupported(&self.name, action)),
             }
-            revoke_all(&self.inventory, action, Provider::Vault, |c| self.revoke(c, &tally)).await
         };
         run(&self.name, &self.ledger, action, Operation::Execute, &tally, work).await
     }
@@ -358,10 +373,24 @@ impl Connector for GithubConnector {
     async fn execute(&self, action: &PlannedAction) -> Outcome {
         let tally = Tally::default();
         let work = async {
-            if action.kind != ActionKind::RevokeCredentials {
-                return Err(unsupported(&self.name, action));
+            match action.kind {
+                ActionKind::RevokeCredentials => {
+                    revoke_all(&self.inventory, action, Provider::Github, |c| self.revoke(c, &tally)).await
+                }
+                ActionKind::RotateCredentials => {
+                    let tokens = credentials_for(&self.inventory, action, Provider::Github)?;
+                    if tokens.is_empty() {
+                        return Ok(format!("no github credential in the inventory for {}", action.target.canonical()));
+                    }
+                    let ids: Vec<String> = tokens.iter().map(|token| token.reference.clone()).collect();
+                    Err(Failure::Failed(format!(
+                        "GitHub issues fine-grained tokens only to their owner, so token {} was not rotated; \
+                         revoke it with revoke_credentials, or ask its owner to regenerate it",
+                        ids.join(", ")
+                    )))
+                }
+                _ => Err(unsupported(&self.name, action)),
             }
-            revoke_all(&self.inventory, action, Provider::Github, |c| self.revoke(c, &tally)).await
         };
         run(&self.name, &self.ledger, action, Operation::Execute, &tally, work).await
     }
@@ -401,7 +430,8 @@ fn default_aws_region() -> String {
 /// Deactivates IAM access keys with the query API action
 /// `UpdateAccessKey` and `Status=Inactive`, signed with Signature
 /// Version 4. Deactivating (not deleting) keeps the key for the owner to
-/// review; undo reactivates it.
+/// review; undo of a revocation reactivates it. Rotation first issues a
+/// new key (`CreateAccessKey`) and stores it.
 pub struct AwsIamConnector {
     name: String,
     base: Url,
@@ -410,6 +440,7 @@ pub struct AwsIamConnector {
     access_key_id: String,
     secret_access_key: Secret,
     inventory: Arc<Inventory>,
+    rotation: Option<Arc<SecretStore>>,
     ledger: Ledger,
 }
 
@@ -431,14 +462,35 @@ impl AwsIamConnector {
             access_key_id: config.access_key_id.clone(),
             secret_access_key: read_secret(&name, "secret_access_key", &config.secret_access_key)?,
             inventory,
+            rotation: None,
             ledger: Ledger::default(),
             name,
         })
     }
 
+    /// Stores the keys that rotation issues in `store`.
+    pub(crate) fn with_rotation(mut self, store: Arc<SecretStore>) -> Self {
+        self.rotation = Some(store);
+        self
+    }
+
+    fn describe(credential: &NhiCredential) -> String {
+        let user = credential.parent.as_deref().unwrap_or_default();
+        format!("access key {} of IAM user {user} (inventory id {})", credential.reference, credential.id)
+    }
+
+    /// Rotates every access key of the inventory that the action covers.
+    async fn rotate_all(&self, action: &PlannedAction, tally: &Tally) -> Result<String, Failure> {
+        let store = self.rotation.as_deref();
+        revoke_all(&self.inventory, action, Provider::Aws, |credential| async move {
+            rotate(self, store, &credential, &Self::describe(&credential), tally).await
+        })
+        .await
+    }
+
     async fn set_status(&self, credential: NhiCredential, status: &str, tally: &Tally) -> Result<String, Failure> {
         let user = credential.parent.clone().unwrap_or_default();
-        let what = format!("access key {} of IAM user {user} (inventory id {})", credential.reference, credential.id);
+        let what = Self::describe(&credential);
         let body = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("Action", "UpdateAccessKey")
             .append_pair("Version", IAM_API_VERSION)
@@ -607,10 +659,13 @@ impl Connector for AwsIamConnector {
     async fn execute(&self, action: &PlannedAction) -> Outcome {
         let tally = Tally::default();
         let work = async {
-            if action.kind != ActionKind::RevokeCredentials {
-                return Err(unsupported(&self.name, action));
+            match action.kind {
+                ActionKind::RevokeCredentials => {
+                    revoke_all(&self.inventory, action, Provider::Aws, |c| self.set_status(c, "Inactive", &tally)).await
+                }
+                ActionKind::RotateCredentials => self.rotate_all(action, &tally).await,
+                _ => Err(unsupported(&self.name, action)),
             }
-            revoke_all(&self.inventory, action, Provider::Aws, |c| self.set_status(c, "Inactive", &tally)).await
         };
         run(&self.name, &self.ledger, action, Operation::Execute, &tally, work).await
     }
@@ -627,5 +682,81 @@ impl Connector for AwsIamConnector {
         let tally = Tally::default();
         let work = revoke_all(&self.inventory, action, Provider::Aws, |c| self.set_status(c, "Active", &tally));
         run(&self.name, &self.ledger, action, Operation::Undo, &tally, work).await
+    }
+}
+
+/// IAM allows two access keys per user, and `CreateAccessKey` returns 409
+/// `LimitExceeded` for a third.
+const AWS_KEY_LIMIT: &str = "<Code>LimitExceeded</Code>";
+
+#[async_trait]
+impl Issuer for AwsIamConnector {
+    /// Checks that the old key still exists (`ListAccessKeys`), then issues
+    /// a new key for its user (`CreateAccessKey`, sent once).
+    async fn issue(&self, old: &NhiCredential, tally: &Tally) -> Result<Issued, Failure> {
+        let user = old.parent.clone().unwrap_or_default();
+        let what = Self::describe(old);
+        let keys = self
+            .query_all("ListAccessKeys", &[("UserName", &user)], "AccessKeyId", tally)
+            .await
+            .map_err(|e| Failure::from_call(&format!("IAM user {user}"), "iam:ListAccessKeys", e))?;
+        if !keys.iter().any(|key| key == &old.reference) {
+            return Err(Failure::Failed(format!(
+                "target missing: {what} no longer exists, so no new key was issued; remove it from the inventory"
+            )));
+        }
+
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("Action", "CreateAccessKey")
+            .append_pair("Version", IAM_API_VERSION)
+            .append_pair("UserName", &user)
+            .finish();
+        let call = self.signed_post(body.into_bytes()).map_err(Failure::Failed)?.once();
+        let reply = match self.http.send(&call, tally).await {
+            Ok(reply) => reply,
+            Err(crate::http::CallError::Status { status: 409, detail }) if detail.contains(AWS_KEY_LIMIT) => {
+                return Err(Failure::Failed(format!(
+                    "IAM user {user} already has two access keys, the most IAM allows, so {what} was not rotated; \
+                     delete the key not in use, then retry"
+                )));
+            }
+            Err(error) => return Err(Failure::from_call(&format!("IAM user {user}"), "iam:CreateAccessKey", error)),
+        };
+        // The reply contains the new secret, so it is read field by field
+        // and never quoted in an error.
+        let id = xml_values(&reply.body, "AccessKeyId").into_iter().next();
+        let secret = xml_values(&reply.body, "SecretAccessKey").into_iter().next();
+        let (Some(id), Some(secret)) = (id, secret) else {
+            return Err(Failure::Failed(format!(
+                "the CreateAccessKey reply for IAM user {user} holds no AccessKeyId or SecretAccessKey; \
+                 check IAM for a new key of that user and delete it"
+            )));
+        };
+        Ok(Issued {
+            id: id.clone(),
+            fields: vec![
+                ("access_key_id", Secret::new(id)),
+                ("secret_access_key", Secret::new(secret)),
+                ("iam_user", Secret::new(user)),
+            ],
+        })
+    }
+
+    async fn discard(&self, old: &NhiCredential, new_id: &str, tally: &Tally) -> Result<(), Failure> {
+        let user = old.parent.clone().unwrap_or_default();
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("Action", "DeleteAccessKey")
+            .append_pair("Version", IAM_API_VERSION)
+            .append_pair("AccessKeyId", new_id)
+            .append_pair("UserName", &user)
+            .finish();
+        let call = self.signed_post(body.into_bytes()).map_err(Failure::Failed)?;
+        let what = format!("access key {new_id} of IAM user {user}");
+        self.http.send(&call, tally).await.map_err(|e| Failure::from_call(&what, "iam:DeleteAccessKey", e))?;
+        Ok(())
+    }
+
+    async fn retire(&self, old: &NhiCredential, tally: &Tally) -> Result<String, Failure> {
+        self.set_status(old.clone(), "Inactive", tally).await
     }
 }

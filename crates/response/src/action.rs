@@ -25,9 +25,12 @@ pub enum ActionKind {
     RevokeSessions,
     /// Remove inbox rules and forwarding that an attacker may have added.
     RemoveMailboxRules,
-    /// Revoke or rotate a non-human credential (token, API key,
-    /// service-account secret) exposed through the campaign.
+    /// Revoke a non-human credential (token, API key, service-account
+    /// secret) exposed through the campaign.
     RevokeCredentials,
+    /// Replace a non-human credential with a new one, kept in a secret
+    /// store for the service that uses it, then retire the old one.
+    RotateCredentials,
     /// Tell a person or team about the case.
     Notify,
     /// Open a ticket for the case in the team's tracker.
@@ -38,7 +41,7 @@ pub enum ActionKind {
 
 impl ActionKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ActionKind; 12] = [
+    pub const ALL: [ActionKind; 13] = [
         ActionKind::PurgeCopies,
         ActionKind::BlockSender,
         ActionKind::BlockDomain,
@@ -48,6 +51,7 @@ impl ActionKind {
         ActionKind::RevokeSessions,
         ActionKind::RemoveMailboxRules,
         ActionKind::RevokeCredentials,
+        ActionKind::RotateCredentials,
         ActionKind::Notify,
         ActionKind::OpenTicket,
         ActionKind::DismissWithThanks,
@@ -65,6 +69,7 @@ impl ActionKind {
             ActionKind::RevokeSessions => "revoke_sessions",
             ActionKind::RemoveMailboxRules => "remove_mailbox_rules",
             ActionKind::RevokeCredentials => "revoke_credentials",
+            ActionKind::RotateCredentials => "rotate_credentials",
             ActionKind::Notify => "notify",
             ActionKind::OpenTicket => "open_ticket",
             ActionKind::DismissWithThanks => "dismiss_with_thanks",

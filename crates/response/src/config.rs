@@ -157,7 +157,9 @@ impl Selector {
             ActionKind::ResetPassword | ActionKind::RevokeSessions | ActionKind::RemoveMailboxRules => {
                 &[Selector::Submitters, Selector::Clickers, Selector::Reporters]
             }
-            ActionKind::RevokeCredentials => &[Selector::Secrets, Selector::CredentialOwners],
+            ActionKind::RevokeCredentials | ActionKind::RotateCredentials => {
+                &[Selector::Secrets, Selector::CredentialOwners]
+            }
             ActionKind::Notify => &[Selector::Analysts, Selector::Reporters, Selector::Clickers, Selector::Submitters],
             ActionKind::OpenTicket | ActionKind::DismissWithThanks => &[Selector::Case],
         }

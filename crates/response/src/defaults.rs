@@ -45,7 +45,8 @@ fn playbook(name: &str, verdicts: &[Verdict], steps: Vec<Step>) -> Playbook {
 /// domains are blocked, copies purged and clickers looked for. After
 /// approval, the people who submitted credentials get a password reset and
 /// lose their sessions, everyone who clicked loses attacker mailbox rules,
-/// and the non-human credentials of clickers are revoked.
+/// and the non-human credentials of clickers are rotated: a click may have
+/// given them away, yet the services that use them must keep running.
 fn malicious_credential_harvesting() -> Playbook {
     use ActionKind::*;
     use Selector::*;
@@ -57,7 +58,7 @@ fn malicious_credential_harvesting() -> Playbook {
         step(ResetPassword, Submitters, Mode::Approve),
         step(RevokeSessions, Submitters, Mode::Approve),
         step(RemoveMailboxRules, Clickers, Mode::Approve),
-        step(RevokeCredentials, CredentialOwners, Mode::Approve),
+        step(RotateCredentials, CredentialOwners, Mode::Approve),
     ];
     Playbook {
         categories: vec![
@@ -85,7 +86,7 @@ fn identity_containment() -> Playbook {
         step(ResetPassword, Submitters, Mode::Approve),
         step(RevokeSessions, Submitters, Mode::Approve),
         step(RemoveMailboxRules, Clickers, Mode::Approve),
-        step(RevokeCredentials, CredentialOwners, Mode::Approve),
+        step(RotateCredentials, CredentialOwners, Mode::Approve),
     ];
     playbook("identity-containment", &[Verdict::Malicious, Verdict::Suspicious], steps)
 }

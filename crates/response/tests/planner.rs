@@ -311,13 +311,14 @@ fn clickers_lose_rules_submitters_sessions() {
         .into_iter()
         .filter(|target| matches!(target, Target::Person { .. }))
         .collect();
-    assert_eq!(revoked_people, vec![person("kim@corp-example.com")]);
-    let revoke = plan
+    assert!(revoked_people.is_empty(), "a click rotates credentials, it does not revoke them: {revoked_people:?}");
+    assert_eq!(targets(&plan, ActionKind::RotateCredentials), vec![person("kim@corp-example.com")]);
+    let rotate = plan
         .actions
         .iter()
-        .find(|a| a.kind == ActionKind::RevokeCredentials && a.target == person("kim@corp-example.com"))
-        .expect("revoke");
-    assert!(revoke.awaits_approval(), "non-human credentials are revoked only after approval");
+        .find(|a| a.kind == ActionKind::RotateCredentials && a.target == person("kim@corp-example.com"))
+        .expect("rotate");
+    assert!(rotate.awaits_approval(), "non-human credentials are rotated only after approval");
 }
 
 /// A lure outside the credential categories, and a suspicious case in

@@ -175,7 +175,12 @@ fn record_effect(effect: &mut CaseEffects, action: &Action) {
     let containing = blocking
         || matches!(
             action.kind.as_str(),
-            "purge_copies" | "reset_password" | "revoke_sessions" | "remove_mailbox_rules" | "revoke_credentials"
+            "purge_copies"
+                | "reset_password"
+                | "revoke_sessions"
+                | "remove_mailbox_rules"
+                | "revoke_credentials"
+                | "rotate_credentials"
         );
     effect.blocked |= blocking;
     effect.contained |= containing;

@@ -4,9 +4,10 @@
 //! a password reset in a real slapd, in Graph and in Okta, and loses the
 //! sessions in Graph and Okta; the attacker's forwarding rule is removed;
 //! after an identity administrator approves, the two AWS keys the
-//! submitter owns are deactivated; the people who clicked get a lesson.
-//! Graph, Okta and AWS IAM are wiremock servers on 127.0.0.1 that check
-//! the documented paths, methods and bodies.
+//! submitter owns are rotated: new keys go to Vault, the old ones are
+//! deactivated; the people who clicked get a lesson. Graph, Okta, AWS IAM
+//! and Vault are wiremock servers on 127.0.0.1 that check the documented
+//! paths, methods and bodies.
 
 mod common;
 
@@ -21,7 +22,7 @@ use chrono::{Duration, SecondsFormat, Utc};
 use common::{ADMIN_TOKEN, TestEnv, TestService, fast_config, service_test, wait_for};
 use phishloop_identity::{
     AwsIamConfig, ClickSettings, DirectorySchema, GraphConfig, HttpConfig, IdentityConfig, InventorySource, LdapConfig,
-    OktaConfig, RuleCheck,
+    OktaConfig, RotationConfig, RuleCheck, VaultConfig,
 };
 use phishloop_model::Verdict;
 use phishloop_response::{ActionKind, Mode, Playbook, ResponseConfig, SecretSource, Selector, Step};
@@ -113,7 +114,7 @@ fn response_config() -> ResponseConfig {
                 step(ActionKind::ResetPassword, Selector::Submitters, Mode::Auto),
                 step(ActionKind::RevokeSessions, Selector::Submitters, Mode::Auto),
                 step(ActionKind::RemoveMailboxRules, Selector::Clickers, Mode::Auto),
-                step(ActionKind::RevokeCredentials, Selector::CredentialOwners, Mode::Approve),
+                step(ActionKind::RotateCredentials, Selector::CredentialOwners, Mode::Approve),
             ],
         }],
         // The built-in exposed-secrets playbook revokes secrets found in a message.
@@ -122,14 +123,16 @@ fn response_config() -> ResponseConfig {
     }
 }
 
-/// The inventory: two AWS keys of the submitter, one of the clicker. The
-/// deployment key's row carries the SHA-256 of its value.
+/// The inventory: two AWS keys of the submitter, each of its own IAM user
+/// (IAM allows two keys per user, so rotating needs room for a new one),
+/// and one of the clicker. The deployment key's row carries the SHA-256 of
+/// its value.
 fn inventory_csv() -> String {
     let deploy_sha256 = hex_sha256(DEPLOY_KEY);
     format!(
         "id,kind,owner,provider,reference,parent,reaches,secret_sha256\n\
          key-deploy,api_key,user05@example.test,aws,{DEPLOY_KEY},user05-ci,deployment bucket,{deploy_sha256}\n\
-         key-reports,api_key,user05@example.test,aws,AKIAUSER05REPORT0002,user05-ci,reporting database,\n\
+         key-reports,api_key,user05@example.test,aws,AKIAUSER05REPORT0002,user05-reports,reporting database,\n\
          key-user12,api_key,user12@example.test,aws,AKIAUSER12ONLY000003,user12-ci,analytics,\n"
     )
 }
@@ -181,6 +184,14 @@ fn identity_config(server: &MockServer, ldap_url: &str, dir: &tempfile::TempDir)
             secret_access_key: secret("aws-secret", "aws-secret-access-key-Jm2"),
             http: fast_http(),
         }),
+        vault: Some(VaultConfig {
+            name: "vault".to_owned(),
+            base_url: server.uri(),
+            token: secret("vault-token", VAULT_TOKEN),
+            namespace: None,
+            http: fast_http(),
+        }),
+        rotation: Some(RotationConfig::default()),
         inventory: InventorySource { file: Some(inventory), ..InventorySource::default() },
         clicks: ClickSettings::default(),
         ..IdentityConfig::default()
@@ -256,19 +267,78 @@ async fn mount_mocks(server: &MockServer) {
         .expect(1)
         .mount(server)
         .await;
+    // Rotation of the submitter's two keys: each old key is listed, a new
+    // one issued and written to Vault, then the old one deactivated.
+    for (user, old, new) in [
+        ("user05-ci", "AKIAUSER05DEPLOY0001", NEW_DEPLOY_KEY),
+        ("user05-reports", "AKIAUSER05REPORT0002", NEW_REPORTS_KEY),
+    ] {
+        Mock::given(method("POST"))
+            .and(path("/iam/"))
+            .and(body_string_contains(format!("Action=ListAccessKeys&Version=2010-05-08&UserName={user}")))
+            .respond_with(iam_reply(
+                "ListAccessKeys",
+                &format!(
+                    "<AccessKeyMetadata><member><UserName>{user}</UserName><AccessKeyId>{old}</AccessKeyId>\
+                     <Status>Active</Status></member></AccessKeyMetadata><IsTruncated>false</IsTruncated>"
+                ),
+            ))
+            .mount(server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/iam/"))
+            .and(body_string_contains(format!("Action=CreateAccessKey&Version=2010-05-08&UserName={user}")))
+            .respond_with(iam_reply(
+                "CreateAccessKey",
+                &format!(
+                    "<AccessKey><UserName>{user}</UserName><AccessKeyId>{new}</AccessKeyId><Status>Active</Status>\
+                     <SecretAccessKey>{NEW_SECRET_PREFIX}{new}</SecretAccessKey></AccessKey>"
+                ),
+            ))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+    for id in ["key-deploy", "key-reports"] {
+        let record = format!("/v1/secret/data/phishloop/rotated/aws/{id}");
+        Mock::given(method("GET"))
+            .and(path(record.as_str()))
+            .and(header("x-vault-token", VAULT_TOKEN))
+            .respond_with(ResponseTemplate::new(404).set_body_json(json!({ "errors": [] })))
+            .mount(server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(record.as_str()))
+            .and(header("x-vault-token", VAULT_TOKEN))
+            .and(body_string_contains(NEW_SECRET_PREFIX))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "data": { "version": 1 } })))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
     for (key, times) in [("AKIAUSER05DEPLOY0001", 1), ("AKIAUSER05REPORT0002", 1), ("AKIAUSER12ONLY000003", 0)] {
         Mock::given(method("POST"))
             .and(path("/iam/"))
             .and(body_string_contains(format!("AccessKeyId={key}&Status=Inactive")))
-            .respond_with(ResponseTemplate::new(200).set_body_string(
-                "<UpdateAccessKeyResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\
-                 <ResponseMetadata><RequestId>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestId></ResponseMetadata>\
-                 </UpdateAccessKeyResponse>",
-            ))
+            .respond_with(iam_reply("UpdateAccessKey", ""))
             .expect(times)
             .mount(server)
             .await;
     }
+}
+
+const VAULT_TOKEN: &str = "hvs.rotation-token-Lp4";
+const NEW_DEPLOY_KEY: &str = "AKIAUSER05DEPLOY0NEW";
+const NEW_REPORTS_KEY: &str = "AKIAUSER05REPORT0NEW";
+/// The start of the new keys' secrets, which must reach Vault and nothing
+/// else.
+const NEW_SECRET_PREFIX: &str = "rotated-secret-access-key/";
+
+fn iam_reply(action: &str, result: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_string(format!(
+        "<{action}Response xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><{action}Result>{result}</{action}Result>\
+         <ResponseMetadata><RequestId>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestId></ResponseMetadata></{action}Response>"
+    ))
 }
 
 async fn start(env: &TestEnv, identity: IdentityConfig) -> TestService {
@@ -383,8 +453,8 @@ service_test!(submitter_contained_scanner_ignored, |env| {
     assert_eq!(slapd::attribute(&ldap.url, "user12", "pwdReset").await, None, "a click alone keeps the password");
 
     // The submitter's keys wait for an identity administrator.
-    let revokes = actions_of(&actions, "revoke_credentials");
-    let own = revokes.iter().find(|a| target_of(a) == SUBMITTER).expect("revoke for the submitter");
+    let rotations = actions_of(&actions, "rotate_credentials");
+    let own = rotations.iter().find(|a| target_of(a) == SUBMITTER).expect("rotation for the submitter");
     assert_eq!(own["status"], "awaiting_approval");
     let action_id = own["id"].as_str().expect("action id");
     let refused = service
@@ -394,7 +464,7 @@ service_test!(submitter_contained_scanner_ignored, |env| {
         .send()
         .await
         .expect("approve as analyst");
-    assert_eq!(refused.status(), 403, "an analyst may not revoke credentials");
+    assert_eq!(refused.status(), 403, "an analyst may not rotate credentials");
     let approved = service
         .client
         .post(service.url(&format!("/api/v1/actions/{action_id}/approve")))
@@ -408,6 +478,13 @@ service_test!(submitter_contained_scanner_ignored, |env| {
     assert_eq!(approved["approved_by"], "iam-admin");
     let details = approved["outcome"]["details"].as_str().expect("details");
     assert!(details.contains("AKIAUSER05DEPLOY0001") && details.contains("AKIAUSER05REPORT0002"), "{details}");
+    for stored in [
+        format!("new credential {NEW_DEPLOY_KEY} stored at vault:secret/phishloop/rotated/aws/key-deploy"),
+        format!("new credential {NEW_REPORTS_KEY} stored at vault:secret/phishloop/rotated/aws/key-reports"),
+    ] {
+        assert!(details.contains(&stored), "{details}");
+    }
+    assert!(!approved.to_string().contains(NEW_SECRET_PREFIX), "a new secret reached the API: {approved}");
 
     // Lessons for the two people who clicked, none for the previewed one.
     let (_, timeline) = service.get(&format!("/api/v1/cases/{case_id}/timeline")).await;
@@ -458,7 +535,7 @@ service_test!(submitter_contained_scanner_ignored, |env| {
         .collect();
     assert_eq!(
         submitter_steps,
-        vec!["reset_password", "revoke_sessions", "remove_mailbox_rules", "revoke_credentials"]
+        vec!["reset_password", "revoke_sessions", "remove_mailbox_rules", "rotate_credentials"]
     );
     let credentials = radius["credentials"].as_array().expect("credentials");
     let deploy = credentials.iter().find(|c| c["id"] == "key-deploy").expect("key-deploy");

@@ -74,7 +74,7 @@ macro_rules! containing_kinds {
     () => {
         concat!(
             blocking_kinds!(),
-            ", 'purge_copies', 'reset_password', 'revoke_sessions', 'remove_mailbox_rules', 'revoke_credentials'"
+            ", 'purge_copies', 'reset_password', 'revoke_sessions', 'remove_mailbox_rules', 'revoke_credentials', 'rotate_credentials'"
         )
     };
 }

@@ -417,7 +417,7 @@ fn credential_views(people: &[PersonView], actions: &[Action], parts: &IdentityP
             add(credential, false, None);
         }
     }
-    for action in actions.iter().filter(|a| a.kind == "revoke_credentials") {
+    for action in actions.iter().filter(|a| matches!(a.kind.as_str(), "revoke_credentials" | "rotate_credentials")) {
         if let Some(address) = person_target(action) {
             for credential in inventory.credentials_owned_by(address) {
                 add(credential, false, Some(action));

@@ -43,11 +43,12 @@ pub(crate) const CONTAIN_JOB: &str = "identity.contain";
 
 /// Action kinds that change accounts or credentials: only an admin or an
 /// identity token may approve or undo them.
-pub(crate) const IDENTITY_ACTION_KINDS: [ActionKind; 4] = [
+pub(crate) const IDENTITY_ACTION_KINDS: [ActionKind; 5] = [
     ActionKind::ResetPassword,
     ActionKind::RevokeSessions,
     ActionKind::RemoveMailboxRules,
     ActionKind::RevokeCredentials,
+    ActionKind::RotateCredentials,
 ];
 
 /// True when `kind` (as stored) is one of `IDENTITY_ACTION_KINDS`.

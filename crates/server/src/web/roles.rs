@@ -66,7 +66,8 @@ impl Permission {
             ActionKind::ResetPassword
             | ActionKind::RevokeSessions
             | ActionKind::RemoveMailboxRules
-            | ActionKind::RevokeCredentials => Self::DecideIdentityAction,
+            | ActionKind::RevokeCredentials
+            | ActionKind::RotateCredentials => Self::DecideIdentityAction,
             ActionKind::PurgeCopies
             | ActionKind::BlockSender
             | ActionKind::BlockDomain
