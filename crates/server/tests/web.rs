@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{TestService, service_test};
+use common::{ADMIN_TOKEN, TestService, service_test};
 use phishloop_model::Verdict;
 use phishloop_response::{ActionKind, Mode, Playbook, ResponseConfig, Selector, Step};
 use phishloop_store::{ActionStatus, EventSubject, UserRole};
@@ -574,5 +574,41 @@ service_test!(campaign_page_lists_cases, |env| {
     assert!(page.body.contains("block domain"), "actions: {}", page.body);
     assert_eq!(unknown.status, 404, "{}", unknown.body);
     assert_eq!(bad_id.status, 400, "{}", bad_id.body);
+    service.stop().await;
+});
+
+service_test!(case_page_shows_who_clicked, |env| {
+    let service = env.start_responding(approval_config()).await;
+    add_user(&service, "ivy", UserRole::Identity).await;
+    let (case_id, _, _) = lure_case(&service, "clicks").await;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let log = format!(
+        "time,user,client_ip,method,url,user_agent\n\
+         {now},dan@corp-example.com,10.0.0.8,GET,http://0utlook-account-verify.example/signin/confirm.php?id=clicks,Mozilla/5.0\n\
+         {now},dan@corp-example.com,10.0.0.8,POST,http://0utlook-account-verify.example/steal,Mozilla/5.0\n\
+         {now},alice@corp-example.com,10.0.0.9,GET,http://0utlook-account-verify.example/signin/confirm.php,Slackbot-LinkExpanding 1.0\n"
+    );
+    let imported = service
+        .client
+        .post(service.url("/api/v1/clicks"))
+        .query(&[("format", "proxy_csv"), ("case", &case_id.to_string())])
+        .bearer_auth(ADMIN_TOKEN)
+        .body(log)
+        .send()
+        .await
+        .expect("POST /api/v1/clicks");
+    assert_eq!(imported.status(), 200);
+    let (mut tab, _) = Tab::signed_in(&service, "ivy").await;
+
+    let page = tab.get(&format!("/cases/{case_id}")).await;
+
+    assert_eq!(page.status, 200, "{}", page.body);
+    let section = page.body.split("id=\"identity\"").nth(1).expect("the identity section");
+    let section = section.split("id=\"timeline\"").next().unwrap_or_default();
+    assert!(section.contains("<strong>1</strong> submitted credentials"), "{section}");
+    assert!(section.contains("data-verdict=\"submitted_credentials\""), "{section}");
+    assert!(section.contains("dan@corp-example.com"), "{section}");
+    assert!(!section.contains("alice@corp-example.com"), "a link preview is no click: {section}");
+    assert!(section.contains("1 excluded as scanner user agent"), "{section}");
     service.stop().await;
 });

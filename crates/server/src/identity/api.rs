@@ -319,7 +319,7 @@ fn rank(verdict: &str) -> u8 {
     }
 }
 
-async fn case_view(state: &AppState, case_id: Uuid) -> Result<CaseIdentityView, ServiceError> {
+pub(crate) async fn case_view(state: &AppState, case_id: Uuid) -> Result<CaseIdentityView, ServiceError> {
     let store = &state.store;
     if store.get_case(case_id).await?.is_none() {
         return Err(ServiceError::NotFound { what: "case", id: case_id });

@@ -19,6 +19,7 @@ use phishloop_store::{Action, ActionStatus, EventSubject, NewCorrection, OutboxF
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::identity::identity_section;
 use super::indicators::{Indicators, decision_view};
 use super::message::load_shown;
 use super::roles::Permission;
@@ -71,6 +72,7 @@ pub(crate) async fn case_page(
         .outbox_messages(&OutboxFilter { case_id: Some(case_id), limit: OUTBOX_ROWS, ..OutboxFilter::default() })
         .await?;
     let timeline = timeline(&state, case_id, &detail.reports).await?;
+    let identity = identity_section(&state, case_id).await?;
     let shown = load_shown(&state, case_id, None).await?;
     let subject = shown.headers.iter().find(|(name, _)| name == "Subject").map(|(_, value)| value.clone());
 
@@ -102,6 +104,7 @@ pub(crate) async fn case_page(
             can_correct => Permission::CorrectVerdict.allowed(role) && decided.is_some(),
             verdicts => verdict_names(),
             categories => category_names(),
+            identity,
             timeline,
             outbox => outbox.iter().map(|message| context! {
                 kind => message.kind.as_str(),

@@ -20,6 +20,7 @@ mod coaching;
 pub mod config;
 mod dashboard;
 mod error;
+mod identity;
 mod indicators;
 mod message;
 pub mod password;
