@@ -147,8 +147,9 @@ fn missing_column_names_alternatives() {
         no_time,
         LogError::MissingColumn { field: "time", column: "time".to_string(), available: "when, who".to_string() }
     );
-    assert!(no_time.to_string().contains("set fields.time"), "{no_time}");
-    assert!(no_url.to_string().contains("set fields.url or fields.host"), "{no_url}");
+    assert!(no_time.to_string().contains("time = \"COLUMN\" under [identity.clicks.field_maps.NAME]"), "{no_time}");
+    assert!(no_url.to_string().contains("url = \"COLUMN\" or host = \"COLUMN\""), "{no_url}");
+    assert!(no_url.to_string().contains("field_map=NAME"), "{no_url}");
 }
 
 #[test]
@@ -315,4 +316,27 @@ timestamp,username,src_ip,http_method,request_url,useragent,http_status
     assert_eq!(verdict("user02@corp.example"), Verdict::NotClicked);
     assert_eq!(verdict("user03@corp.example"), Verdict::NotClicked);
     assert_eq!(verdict("user04@corp.example"), Verdict::NotClicked, "a DNS look-up of a shared host");
+}
+
+#[test]
+fn empty_logs_and_short_lines() {
+    let empty = parse_csv("".as_bytes(), &FieldMap::proxy(), LogSource::Proxy);
+    let empty_lines = parse_json_lines("\n  \n", &FieldMap::proxy(), LogSource::Proxy);
+    let csv = "time,user,client_ip,method,url\n\
+        2026-12-01T09:10:00Z,user01@corp.example\n\
+        2026-12-01T09:11:00Z,user02@corp.example,10.0.0.2,GET,\n\
+        2026-12-01T09:12:00Z,user03@corp.example,10.0.0.3,GET,https://login.micros0ft-support.example/\n";
+    let log = parse_csv(csv.as_bytes(), &FieldMap::proxy(), LogSource::Proxy).expect("parse");
+
+    assert_eq!(empty.err(), Some(LogError::Empty));
+    assert_eq!(empty_lines.err(), Some(LogError::Empty));
+    let reasons: Vec<(u64, &str)> = log.defects.iter().map(|d| (d.line, d.reason.as_str())).collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (2, "the line has 2 fields and the header 5; check its delimiter and quotes"),
+            (3, "the url and host fields are empty"),
+        ]
+    );
+    assert_eq!(log.entries.len(), 1);
 }

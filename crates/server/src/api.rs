@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::header::{CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, StatusCode};
@@ -119,6 +119,21 @@ pub(crate) fn path_id(path: Result<Path<Uuid>, PathRejection>) -> Result<Uuid, S
     }
 }
 
+/// Reads a query string. A query that does not parse gets a 400 in the
+/// API's JSON error form, with the parser's reason and `parameters`, the
+/// list of what the route takes, because axum's own rejection is plain
+/// text.
+pub(crate) fn query_of<T>(query: Result<Query<T>, QueryRejection>, parameters: &str) -> Result<T, ServiceError> {
+    match query {
+        Ok(Query(query)) => Ok(query),
+        Err(rejection) => {
+            let reason = rejection.body_text();
+            let reason = reason.strip_prefix("Failed to deserialize query string: ").unwrap_or(&reason);
+            Err(ServiceError::BadRequest(format!("invalid query string: {reason}; {parameters}")))
+        }
+    }
+}
+
 /// The response to an accepted report.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AcceptedReport {
@@ -159,10 +174,11 @@ pub struct SubmitQuery {
 )]
 async fn submit_report(
     State(state): State<AppState>,
-    Query(query): Query<SubmitQuery>,
+    query: Result<Query<SubmitQuery>, QueryRejection>,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, ServiceError> {
+    let query = query_of(query, "the parameters are reporter, comment and source (api or cli)")?;
     let caller = state.auth.authorize(&headers, Permission::SubmitReport).await?;
     let source = match query.source.as_deref() {
         None | Some("api") => ReportSource::Api,

@@ -2,10 +2,10 @@
 //! undoing them, the outbox, and the block-list feeds.
 
 use axum::Json;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 
-use crate::api::path_id;
+use crate::api::{path_id, query_of};
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
@@ -218,8 +218,9 @@ pub struct OutboxQuery {
 pub(crate) async fn list_outbox(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<OutboxQuery>,
+    query: Result<Query<OutboxQuery>, QueryRejection>,
 ) -> Result<Json<Vec<OutboxMessageView>>, ServiceError> {
+    let query = query_of(query, "the parameters are status (queued, sent or failed) and case (a case id, a UUID)")?;
     state.auth.authorize(&headers, Permission::ReadOutbox).await?;
     let status =
         match query.status.as_deref() {

@@ -409,10 +409,16 @@ service_test!(bad_path_and_unknown_route_answer_json, |env| {
 
     let (bad_status, bad) = service.get("/api/v1/cases/not-a-uuid").await;
     let (missing_status, missing) = service.get("/api/v1/no-such-thing").await;
+    let (query_status, query) = service.get("/api/v1/outbox?case=not-a-uuid").await;
 
     assert_eq!(bad_status, 400, "{bad}");
     assert_eq!(bad["code"], "bad_request", "{bad}");
     assert!(bad["error"].as_str().expect("error").contains("invalid id in the path"), "{bad}");
+    assert_eq!(query_status, 400, "{query}");
+    assert_eq!(query["code"], "bad_request", "{query}");
+    let reason = query["error"].as_str().expect("error");
+    assert!(reason.starts_with("invalid query string: case: UUID parsing failed"), "{query}");
+    assert!(reason.contains("the parameters are status"), "{query}");
     assert_eq!(missing_status, 404, "{missing}");
     assert_eq!(missing["code"], "not_found", "{missing}");
     service.stop().await;

@@ -65,21 +65,28 @@ pub struct ParsedLog {
     pub missing_columns: Vec<String>,
 }
 
-/// Errors that make a whole log unusable.
+/// Errors that make a whole log unusable. A field map is changed in the
+/// configuration: `[identity.clicks.field_maps.NAME]` with the field
+/// names as keys, chosen per import with `field_map=NAME`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LogError {
+    #[error("the log is empty; send the log file itself as the request body")]
+    Empty,
     #[error(
-        "the log has no column {column:?} for {field}; its columns are {available}; set fields.{field} to one of them"
+        "the log has no column {column:?} for {field}; its columns are {available}. Name the right column in a field \
+         map ({field} = \"COLUMN\" under [identity.clicks.field_maps.NAME]) and import with field_map=NAME"
     )]
     MissingColumn { field: &'static str, column: String, available: String },
     #[error("failed to read the log header: {0}")]
     Header(String),
     #[error("the Defender reply is not JSON with a results array or an array of rows: {0}")]
     DefenderJson(String),
-    #[error("no time field is configured; set fields.time")]
+    #[error("the field map names no time field; add time = \"COLUMN\" to it")]
     NoTimeField,
     #[error(
-        "the log has neither the url column {url:?} nor the host column {host:?}; its columns are {available}; set fields.url or fields.host"
+        "the log has neither the url column {url:?} nor the host column {host:?}; its columns are {available}. Name \
+         one of them in a field map (url = \"COLUMN\" or host = \"COLUMN\" under [identity.clicks.field_maps.NAME]) \
+         and import with field_map=NAME"
     )]
     NoUrlOrHost { url: String, host: String, available: String },
 }
@@ -196,6 +203,9 @@ impl Values {
 pub fn parse_csv(input: impl Read, fields: &FieldMap, source: LogSource) -> Result<ParsedLog, LogError> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(input);
     let header = reader.headers().map_err(|e| LogError::Header(e.to_string()))?.clone();
+    if header.iter().all(str::is_empty) {
+        return Err(LogError::Empty);
+    }
     let available = header.iter().collect::<Vec<_>>().join(", ");
     let mut log = ParsedLog::default();
     let mut columns = Vec::new();
@@ -226,6 +236,15 @@ pub fn parse_csv(input: impl Read, fields: &FieldMap, source: LogSource) -> Resu
                 continue;
             }
         };
+        if record.len() < header.len() && columns.iter().any(|(_, column)| *column >= record.len()) {
+            let reason = format!(
+                "the line has {} fields and the header {}; check its delimiter and quotes",
+                record.len(),
+                header.len()
+            );
+            log.defects.push(LogDefect { line, reason });
+            continue;
+        }
         let mut values = Values::default();
         for (field, column) in &columns {
             if let Some(value) = record.get(*column) {
@@ -248,6 +267,9 @@ pub fn parse_json_lines(input: &str, fields: &FieldMap, source: LogSource) -> Re
     if fields.time.is_none() {
         return Err(LogError::NoTimeField);
     }
+    if input.trim().is_empty() {
+        return Err(LogError::Empty);
+    }
     let mut log = ParsedLog::default();
     for (index, text) in input.lines().enumerate() {
         let line = index as u64 + 1;
@@ -257,7 +279,8 @@ pub fn parse_json_lines(input: &str, fields: &FieldMap, source: LogSource) -> Re
         let object: serde_json::Value = match serde_json::from_str(text) {
             Ok(object) => object,
             Err(error) => {
-                log.defects.push(LogDefect { line, reason: format!("invalid JSON: {error}") });
+                let reason = format!("invalid JSON ({error}); each line must be one JSON object");
+                log.defects.push(LogDefect { line, reason });
                 continue;
             }
         };
@@ -333,10 +356,18 @@ fn push(log: &mut ParsedLog, values: Values, fields: &FieldMap, source: LogSourc
     let Some(time) = parse_time(&time_text, fields.time_format.as_deref()) else {
         log.defects.push(LogDefect {
             line,
-            reason: format!("time {time_text:?} is in no known form; set fields.time_format"),
+            reason: format!(
+                "time {time_text:?} is in no known form; give its chrono format as time_format in the field map"
+            ),
         });
         return;
     };
+    if values.url.as_deref().is_none_or(|url| url.trim().is_empty())
+        && values.host.as_deref().is_none_or(|host| host.trim().is_empty())
+    {
+        log.defects.push(LogDefect { line, reason: "the url and host fields are empty".to_string() });
+        return;
+    }
     let client_ip = values.client_ip.as_deref().and_then(|ip| ip.trim().parse::<IpAddr>().ok());
     let host = values
         .host

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::clicks::{ClickFormat, ClickImportSummary, Scope, import, parse, recipients_of, wake};
 use super::{CaseContext, IdentityParts, is_identity_kind};
-use crate::api::{AppState, path_id};
+use crate::api::{AppState, path_id, query_of};
 use crate::auth::{Caller, Permission};
 use crate::error::{ErrorBody, ServiceError};
 
@@ -61,9 +61,14 @@ pub struct ClickImportQuery {
 pub(crate) async fn import_clicks(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<ClickImportQuery>,
+    query: Result<Query<ClickImportQuery>, QueryRejection>,
     body: Bytes,
 ) -> Result<Json<ClickImportSummary>, ServiceError> {
+    let query = query_of(
+        query,
+        "the parameters are format (proxy_csv, proxy_jsonl, dns_csv, dns_jsonl or defender, required), field_map, \
+         and case or campaign (an id, a UUID)",
+    )?;
     let caller = state.auth.authorize(&headers, Permission::ImportClicks).await?;
     let format: ClickFormat = query.format.parse()?;
     let scope = match (query.case, query.campaign) {

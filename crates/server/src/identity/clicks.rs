@@ -156,10 +156,12 @@ pub struct ClickImportSummary {
 pub struct CaseClicks {
     pub case_id: Uuid,
     pub import_id: Uuid,
-    /// Entries whose host is a lure host of the case.
+    /// Entries on a lure site or lure page of the case.
     pub matched: u64,
     /// Matching entries not counted as clicks (scanners, previews, bursts).
     pub excluded: usize,
+    /// People this log shows clicking, those who submitted credentials
+    /// included, as in the blast radius's counts.
     pub clicked: usize,
     pub submitted_credentials: usize,
     /// People whose verdict rose with this import.
@@ -236,7 +238,7 @@ pub(crate) async fn import(
             import_id: recorded.import.id,
             matched,
             excluded: report.excluded.len(),
-            clicked: count(Verdict::Clicked),
+            clicked: count(Verdict::Clicked) + count(Verdict::SubmittedCredentials),
             submitted_credentials: count(Verdict::SubmittedCredentials),
             raised: recorded
                 .changes
