@@ -412,9 +412,34 @@ service_test!(form_without_valid_csrf_rejected, |env| {
 
     assert_eq!(wrong_token.status, 403, "{}", wrong_token.body);
     assert!(wrong_token.body.contains("Form expired"), "{}", wrong_token.body);
-    assert!(no_token.status >= 400, "{}", no_token.status);
+    assert_eq!(no_token.status, 400, "{}", no_token.body);
+    assert!(no_token.body.contains("The form could not be read"), "an HTML error page: {}", no_token.body);
+    assert!(no_token.body.contains("csrf"), "the reason names the missing field: {}", no_token.body);
     assert_eq!(foreign.status, 403, "{}", foreign.body);
     assert_eq!(action.status, ActionStatus::AwaitingApproval);
+    service.stop().await;
+});
+
+service_test!(post_without_form_body_gets_error_page, |env| {
+    let service = env.start_responding(approval_config()).await;
+    add_user(&service, "alice", UserRole::Analyst).await;
+    let (_, block, _) = lure_case(&service, "no-body").await;
+    let (tab, _) = Tab::signed_in(&service, "alice").await;
+
+    let response = tab
+        .client
+        .post(format!("{}/actions/{block}/approve", tab.base))
+        .header("cookie", tab.cookie_header())
+        .header("origin", tab.base.as_str())
+        .send()
+        .await
+        .expect("POST");
+
+    assert_eq!(response.status(), 400);
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let body = response.text().await.expect("body");
+    assert!(body.contains("The form could not be read"), "{body}");
     service.stop().await;
 });
 

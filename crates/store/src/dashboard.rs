@@ -31,6 +31,9 @@ pub struct DashboardReport {
     pub sender: Option<String>,
     /// True when the reporter has an outcome message in the outbox.
     pub reporter_told: bool,
+    /// False when intake found no reporter address (stored as `unknown`),
+    /// so nobody can be told.
+    pub reporter_known: bool,
 }
 
 /// What a case led to.
@@ -54,13 +57,15 @@ const SELECT_DASHBOARD_REPORTS: Sql = Sql::each(
         r.status, json_extract(r.decision, '$.verdict'), json_extract(r.decision, '$.category'),
         coalesce(json_extract(r.analysis, '$.message.headers.from[0].address'),
                  json_extract(r.analysis, '$.message.from[0].address')),
-        EXISTS (SELECT 1 FROM outbox o WHERE o.report_id = r.id AND o.kind = 'outcome')
+        EXISTS (SELECT 1 FROM outbox o WHERE o.report_id = r.id AND o.kind = 'outcome'),
+        r.reporter <> 'unknown'
      FROM reports r WHERE r.received_at >= $1 ORDER BY r.received_at, r.id LIMIT $2",
     "SELECT r.id, r.case_id, r.received_at,
         (SELECT e.created_at FROM events e WHERE e.report_id = r.id AND e.kind = 'decided' ORDER BY e.seq LIMIT 1),
         r.status, r.decision ->> 'verdict', r.decision ->> 'category',
         coalesce(r.analysis #>> '{message,headers,from,0,address}', r.analysis #>> '{message,from,0,address}'),
-        EXISTS (SELECT 1 FROM outbox o WHERE o.report_id = r.id AND o.kind = 'outcome')
+        EXISTS (SELECT 1 FROM outbox o WHERE o.report_id = r.id AND o.kind = 'outcome'),
+        r.reporter <> 'unknown'
      FROM reports r WHERE r.received_at >= $1 ORDER BY r.received_at, r.id LIMIT $2",
 );
 
@@ -133,6 +138,7 @@ type DashboardRow = (
     Option<String>,
     Option<String>,
     bool,
+    bool,
 );
 
 type EffectRow = (Uuid, bool, bool, Option<DateTime<Utc>>, bool);
@@ -150,7 +156,19 @@ impl Store {
             query.bind(i64::from(limit)).fetch_all(pool).await?
         });
         rows.into_iter()
-            .map(|(report_id, case_id, received_at, decided_at, status, verdict, category, sender, reporter_told)| {
+            .map(|row| {
+                let (
+                    report_id,
+                    case_id,
+                    received_at,
+                    decided_at,
+                    status,
+                    verdict,
+                    category,
+                    sender,
+                    reporter_told,
+                    reporter_known,
+                ) = row;
                 Ok(DashboardReport {
                     report_id,
                     case_id,
@@ -161,6 +179,7 @@ impl Store {
                     category,
                     sender,
                     reporter_told,
+                    reporter_known,
                 })
             })
             .collect()

@@ -9,7 +9,7 @@
 //! the old verdict stay as they are; undo them on this page where needed.
 
 use axum::Form;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{Html, Redirect};
@@ -19,6 +19,7 @@ use phishloop_store::{Action, ActionStatus, EventSubject, NewCorrection, OutboxF
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::error::form_of;
 use super::identity::identity_section;
 use super::indicators::{Indicators, decision_view};
 use super::message::load_shown;
@@ -298,8 +299,9 @@ pub(crate) async fn approve_action(
     signed: Signed,
     headers: HeaderMap,
     path: Result<Path<Uuid>, PathRejection>,
-    Form(form): Form<ActionForm>,
+    form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Redirect, WebError> {
+    let form = form_of(form)?;
     signed.check_form(&headers, &form.csrf)?;
     let action = decidable_action(&state, &signed, path_id(path)?).await?;
     state.app.responder.approve(action.id, &signed.user.name).await?;
@@ -312,8 +314,9 @@ pub(crate) async fn reject_action(
     signed: Signed,
     headers: HeaderMap,
     path: Result<Path<Uuid>, PathRejection>,
-    Form(form): Form<ActionForm>,
+    form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Redirect, WebError> {
+    let form = form_of(form)?;
     signed.check_form(&headers, &form.csrf)?;
     let action = decidable_action(&state, &signed, path_id(path)?).await?;
     if form.reason.trim().is_empty() {
@@ -329,8 +332,9 @@ pub(crate) async fn undo_action(
     signed: Signed,
     headers: HeaderMap,
     path: Result<Path<Uuid>, PathRejection>,
-    Form(form): Form<ActionForm>,
+    form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Redirect, WebError> {
+    let form = form_of(form)?;
     signed.check_form(&headers, &form.csrf)?;
     let action = decidable_action(&state, &signed, path_id(path)?).await?;
     state.app.responder.undo(action.id, &signed.user.name).await?;
@@ -350,8 +354,9 @@ pub(crate) async fn correct_verdict(
     signed: Signed,
     headers: HeaderMap,
     path: Result<Path<Uuid>, PathRejection>,
-    Form(form): Form<VerdictForm>,
+    form: Result<Form<VerdictForm>, FormRejection>,
 ) -> Result<Redirect, WebError> {
+    let form = form_of(form)?;
     signed.check_form(&headers, &form.csrf)?;
     signed.require(Permission::CorrectVerdict)?;
     let case_id = path_id(path)?;

@@ -45,6 +45,8 @@ struct Figures {
     contained: u64,
     trained: u64,
     reporters_told: u64,
+    /// Reports whose reporter address intake could not find.
+    reporters_unknown: u64,
     decision_p50: Option<String>,
     containment_p50: Option<String>,
 }
@@ -158,6 +160,7 @@ impl Dashboard {
         figures.reports += 1;
         figures.needs_review += u64::from(report.status == ReportStatus::NeedsReview);
         figures.reporters_told += u64::from(report.reporter_told);
+        figures.reporters_unknown += u64::from(!report.reporter_known);
         if let Some(decided_at) = report.decided_at {
             figures.decided += 1;
             let seconds = seconds_between(report.received_at, decided_at);
@@ -228,7 +231,11 @@ impl Dashboard {
         let figures = &self.figures;
         let items = vec![
             ("reporters told the outcome".to_owned(), figures.reporters_told),
-            ("not told yet".to_owned(), figures.reports.saturating_sub(figures.reporters_told)),
+            (
+                "not told yet".to_owned(),
+                figures.reports.saturating_sub(figures.reporters_told).saturating_sub(figures.reporters_unknown),
+            ),
+            ("no reporter address".to_owned(), figures.reporters_unknown),
         ];
         horizontal_bars("Reporters told the outcome of their report", &items, Some(figures.reports))
     }
@@ -274,6 +281,7 @@ mod tests {
             category: Some("credential_harvesting".to_owned()),
             sender: Some("CEO@Lure.test".to_owned()),
             reporter_told: true,
+            reporter_known: true,
         }
     }
 
@@ -304,6 +312,23 @@ mod tests {
         assert_eq!(dashboard.lures, vec![("credential_harvesting".to_owned(), 1)]);
         assert_eq!(dashboard.senders, vec![("ceo@lure[.]test".to_owned(), 3)]);
         assert_eq!(dashboard.per_day.get(&first_day).and_then(|counts| counts.get("malicious")), Some(&2));
+    }
+
+    #[test]
+    fn unknown_reporters_are_not_waiting() {
+        let mut reports = vec![report(1, "malicious", 1, 4), report(1, "benign", 2, 2), report(2, "spam", 3, 2)];
+        reports[1].reporter_told = false;
+        reports[2].reporter_told = false;
+        reports[2].reporter_known = false;
+        let first_day = NaiveDate::from_ymd_opt(2026, 12, 1).expect("date");
+
+        let dashboard = Dashboard::new(first_day, 7, &reports, &HashMap::new());
+        let chart = dashboard.told_chart();
+
+        assert_eq!(dashboard.figures.reporters_told, 1);
+        assert_eq!(dashboard.figures.reporters_unknown, 1);
+        assert!(chart.contains("not told yet"), "{chart}");
+        assert!(chart.contains("no reporter address"), "{chart}");
     }
 
     #[test]

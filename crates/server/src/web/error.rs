@@ -1,5 +1,7 @@
 //! Errors of web requests and the pages that show them.
 
+use axum::Form;
+use axum::extract::rejection::FormRejection;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use phishloop_store::{StoreError, UserRole};
@@ -48,6 +50,18 @@ impl From<StoreError> for WebError {
             StoreError::InvalidInput { .. } => Self::BadRequest(error.to_string()),
             other => Self::Internal(ServiceError::Store(other)),
         }
+    }
+}
+
+/// Reads a submitted form, or fails with the page for an invalid request:
+/// axum's own rejection is a plain-text reply.
+pub(crate) fn form_of<T>(form: Result<Form<T>, FormRejection>) -> Result<T, WebError> {
+    match form {
+        Ok(Form(form)) => Ok(form),
+        Err(rejection) => Err(WebError::BadRequest(format!(
+            "The form could not be read: {}. Go back and send it from the page's own form.",
+            rejection.body_text()
+        ))),
     }
 }
 

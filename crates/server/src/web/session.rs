@@ -14,6 +14,7 @@
 //! same answer as a wrong password after the same Argon2 work.
 
 use axum::Form;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::HeaderName;
 use axum::http::header::{COOKIE, HOST, ORIGIN, SET_COOKIE};
@@ -24,6 +25,7 @@ use minijinja::context;
 use phishloop_store::{Sha256Hex, User};
 use serde::Deserialize;
 
+use super::error::form_of;
 use super::templates::render;
 use super::{WebError, WebState};
 use crate::error::ServiceError;
@@ -135,8 +137,9 @@ const SIGN_IN_FAILED: &str =
 pub(crate) async fn login(
     State(state): State<WebState>,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, WebError> {
+    let form = form_of(form)?;
     let next = safe_next(form.next.as_deref());
     check_origin(&headers)?;
     let form_cookie = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
@@ -220,8 +223,9 @@ pub(crate) async fn logout(
     State(state): State<WebState>,
     signed: Signed,
     headers: HeaderMap,
-    Form(form): Form<LogoutForm>,
+    form: Result<Form<LogoutForm>, FormRejection>,
 ) -> Result<Response, WebError> {
+    let form = form_of(form)?;
     signed.check_form(&headers, &form.csrf)?;
     state.store().delete_session(&signed.session_sha256).await?;
     tracing::info!(user = %signed.user.name, "signed out");
