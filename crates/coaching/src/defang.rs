@@ -38,6 +38,47 @@ pub fn defang_address(address: &str) -> String {
     }
 }
 
+/// Defangs the URLs, domains and addresses inside a longer text, such as a
+/// message body, and keeps the rest as written: line breaks stay, and a
+/// price such as `12.50` or an abbreviation such as `e.g.` is not touched.
+/// A word counts as a link when it contains `://` or `www.`, or when its
+/// last dot is followed by two letters or more (`lure.test`,
+/// `a@b.example`). Brackets, quotes and punctuation around it stay as
+/// written.
+pub fn defang_links_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    let mut rest = text;
+    while !rest.is_empty() {
+        let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let (word, after) = rest.split_at(word_end);
+        out.push_str(&defang_word(word));
+        let space_end = after.find(|c: char| !c.is_whitespace()).unwrap_or(after.len());
+        out.push_str(&after[..space_end]);
+        rest = &after[space_end..];
+    }
+    out
+}
+
+fn defang_word(word: &str) -> String {
+    let edge =
+        |c: char| matches!(c, '(' | ')' | '<' | '>' | '[' | ']' | '"' | '\'' | ',' | ';' | ':' | '!' | '?' | '.');
+    let start = word.find(|c: char| !edge(c)).unwrap_or(word.len());
+    let end =
+        word.rfind(|c: char| !edge(c)).map_or(start, |at| at + word[at..].chars().next().map_or(1, char::len_utf8));
+    if start >= end {
+        return word.to_owned();
+    }
+    let core = &word[start..end];
+    let lower = core.to_ascii_lowercase();
+    let tld_like = core
+        .rsplit_once('.')
+        .is_some_and(|(head, tld)| !head.is_empty() && tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+    if !(lower.contains("://") || lower.contains("www.") || tld_like) {
+        return word.to_owned();
+    }
+    format!("{}{}{}", &word[..start], defang_text(core), &word[end..])
+}
+
 /// Defangs free text written by an attacker (subjects, link texts, display
 /// names, file names). A dot between two letters or digits becomes `[.]`
 /// and a word starting with `http` starts with `hxxp`, so that no domain
@@ -95,6 +136,16 @@ fn truncate(text: &str, max_chars: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_in_text_defanged_prose_kept() {
+        let text = "Dear user,\nopen https://login.lure.test/a?x=1 (or www.lure.test).\nPay $12.50, e.g. today; mail it@lure.test.";
+        let out = defang_links_in(text);
+        assert_eq!(
+            out,
+            "Dear user,\nopen hxxps://login[.]lure[.]test/a?x=1 (or www[.]lure[.]test).\nPay $12.50, e.g. today; mail it@lure[.]test."
+        );
+    }
 
     #[test]
     fn url_scheme_and_host_are_defanged() {

@@ -19,5 +19,5 @@ mod render;
 mod templates;
 
 pub use context::{Audience, CaseSummary, Impact, Person};
-pub use defang::{defang_address, defang_domain, defang_text, defang_url};
+pub use defang::{defang_address, defang_domain, defang_links_in, defang_text, defang_url};
 pub use render::{Coach, CoachingConfig, CoachingError, RenderedMessage, TemplateIssue, embedded_template_names};

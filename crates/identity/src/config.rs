@@ -246,12 +246,11 @@ impl IdentitySystems {
         let inventory = Arc::new(inventory);
         let rotation = match (&config.rotation, &config.vault) {
             (Some(rotation), Some(vault)) => Some(Arc::new(SecretStore::new(vault, rotation)?)),
-            (Some(rotation), None) => {
-                return Err(ConfigError::InvalidValue {
-                    connector: "rotation".to_string(),
-                    field: "mount",
-                    value: rotation.mount.clone(),
-                    reason: "rotation stores new secrets in Vault; add the [identity.vault] table".to_string(),
+            (Some(_), None) => {
+                return Err(ConfigError::MissingTable {
+                    table: "rotation".to_string(),
+                    needs: "vault".to_string(),
+                    reason: "rotation stores new secrets in Vault KV".to_string(),
                 });
             }
             (None, _) => None,
@@ -292,7 +291,7 @@ impl IdentitySystems {
         let mut connectors: Vec<Arc<dyn Connector>> =
             members.iter().map(|(connector, _)| Arc::clone(connector)).collect();
         check_names(&connectors)?;
-        connectors.push(Arc::new(IdentityConnector::new(members)));
+        connectors.push(Arc::new(IdentityConnector::new(members, rotation.is_some())));
         Ok(IdentitySystems { inventory, graph, connectors })
     }
 }
@@ -301,11 +300,10 @@ impl IdentitySystems {
 /// connectors built for the listing alone.
 async fn list_credentials(config: &IdentityConfig) -> Result<Listed, ConfigError> {
     let source = &config.inventory;
-    let missing = |system: &str| ConfigError::InvalidValue {
-        connector: "inventory".to_string(),
-        field: "listing",
-        value: system.to_string(),
-        reason: format!("listing from {system} needs the [identity.{system}] table"),
+    let missing = |system: &str| ConfigError::MissingTable {
+        table: "inventory".to_string(),
+        needs: system.to_string(),
+        reason: format!("listing credentials from {system} goes through its connector"),
     };
     let empty = Arc::new(Inventory::default());
     let mut listed = Listed::default();

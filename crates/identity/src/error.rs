@@ -9,4 +9,11 @@ pub enum ConfigError {
     Secret { connector: String, field: String, reason: String },
     #[error("connector {connector:?}: failed to build the HTTP client: {reason}")]
     Client { connector: String, reason: String },
+    /// A setting of a table that is not a connector, such as
+    /// `[identity.rotation]`.
+    #[error("[identity.{table}]: invalid {field} {value:?}: {reason}")]
+    InvalidSetting { table: &'static str, field: &'static str, value: String, reason: String },
+    /// A table that works through another one that is missing.
+    #[error("[identity.{table}] needs the [identity.{needs}] table: {reason}; add it")]
+    MissingTable { table: String, needs: String, reason: String },
 }

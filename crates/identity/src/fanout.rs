@@ -38,14 +38,18 @@ struct Member {
 /// Carries identity actions out on every configured system at once.
 pub struct IdentityConnector {
     members: Vec<Member>,
+    /// Whether `[identity.rotation]` is configured. Without it a rotation
+    /// fails before any system acts, so that a Vault lease is not revoked
+    /// while the AWS keys of the same action stay as they were.
+    rotation: bool,
 }
 
 impl IdentityConnector {
     /// Builds the fan-out over `members`, each with the kinds it takes
     /// part in (see the `*_KINDS` constants).
-    pub(crate) fn new(members: Vec<(Arc<dyn Connector>, &'static [ActionKind])>) -> Self {
+    pub(crate) fn new(members: Vec<(Arc<dyn Connector>, &'static [ActionKind])>, rotation: bool) -> Self {
         let members = members.into_iter().map(|(connector, kinds)| Member { connector, kinds }).collect();
-        IdentityConnector { members }
+        IdentityConnector { members, rotation }
     }
 
     fn members_for(&self, kind: ActionKind) -> impl Iterator<Item = &Member> {
@@ -53,6 +57,11 @@ impl IdentityConnector {
     }
 
     async fn fan_out(&self, action: &PlannedAction, operation: Operation) -> Outcome {
+        if action.kind == ActionKind::RotateCredentials && operation == Operation::Execute && !self.rotation {
+            let details = "rotate_credentials needs [identity.rotation] and [identity.vault] to keep the new \
+                           secrets; nothing was changed. Configure them, or use revoke_credentials";
+            return Outcome::new(IDENTITY_CONNECTOR, action, operation, OutcomeStatus::Failed, details.to_string());
+        }
         let mut outcomes = Vec::new();
         let mut not_undone = Vec::new();
         for member in self.members_for(action.kind) {

@@ -393,11 +393,12 @@ impl GraphConnector {
             }
         }
 
-        let kept = rules.len() - flagged.len();
+        let rules_of = |count: usize| if count == 1 { "1 rule".to_string() } else { format!("{count} rules") };
+        let kept = rules_of(rules.len() - flagged.len());
         if removed.is_empty() {
-            return Ok(format!("no attacker-like rule in the {what}; {kept} rules kept"));
+            return Ok(format!("no attacker-like rule in the {what}; {kept} kept"));
         }
-        Ok(format!("removed {} rules from the {what}: {}; {kept} rules kept", removed.len(), removed.join("; ")))
+        Ok(format!("removed {} from the {what}: {}; {kept} kept", rules_of(removed.len()), removed.join("; ")))
     }
 
     /// Looks up the display names of the folders that rules move mail to.

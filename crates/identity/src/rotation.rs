@@ -1,4 +1,4 @@
-//! Where rotated credentials go: a HashiCorp Vault KV version 2 mount.
+//! The store of rotated credentials: a HashiCorp Vault KV version 2 mount.
 //!
 //! `rotate_credentials` issues a new credential at its provider, writes it
 //! to Vault for the service that uses it, and only then retires the old
@@ -58,13 +58,13 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    /// The value of a field that is not secret (an id, a name).
+    /// Returns the value of a field that is not secret (an id, a name).
     pub fn plain(&self, field: &str) -> Option<&str> {
         self.fields.get(field).map(Secret::expose)
     }
 }
 
-/// Where a record was written.
+/// The location of a written record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Stored {
     /// `vault:{mount}/{path}`, for outcome details.
@@ -97,19 +97,31 @@ impl SecretStore {
     ///
     /// # Errors
     ///
-    /// Returns [`ConfigError`] for an invalid URL, an unreadable token or
-    /// an empty mount.
+    /// Returns [`ConfigError`] for an invalid URL, an unreadable token, or
+    /// a mount or path prefix that is not made of plain path segments.
     pub fn new(vault: &VaultConfig, rotation: &RotationConfig) -> Result<Self, ConfigError> {
         let mount = rotation.mount.trim_matches('/').to_string();
-        if mount.is_empty() || mount.contains('/') {
-            return Err(ConfigError::InvalidValue {
-                connector: "rotation".to_string(),
+        if !is_plain_segment(&mount) {
+            return Err(ConfigError::InvalidSetting {
+                table: "rotation",
                 field: "mount",
                 value: rotation.mount.clone(),
-                reason: "name one KV version 2 mount, such as \"secret\"".to_string(),
+                reason: "name one KV version 2 mount of letters, digits, '-', '_' and '.', such as \"secret\""
+                    .to_string(),
             });
         }
-        let prefix = rotation.path_prefix.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        let prefix: Vec<String> =
+            rotation.path_prefix.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
+        if !prefix.iter().all(|segment| is_plain_segment(segment)) {
+            return Err(ConfigError::InvalidSetting {
+                table: "rotation",
+                field: "path_prefix",
+                value: rotation.path_prefix.clone(),
+                reason: "use path segments of letters, digits, '-', '_' and '.', separated by '/', without '.' or \
+                         '..', such as \"phishloop/rotated\""
+                    .to_string(),
+            });
+        }
         let name = format!("{} (rotation)", vault.name);
         Ok(SecretStore {
             base: parse_base_url(&vault.name, "base_url", &vault.base_url)?,
@@ -121,7 +133,7 @@ impl SecretStore {
         })
     }
 
-    /// The path segments, under the mount, of `credential`'s record.
+    /// Returns the path segments, under the mount, of `credential`'s record.
     fn path(&self, credential: &NhiCredential) -> Vec<String> {
         let mut path = self.prefix.clone();
         path.push(credential.provider.as_str().to_string());
@@ -282,6 +294,14 @@ pub(crate) async fn rotate(
     Ok(format!("rotated {what}: new credential {new_id} stored at {stored}; {retired}"))
 }
 
+/// True for a path segment that a URL writes as is and that is neither `.`
+/// nor `..`, so the path Vault receives is the path the outcome names.
+fn is_plain_segment(segment: &str) -> bool {
+    !segment.is_empty()
+        && segment.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !segment.chars().all(|c| c == '.')
+}
+
 /// Keeps letters, digits, `-`, `_` and `.` of an inventory id, so that an
 /// id such as `aws:deploy:AKIA...` makes one path segment.
 fn safe_segment(id: &str) -> String {
@@ -293,6 +313,26 @@ fn safe_segment(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_and_prefix_are_plain_segments() {
+        let vault = VaultConfig {
+            name: "vault".to_string(),
+            base_url: "http://127.0.0.1:8200".to_string(),
+            token: phishloop_response::SecretSource::Env("PATH".to_string()),
+            namespace: None,
+            http: crate::HttpConfig::default(),
+        };
+        let with = |mount: &str, path_prefix: &str| {
+            SecretStore::new(&vault, &RotationConfig { mount: mount.to_string(), path_prefix: path_prefix.to_string() })
+        };
+
+        assert!(with("secret", "phishloop/rotated").is_ok());
+        let traversal = with("secret", "../../sys/policy").expect_err("a '..' segment");
+        assert!(traversal.to_string().starts_with("[identity.rotation]: invalid path_prefix"), "{traversal}");
+        assert!(with("my secrets?x=1", "a").is_err());
+        assert!(with("a/b", "a").is_err());
+    }
 
     #[test]
     fn inventory_ids_make_one_segment() {

@@ -216,6 +216,9 @@ impl Connector for VaultConnector {
                     revoke_all(&self.inventory, action, Provider::Vault, |c| self.revoke(c, &tally)).await
                 }
                 ActionKind::RotateCredentials => {
+                    if credentials_for(&self.inventory, action, Provider::Vault)?.is_empty() {
+                        return Ok(format!("no vault credential in the inventory for {}", action.target.canonical()));
+                    }
                     let revoked = revoke_all(&self.inventory, action, Provider::Vault, |c| self.revoke(c, &tally));
                     let done = revoked.await?;
                     Ok(format!("{done}; a revoked lease's consumer reads a new secret from Vault"))

@@ -150,6 +150,10 @@ fn missing_column_names_alternatives() {
     assert!(no_time.to_string().contains("time = \"COLUMN\" under [identity.clicks.field_maps.NAME]"), "{no_time}");
     assert!(no_url.to_string().contains("url = \"COLUMN\" or host = \"COLUMN\""), "{no_url}");
     assert!(no_url.to_string().contains("field_map=NAME"), "{no_url}");
+    let dns_map = parse_csv("time,user,url\n".as_bytes(), &FieldMap::dns(), LogSource::Dns).expect_err("error");
+    assert!(dns_map.to_string().starts_with("the log has no host column \"query\";"), "{dns_map}");
+    let semicolons = parse_csv("time;user;url\n".as_bytes(), &FieldMap::proxy(), LogSource::Proxy).expect_err("error");
+    assert!(semicolons.to_string().contains("read as comma-separated CSV"), "{semicolons}");
 }
 
 #[test]

@@ -275,7 +275,7 @@ async fn remove_mailbox_rules_deletes_flagged_only() {
     assert!(outcome.details.contains("removed 2 rules"), "{}", outcome.details);
     assert!(outcome.details.contains("forwards_externally"), "{}", outcome.details);
     assert!(outcome.details.contains("hides_in_obscure_folder"), "{}", outcome.details);
-    assert!(outcome.details.contains("1 rules kept"), "{}", outcome.details);
+    assert!(outcome.details.contains("1 rule kept"), "{}", outcome.details);
 }
 
 #[tokio::test]

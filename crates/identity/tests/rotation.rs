@@ -47,7 +47,8 @@ impl Rig {
                 "id,kind,owner,provider,reference,parent,reaches\n\
                  aws-ci,api_key,{OWNER},aws,{OLD_KEY},ci-deployer,production S3 buckets\n\
                  entra-app,oauth_app,{OWNER},entra,{OLD_PASSWORD},app-object-1,billing API\n\
-                 gh-deploy,token,{OWNER},github,4211,example-org,all repositories\n"
+                 gh-deploy,token,{OWNER},github,4211,example-org,all repositories\n\
+                 vault-db,token,{OWNER},vault,database/creds/billing/h2k9,,billing database\n"
             ),
         )
         .expect("inventory");
@@ -330,13 +331,28 @@ async fn rotation_without_store() {
     assert!(rig.requests().await.is_empty(), "no request without a store");
 }
 
+/// Through the `identity` connector, a rotation without a store fails
+/// before any system acts: the Vault lease, which Vault could rotate
+/// alone, is not revoked either.
+#[tokio::test]
+async fn fan_out_rotation_without_store() {
+    let rig = Rig::start().await;
+    let connector = rig.connector(false, false, "identity");
+
+    let outcome = connector.execute(&action(ActionKind::RotateCredentials, person(OWNER), "identity")).await;
+
+    assert_eq!(outcome.status, OutcomeStatus::Failed);
+    assert!(outcome.details.contains("nothing was changed"), "{}", outcome.details);
+    assert!(rig.requests().await.is_empty(), "no system was called");
+}
+
 #[test]
 fn rotation_needs_vault() {
     let config = IdentityConfig { rotation: Some(RotationConfig::default()), ..IdentityConfig::default() };
 
     let error = IdentitySystems::new(&config).expect_err("rotation without Vault");
 
-    assert!(error.to_string().contains("add the [identity.vault] table"), "{error}");
+    assert!(error.to_string().starts_with("[identity.rotation] needs the [identity.vault] table"), "{error}");
 }
 
 #[tokio::test]

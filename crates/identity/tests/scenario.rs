@@ -189,7 +189,7 @@ async fn only_submitter_is_contained() {
         None,
         "a clicker who did not submit keeps the password"
     );
-    assert!(outcomes[3].details.contains("removed 1 rules"), "{}", outcomes[3].details);
+    assert!(outcomes[3].details.contains("removed 1 rule from"), "{}", outcomes[3].details);
     assert!(outcomes[4].details.contains("AKIAUSER05DEPLOY0001"), "{}", outcomes[4].details);
     assert!(outcomes[4].details.contains("AKIAUSER05REPORT0002"), "{}", outcomes[4].details);
 }

@@ -54,7 +54,14 @@ pub fn import(file: &Path, options: &ImportOptions) -> Result<u8> {
     })?;
     if !status.is_success() {
         let reason = summary.get("error").and_then(Value::as_str).unwrap_or("no error text in the response");
-        anyhow::bail!("the server responded {status}: {reason}");
+        // The server names its query parameters; the command line has
+        // flags for them.
+        let flags = if reason.contains("field_map") || reason.contains("parameters are") {
+            " (on the command line: --format, --field-map, --case and --campaign)"
+        } else {
+            ""
+        };
+        anyhow::bail!("the server responded {status}: {reason}{flags}");
     }
 
     if options.json {
@@ -66,20 +73,26 @@ pub fn import(file: &Path, options: &ImportOptions) -> Result<u8> {
     Ok(if defects > 0 { exit::INPUT_FAILED } else { exit::OK })
 }
 
+/// Writes a count with the singular or plural noun.
+fn counted(count: u64, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
 fn print_summary(summary: &Value) {
     let number = |value: &Value, key: &str| value.get(key).and_then(Value::as_u64).unwrap_or(0);
     let list = |value: &Value, key: &str| value.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+    let cases = list(summary, "cases").len() as u64;
     println!(
-        "{} entries read, {} cases checked, {} cases matched",
-        number(summary, "entries"),
-        number(summary, "cases_checked"),
-        list(summary, "cases").len()
+        "{} read, {} checked, {} matched",
+        counted(number(summary, "entries"), "entry", "entries"),
+        counted(number(summary, "cases_checked"), "case", "cases"),
+        counted(cases, "case", "cases"),
     );
     for case in list(summary, "cases") {
         println!(
-            "case {}: {} matching entries, {} excluded, {} clicked, {} submitted credentials",
+            "case {}: {}, {} excluded, {} clicked, {} submitted credentials",
             case.get("case_id").and_then(Value::as_str).unwrap_or("?"),
-            number(&case, "matched"),
+            counted(number(&case, "matched"), "matching entry", "matching entries"),
             number(&case, "excluded"),
             number(&case, "clicked"),
             number(&case, "submitted_credentials"),

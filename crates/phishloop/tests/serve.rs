@@ -300,7 +300,7 @@ async fn clicks_import_command_records_clicks() {
 
     assert_eq!(output.status.code(), Some(1), "one line was skipped: {stdout} {stderr}");
     assert!(stderr.contains("line 3 skipped"), "{stderr}");
-    assert!(stdout.contains(&format!("case {case_id}: 1 matching entries")), "{stdout}");
+    assert!(stdout.contains(&format!("case {case_id}: 1 matching entry,")), "{stdout}");
     assert!(stdout.contains("staff7@corp-example.com\tsubmitted_credentials"), "{stdout}");
     let people = store.identity_people(case_id).await.expect("people");
     let staff7 = people.iter().find(|p| p.address == "staff7@corp-example.com").expect("staff7");

@@ -75,6 +75,7 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> axum::Router {
         .routes(routes!(crate::api_loop::list_case_actions))
         .routes(routes!(crate::api_loop::approve_action))
         .routes(routes!(crate::api_loop::undo_action))
+        .routes(routes!(crate::api_loop::retry_action))
         .routes(routes!(crate::api_loop::list_outbox))
         .routes(routes!(crate::api_loop::url_feed))
         .routes(routes!(crate::api_loop::domain_feed))
@@ -112,10 +113,13 @@ async fn unknown_route(method: axum::http::Method, uri: axum::http::Uri) -> Resp
 pub(crate) fn path_id(path: Result<Path<Uuid>, PathRejection>) -> Result<Uuid, ServiceError> {
     match path {
         Ok(Path(id)) => Ok(id),
-        Err(rejection) => Err(ServiceError::BadRequest(format!(
-            "invalid id in the path: {}; ids are UUIDs such as 01a24410-758a-7576-81a8-4d65fdd4d385",
-            rejection.body_text()
-        ))),
+        Err(rejection) => {
+            let reason = rejection.body_text();
+            let reason = reason.strip_prefix("Invalid URL: ").unwrap_or(&reason);
+            Err(ServiceError::BadRequest(format!(
+                "invalid id in the path: {reason}; ids are UUIDs such as 01a24410-758a-7576-81a8-4d65fdd4d385"
+            )))
+        }
     }
 }
 

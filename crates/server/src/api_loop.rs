@@ -168,6 +168,33 @@ pub(crate) async fn approve_action(
     Ok(Json(action.into()))
 }
 
+/// Carry a failed action out again. Each system of the `identity`
+/// connector that already succeeded for it is not called again while the
+/// service runs. Retrying needs the role that approves the action.
+#[utoipa::path(
+    post,
+    path = "/api/v1/actions/{id}/retry",
+    params(("id" = Uuid, Path, description = "Action id")),
+    responses(
+        (status = 200, body = ActionView),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The action has not failed", body = ErrorBody),
+    )
+)]
+pub(crate) async fn retry_action(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<Uuid>, PathRejection>,
+) -> Result<Json<ActionView>, ServiceError> {
+    let id = path_id(path)?;
+    let caller = state.auth.authorize(&headers, Permission::ApproveAction).await?;
+    crate::identity::api::check_identity_approval(&state.store, &caller, id).await?;
+    let action = state.responder.retry(id, &caller.name).await?;
+    Ok(Json(action.into()))
+}
+
 /// Undo a succeeded, reversible action through its connector; a block-list
 /// entry leaves the feeds.
 #[utoipa::path(

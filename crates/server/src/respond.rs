@@ -345,6 +345,27 @@ impl Responder {
         self.execute(approved).await
     }
 
+    /// Carries a failed action out again, as approved before, and appends
+    /// `action_retried` with who asked. The connector remembers which of
+    /// its systems already succeeded for the action's idempotency key, so
+    /// a partial failure is retried only where it failed, while the
+    /// process lives. Fails with `Conflict` for an action that did not
+    /// fail.
+    pub(crate) async fn retry(&self, action_id: Uuid, requested_by: &str) -> Result<Action, ServiceError> {
+        let action =
+            self.store.get_action(action_id).await?.ok_or(ServiceError::NotFound { what: "action", id: action_id })?;
+        if action.status != ActionStatus::Failed {
+            return Err(ServiceError::Conflict(format!(
+                "action {action_id} is {}; only a failed action can be retried",
+                action.status
+            )));
+        }
+        let payload = json!({ "action_id": action_id, "kind": action.kind, "requested_by": requested_by });
+        self.store.append_event(EventSubject::Case(action.case_id), "action_retried", &payload).await?;
+        tracing::info!(case_id = %action.case_id, %action_id, %requested_by, "action retried");
+        self.execute(action).await
+    }
+
     /// Reverses a succeeded, reversible action whose connector can undo it
     /// and sets it to `undone`. Fails with `Conflict` for any other action.
     pub(crate) async fn undo(&self, action_id: Uuid, requested_by: &str) -> Result<Action, ServiceError> {

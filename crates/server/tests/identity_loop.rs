@@ -446,7 +446,7 @@ service_test!(submitter_contained_scanner_ignored, |env| {
     let rules = actions_of(&actions, "remove_mailbox_rules");
     let submitter_rules = rules.iter().find(|a| target_of(a) == SUBMITTER).expect("submitter's rules");
     let details = submitter_rules["outcome"]["details"].as_str().expect("details");
-    assert!(details.contains("removed 1 rules"), "{details}");
+    assert!(details.contains("removed 1 rule from"), "{details}");
     assert!(details.contains("forwards_externally"), "{details}");
     assert!(actions.iter().all(|a| target_of(a) != PREVIEWED), "the previewed recipient is untouched");
     assert_eq!(slapd::attribute(&ldap.url, "user05", "pwdReset").await.as_deref(), Some("TRUE"));

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestService, benign_message, service_test, wait_for};
+use common::{ADMIN_TOKEN, TestService, benign_message, service_test, wait_for};
 use phishloop_model::Verdict;
 use phishloop_response::{ActionKind, Mode, Playbook, ResponseConfig, SecretSource, Selector, Step, WebhookConfig};
 use phishloop_store::TokenRole;
@@ -241,16 +241,9 @@ service_test!(rerun_job_adds_no_action_or_message, |env| {
     service.stop().await;
 });
 
-service_test!(webhook_receives_signed_request, |env| {
-    let receiver = wiremock::MockServer::builder()
-        .listener(std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
-        .start()
-        .await;
-    wiremock::Mock::given(wiremock::matchers::method("POST"))
-        .respond_with(wiremock::ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
-    let folder = tempfile::tempdir().expect("temporary folder");
+/// Blocks the sender through a webhook named `soar` at `receiver`, with
+/// two attempts per request and its secret in `folder`.
+fn soar_config(receiver: &wiremock::MockServer, folder: &tempfile::TempDir) -> ResponseConfig {
     let secret_path = folder.path().join("soar-secret");
     std::fs::write(&secret_path, "test-webhook-secret\n").expect("write secret");
     let mut config = blocking_config(Mode::Auto);
@@ -264,6 +257,20 @@ service_test!(webhook_receives_signed_request, |env| {
         timeout_ms: 5_000,
     });
     config.playbooks[0].steps.push(step(ActionKind::BlockSender, Selector::Sender, Mode::Auto, "soar"));
+    config
+}
+
+service_test!(webhook_receives_signed_request, |env| {
+    let receiver = wiremock::MockServer::builder()
+        .listener(std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+        .start()
+        .await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let config = soar_config(&receiver, &folder);
     let service = env.start_responding(config).await;
 
     let (_, case_id) = report_and_wait(&service, &credential_lure("webhook")).await;
@@ -283,6 +290,46 @@ service_test!(webhook_receives_signed_request, |env| {
     let body: Value = serde_json::from_slice(&request.body).expect("JSON body");
     assert_eq!(body["operation"], "execute");
     assert_eq!(body["action"]["kind"], "block_sender");
+    service.stop().await;
+});
+
+service_test!(failed_webhook_action_retried, |env| {
+    let receiver = wiremock::MockServer::builder()
+        .listener(std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+        .start()
+        .await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(500))
+        .up_to_n_times(2)
+        .mount(&receiver)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let config = soar_config(&receiver, &folder);
+    let service = env.start_responding(config).await;
+    let (_, case_id) = report_and_wait(&service, &credential_lure("retry")).await;
+    let actions = actions_of(&service, &case_id).await;
+    let failed = find(&actions, "connector", "soar");
+    assert_eq!(failed[0]["status"], "failed", "two 500 replies fail the action: {actions:?}");
+    let action_id = failed[0]["id"].as_str().expect("action id").to_owned();
+    let retry = |token: &'static str| {
+        service.client.post(service.url(&format!("/api/v1/actions/{action_id}/retry"))).bearer_auth(token).send()
+    };
+
+    let retried = retry(ADMIN_TOKEN).await.expect("POST retry");
+    let status = retried.status();
+    let retried: Value = retried.json().await.expect("JSON");
+    let again = retry(ADMIN_TOKEN).await.expect("POST retry again");
+    let (_, timeline) = service.get(&format!("/api/v1/cases/{case_id}/timeline")).await;
+
+    assert_eq!(status, 200, "{retried}");
+    assert_eq!(retried["status"], "succeeded", "{retried}");
+    assert_eq!(again.status(), 409, "only a failed action is retried");
+    let kinds: Vec<&str> = timeline.as_array().expect("events").iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert!(kinds.contains(&"action_retried"), "{kinds:?}");
     service.stop().await;
 });
 
@@ -334,6 +381,7 @@ service_test!(openapi_lists_loop_routes, |env| {
         "/api/v1/cases/{id}/actions",
         "/api/v1/actions/{id}/approve",
         "/api/v1/actions/{id}/undo",
+        "/api/v1/actions/{id}/retry",
         "/api/v1/outbox",
         "/feeds/urls.txt",
         "/feeds/domains.txt",

@@ -635,5 +635,9 @@ service_test!(case_page_shows_who_clicked, |env| {
     assert!(section.contains("dan@corp-example.com"), "{section}");
     assert!(!section.contains("alice@corp-example.com"), "a link preview is no click: {section}");
     assert!(section.contains("1 excluded as scanner user agent"), "{section}");
+    assert!(section.contains("0utlook-account-verify[.]example&#x2f;steal"), "evidence is defanged: {section}");
+    assert!(section.contains("log line 3"), "evidence keeps its line number: {section}");
+    assert!(page.body.contains("Your role does not read the messages to people."), "{}", page.body);
+    assert!(!page.body.contains("class=\"outbox\""), "the identity role reads no messages: {}", page.body);
     service.stop().await;
 });

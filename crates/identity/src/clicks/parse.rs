@@ -84,11 +84,15 @@ pub enum LogError {
     #[error("the field map names no time field; add time = \"COLUMN\" to it")]
     NoTimeField,
     #[error(
-        "the log has neither the url column {url:?} nor the host column {host:?}; its columns are {available}. Name \
-         one of them in a field map (url = \"COLUMN\" or host = \"COLUMN\" under [identity.clicks.field_maps.NAME]) \
-         and import with field_map=NAME"
+        "the log has {wanted}; its columns are {available}. Name the URL or host column in a field map (url = \
+         \"COLUMN\" or host = \"COLUMN\" under [identity.clicks.field_maps.NAME]) and import with field_map=NAME"
     )]
-    NoUrlOrHost { url: String, host: String, available: String },
+    NoUrlOrHost {
+        /// The columns the field map names, in words: `no url column "url"
+        /// and no host column "host"`.
+        wanted: String,
+        available: String,
+    },
 }
 
 /// Column names (CSV) or dotted field paths (JSON Lines) of each field.
@@ -206,6 +210,14 @@ pub fn parse_csv(input: impl Read, fields: &FieldMap, source: LogSource) -> Resu
     if header.iter().all(str::is_empty) {
         return Err(LogError::Empty);
     }
+    if let [only] = header.iter().collect::<Vec<_>>()[..]
+        && only.contains([';', '\t', '|'])
+    {
+        return Err(LogError::Header(format!(
+            "the header {only:?} is one column, because the log is read as comma-separated CSV; convert it to \
+             commas (its separator looks like ';', a tab or '|')"
+        )));
+    }
     let available = header.iter().collect::<Vec<_>>().join(", ");
     let mut log = ParsedLog::default();
     let mut columns = Vec::new();
@@ -223,8 +235,14 @@ pub fn parse_csv(input: impl Read, fields: &FieldMap, source: LogSource) -> Resu
         return Err(LogError::NoTimeField);
     }
     if !columns.iter().any(|(field, _)| *field == "url" || *field == "host") {
-        let name = |column: &Option<String>| column.clone().unwrap_or_default();
-        return Err(LogError::NoUrlOrHost { url: name(&fields.url), host: name(&fields.host), available });
+        let named = [("url", &fields.url), ("host", &fields.host)];
+        let wanted: Vec<String> = named
+            .iter()
+            .filter_map(|(field, column)| column.as_ref().map(|column| format!("no {field} column {column:?}")))
+            .collect();
+        let wanted =
+            if wanted.is_empty() { "no url or host column in its field map".to_string() } else { wanted.join(" and ") };
+        return Err(LogError::NoUrlOrHost { wanted, available });
     }
 
     for (index, record) in reader.records().enumerate() {

@@ -127,12 +127,29 @@ pub(crate) fn parse(
             parts.clicks.field_map_names().join(", ")
         ))
     })?;
-    match format {
-        ClickFormat::ProxyCsv | ClickFormat::DnsCsv => {
-            parse_csv(body.as_bytes(), &fields, format.source()).map_err(bad)
-        }
-        _ => parse_json_lines(body, &fields, format.source()).map_err(bad),
+    let log = match format {
+        ClickFormat::ProxyCsv | ClickFormat::DnsCsv => parse_csv(body.as_bytes(), &fields, format.source()),
+        _ => parse_json_lines(body, &fields, format.source()),
     }
+    .map_err(bad)?;
+    unreadable(&log)
+        .map_or(Ok(log), |reason| Err(ServiceError::BadRequest(format!("invalid {} log: {reason}", format.as_str()))))
+}
+
+/// Describes a log of which no line could be read, such as a CSV file sent
+/// as JSON Lines. A log with some good lines is read, and its bad lines
+/// are listed as defects.
+fn unreadable(log: &ParsedLog) -> Option<String> {
+    let first = log.defects.first().filter(|_| log.entries.is_empty())?;
+    let more = match log.defects.len() - 1 {
+        0 => String::new(),
+        1 => " and 1 more line".to_owned(),
+        more => format!(" and {more} more lines"),
+    };
+    Some(format!(
+        "no line could be read: line {}: {}{more}; check the format and the field map",
+        first.line, first.reason
+    ))
 }
 
 /// The result of an import, as `POST /api/v1/clicks` returns it.

@@ -105,7 +105,7 @@ pub(crate) async fn contain(
     responder.respond(&context.report, case_id, &context.decision, context.message.as_ref()).await?;
 
     for person in store.identity_people(case_id).await? {
-        if person.verdict == PersonVerdict::Received {
+        if person.verdict == PersonVerdict::Received || only_dns_lookups(&person.evidence) {
             continue;
         }
         notifier
@@ -113,6 +113,15 @@ pub(crate) async fn contain(
             .await?;
     }
     Ok(())
+}
+
+/// True when every piece of evidence is a DNS look-up. A look-up shows that
+/// a device resolved the lure's name, which a mail client's link preview
+/// also does, not that the person opened the page, so such a person is
+/// contained but gets no lesson about clicking.
+fn only_dns_lookups(evidence: &[serde_json::Value]) -> bool {
+    !evidence.is_empty()
+        && evidence.iter().all(|line| line.get("kind").and_then(|kind| kind.as_str()) == Some("dns_lookup"))
 }
 
 /// Renews the lease every third of its duration until aborted.

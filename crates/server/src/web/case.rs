@@ -47,6 +47,7 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         ),
         "rejected" => Some("The action was rejected and will not run."),
         "undone" => Some("The action was undone."),
+        "retried" => Some("The action was tried again; its status shows the new outcome."),
         "verdict" => Some("The verdict was changed and recorded; the actions for the new verdict are planned."),
         "verdict-replan-failed" => {
             Some("The verdict was changed and recorded, but planning actions for it failed; the server log says why.")
@@ -69,9 +70,16 @@ pub(crate) async fn case_page(
     let campaign_id = store.campaign_of_case(case_id).await?;
     let actions = store.actions_for_case(case_id).await?;
     let corrections = store.corrections_for_case(case_id).await?;
-    let outbox = store
-        .outbox_messages(&OutboxFilter { case_id: Some(case_id), limit: OUTBOX_ROWS, ..OutboxFilter::default() })
-        .await?;
+    // The messages to people quote the lure and name people; the identity
+    // role does not read them (see roles.rs), here as on /coaching.
+    let may_read_outbox = Permission::ReadOutbox.allowed(signed.user.role);
+    let outbox = if may_read_outbox {
+        store
+            .outbox_messages(&OutboxFilter { case_id: Some(case_id), limit: OUTBOX_ROWS, ..OutboxFilter::default() })
+            .await?
+    } else {
+        Vec::new()
+    };
     let timeline = timeline(&state, case_id, &detail.reports).await?;
     let identity = identity_section(&state, case_id).await?;
     let shown = load_shown(&state, case_id, None).await?;
@@ -106,6 +114,7 @@ pub(crate) async fn case_page(
             verdicts => verdict_names(),
             categories => category_names(),
             identity,
+            may_read_outbox,
             timeline,
             outbox => outbox.iter().map(|message| context! {
                 kind => message.kind.as_str(),
@@ -166,6 +175,8 @@ struct ActionRow {
     may_decide: bool,
     awaiting: bool,
     undoable: bool,
+    /// The action failed and can be carried out again.
+    retryable: bool,
 }
 
 impl ActionRow {
@@ -189,6 +200,7 @@ impl ActionRow {
             may_decide: Permission::to_decide(&action.kind).allowed(role),
             awaiting: action.status == ActionStatus::AwaitingApproval,
             undoable: action.status == ActionStatus::Succeeded && action.reversible,
+            retryable: action.status == ActionStatus::Failed,
         }
     }
 }
@@ -279,15 +291,25 @@ pub(crate) struct ActionForm {
     reason: String,
 }
 
-/// Loads an action and checks that the signed-in role may decide on its kind.
-async fn decidable_action(state: &WebState, signed: &Signed, action_id: Uuid) -> Result<Action, WebError> {
+/// Reads an action form, checks its CSRF token and origin, loads the action
+/// and checks that the signed-in role may decide on its kind.
+async fn decidable_action(
+    state: &WebState,
+    signed: &Signed,
+    headers: &HeaderMap,
+    path: Result<Path<Uuid>, PathRejection>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Result<(Action, ActionForm), WebError> {
+    let form = form_of(form)?;
+    signed.check_form(headers, &form.csrf)?;
+    let action_id = path_id(path)?;
     let action = state
         .store()
         .get_action(action_id)
         .await?
         .ok_or_else(|| WebError::NotFound(format!("action {action_id} not found")))?;
     signed.require(Permission::to_decide(&action.kind))?;
-    Ok(action)
+    Ok((action, form))
 }
 
 fn back_to_case(case_id: Uuid, done: &str) -> Redirect {
@@ -301,9 +323,7 @@ pub(crate) async fn approve_action(
     path: Result<Path<Uuid>, PathRejection>,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Redirect, WebError> {
-    let form = form_of(form)?;
-    signed.check_form(&headers, &form.csrf)?;
-    let action = decidable_action(&state, &signed, path_id(path)?).await?;
+    let (action, _) = decidable_action(&state, &signed, &headers, path, form).await?;
     state.app.responder.approve(action.id, &signed.user.name).await?;
     let done = if action.connector == "log" { "approved-dry-run" } else { "approved" };
     Ok(back_to_case(action.case_id, done))
@@ -316,15 +336,25 @@ pub(crate) async fn reject_action(
     path: Result<Path<Uuid>, PathRejection>,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Redirect, WebError> {
-    let form = form_of(form)?;
-    signed.check_form(&headers, &form.csrf)?;
-    let action = decidable_action(&state, &signed, path_id(path)?).await?;
+    let (action, form) = decidable_action(&state, &signed, &headers, path, form).await?;
     if form.reason.trim().is_empty() {
         return Err(WebError::BadRequest("say why the action is rejected: the reason is empty".to_owned()));
     }
     state.store().reject_action(action.id, &signed.user.name, form.reason.trim()).await?;
     tracing::info!(case_id = %action.case_id, action_id = %action.id, user = %signed.user.name, "action rejected");
     Ok(back_to_case(action.case_id, "rejected"))
+}
+
+pub(crate) async fn retry_action(
+    State(state): State<WebState>,
+    signed: Signed,
+    headers: HeaderMap,
+    path: Result<Path<Uuid>, PathRejection>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Result<Redirect, WebError> {
+    let (action, _) = decidable_action(&state, &signed, &headers, path, form).await?;
+    state.app.responder.retry(action.id, &signed.user.name).await?;
+    Ok(back_to_case(action.case_id, "retried"))
 }
 
 pub(crate) async fn undo_action(
@@ -334,9 +364,7 @@ pub(crate) async fn undo_action(
     path: Result<Path<Uuid>, PathRejection>,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Redirect, WebError> {
-    let form = form_of(form)?;
-    signed.check_form(&headers, &form.csrf)?;
-    let action = decidable_action(&state, &signed, path_id(path)?).await?;
+    let (action, _) = decidable_action(&state, &signed, &headers, path, form).await?;
     state.app.responder.undo(action.id, &signed.user.name).await?;
     Ok(back_to_case(action.case_id, "undone"))
 }

@@ -3,6 +3,7 @@
 //! what was done to each account and credential. It shows the same view as
 //! `GET /api/v1/cases/{id}/identity`.
 
+use phishloop_coaching::defang_links_in;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -30,10 +31,18 @@ struct PersonRow {
     verdict: String,
     recipient: bool,
     first_clicked: Option<String>,
-    /// The raw log line of each piece of evidence, oldest first.
-    evidence: Vec<String>,
+    /// The log line of each piece of evidence, oldest first.
+    evidence: Vec<EvidenceLine>,
     credentials: Vec<String>,
     steps: Vec<StepRow>,
+}
+
+/// A log line behind a verdict: its number in the imported log and its
+/// text, defanged.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+struct EvidenceLine {
+    line: u64,
+    text: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -89,7 +98,11 @@ impl From<&CaseIdentityView> for IdentitySection {
                 evidence: person
                     .evidence
                     .iter()
-                    .filter_map(|line| line.get("raw").and_then(|raw| raw.as_str()).map(str::to_owned))
+                    .filter_map(|line| {
+                        let raw = line.get("raw").and_then(|raw| raw.as_str())?;
+                        let number = line.get("line").and_then(|number| number.as_u64()).unwrap_or_default();
+                        Some(EvidenceLine { line: number, text: defang_links_in(raw) })
+                    })
                     .collect(),
                 credentials: person.credentials.clone(),
                 steps: person.actions.iter().map(StepRow::from).collect(),
@@ -151,7 +164,7 @@ mod tests {
             verdict: verdict.to_owned(),
             recipient: true,
             first_clicked_at: None,
-            evidence: vec![json!({ "raw": format!("GET https://lure.test/ {address}") })],
+            evidence: vec![json!({ "line": 7, "raw": format!("GET https://lure.test/ {address}") })],
             credentials: Vec::new(),
             actions: Vec::new(),
         }
@@ -187,7 +200,8 @@ mod tests {
 
         let order: Vec<&str> = section.people.iter().map(|p| p.address.as_str()).collect();
         assert_eq!(order, vec!["cy@corp.test", "amy@corp.test"]);
-        assert_eq!(section.people[0].evidence, vec!["GET https://lure.test/ cy@corp.test".to_owned()]);
+        let evidence = EvidenceLine { line: 7, text: "GET hxxps://lure[.]test/ cy@corp[.]test".to_owned() };
+        assert_eq!(section.people[0].evidence, vec![evidence]);
         assert_eq!(section.credentials.len(), 1);
         assert_eq!((section.received, section.clicked, section.submitted), (3, 2, 1));
     }

@@ -195,7 +195,7 @@ impl Indicators {
                 }
             }
             for lookalike in list(sender, "from_lookalikes") {
-                indicators.sender_signals.push(format!("lookalike domain: {}", defang_text(&lookalike.to_string())));
+                indicators.sender_signals.push(lookalike_text(lookalike));
             }
         }
         indicators.authentication = authentication(message);
@@ -282,10 +282,45 @@ fn attachment_view(attachment: &Value) -> AttachmentView {
     }
 }
 
+/// Describes a lookalike match in words: `lookalike of the organisation's
+/// domain corp[.]test (typo, distance 1)` or `lookalike of PayPal's
+/// domain paypal[.]com (confusable)`.
+fn lookalike_text(lookalike: &Value) -> String {
+    let text = |key: &str| lookalike.get(key).and_then(Value::as_str);
+    let target = text("target").map(defang_text).unwrap_or_else(|| "an unnamed domain".to_owned());
+    let owner = match (text("kind"), text("brand")) {
+        (Some("organization"), _) => "the organisation's domain".to_owned(),
+        (_, Some(brand)) => format!("{}'s domain", defang_text(brand)),
+        _ => "the domain".to_owned(),
+    };
+    let mut how = text("technique").map(|technique| technique.replace('_', " ")).unwrap_or_default();
+    if let Some(distance) = lookalike.get("distance").and_then(Value::as_u64) {
+        how = format!("{how}, distance {distance}");
+    }
+    if how.is_empty() {
+        format!("lookalike of {owner} {target}")
+    } else {
+        format!("lookalike of {owner} {target} ({how})")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn lookalike_written_in_words() {
+        let organisation =
+            json!({ "target": "corp.test", "brand": null, "kind": "organization", "technique": "typo", "distance": 1 });
+        let brand = json!({ "target": "paypal.com", "brand": "PayPal", "kind": "brand", "technique": "confusable" });
+
+        assert_eq!(
+            lookalike_text(&organisation),
+            "lookalike of the organisation's domain corp[.]test (typo, distance 1)"
+        );
+        assert_eq!(lookalike_text(&brand), "lookalike of PayPal's domain paypal[.]com (confusable)");
+    }
 
     #[test]
     fn urls_defanged_with_flags() {

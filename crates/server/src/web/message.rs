@@ -26,7 +26,7 @@ use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::{BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts};
 use mail_parser::{MessageParser, MimeHeaders};
 use minijinja::context;
-use phishloop_coaching::defang_url;
+use phishloop_coaching::{defang_links_in, defang_url};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -48,11 +48,13 @@ const VOID_ELEMENTS: [&str; 6] = ["br", "hr", "img", "wbr", "col", "area"];
 /// A reported message prepared for display.
 #[derive(Clone, Debug, Default, Serialize)]
 pub(crate) struct ShownMessage {
-    /// From, Reply-To, To, Cc, Date and Subject, as written.
+    /// From, Reply-To, To, Cc, Date and Subject, with their URLs, domains
+    /// and addresses defanged.
     pub(crate) headers: Vec<(String, String)>,
     /// The sanitised HTML part, safe to insert into the frame document.
     pub(crate) html: Option<String>,
-    /// The plain-text part, unescaped.
+    /// The plain-text part, unescaped, with its URLs, domains and addresses
+    /// defanged.
     pub(crate) text: Option<String>,
     /// The real target of each link, defanged, in order.
     pub(crate) links: Vec<String>,
@@ -88,7 +90,7 @@ pub(crate) fn show(original: &[u8], targets: &HashMap<String, String>) -> ShownM
         return ShownMessage { text: Some(String::from_utf8_lossy(original).into_owned()), ..ShownMessage::default() };
     };
     let mut shown = ShownMessage::default();
-    let header = |name: &str, value: Option<String>| value.map(|value| (name.to_owned(), value));
+    let header = |name: &str, value: Option<String>| value.map(|value| (name.to_owned(), defang_links_in(&value)));
     let addresses = |address: Option<&mail_parser::Address>| address.map(format_addresses);
     shown.headers = [
         header("From", addresses(message.from())),
@@ -120,7 +122,7 @@ pub(crate) fn show(original: &[u8], targets: &HashMap<String, String>) -> ShownM
     if let Some(text) = message.body_text(0) {
         let (text, cut) = cut_at(&text, MAX_TEXT_BYTES);
         shown.truncated |= cut;
-        shown.text = Some(text.to_owned());
+        shown.text = Some(defang_links_in(text));
     }
     shown
 }
@@ -202,7 +204,7 @@ impl TokenSink for SafeWriter<'_> {
 
     fn process_token(&self, token: Token, _line_number: u64) -> TokenSinkResult<()> {
         match token {
-            Token::CharacterTokens(text) => self.html.borrow_mut().push_str(&escape_text(&text)),
+            Token::CharacterTokens(text) => self.html.borrow_mut().push_str(&escape_text(&defang_links_in(&text))),
             Token::TagToken(tag) => self.tag(&tag),
             _ => {}
         }
@@ -464,13 +466,16 @@ mod tests {
     #[test]
     fn text_part_shown_when_no_html() {
         let shown = show(
-            b"From: Boss <boss@lure.test>\r\nSubject: Pay now\r\n\r\nWire the money to <b>us</b>.\r\n",
+            b"From: Boss <boss@lure.test>\r\nSubject: Pay now\r\n\r\nWire the money to <b>us</b>.\r\nhttps://pay.lure.test/x\r\n",
             &HashMap::new(),
         );
 
         assert!(shown.html.is_none());
-        assert_eq!(shown.text.as_deref().map(str::trim_end), Some("Wire the money to <b>us</b>."));
-        assert!(shown.headers.contains(&("From".to_owned(), "Boss <boss@lure.test>".to_owned())));
+        assert_eq!(
+            shown.text.as_deref().map(str::trim_end),
+            Some("Wire the money to <b>us</b>.\r\nhxxps://pay[.]lure[.]test/x")
+        );
+        assert!(shown.headers.contains(&("From".to_owned(), "Boss <boss@lure[.]test>".to_owned())));
         assert!(shown.headers.contains(&("Subject".to_owned(), "Pay now".to_owned())));
     }
 

@@ -89,6 +89,7 @@ pub(crate) fn router(app: AppState, server: &ServerConfig) -> Router {
         .route("/actions/{id}/approve", post(case::approve_action))
         .route("/actions/{id}/reject", post(case::reject_action))
         .route("/actions/{id}/undo", post(case::undo_action))
+        .route("/actions/{id}/retry", post(case::retry_action))
         .route("/campaigns/{id}", get(campaign::campaign_page))
         .route("/dashboard", get(dashboard::dashboard_page))
         .route("/coaching", get(coaching::coaching_page))
