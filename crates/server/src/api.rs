@@ -82,6 +82,8 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> axum::Router {
         .routes(routes!(crate::identity::api::import_clicks))
         .routes(routes!(crate::identity::api::get_case_identity))
         .routes(routes!(crate::identity::api::get_campaign_identity))
+        .routes(routes!(prometheus_metrics))
+        .routes(routes!(healthz))
         .split_for_parts();
     let document = Arc::new(document);
 
@@ -95,8 +97,6 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> axum::Router {
             }
         }),
     )
-    .route("/metrics", axum::routing::get(prometheus_metrics))
-    .route("/healthz", axum::routing::get(healthz))
     .fallback(unknown_route)
     .layer(axum::extract::DefaultBodyLimit::max(body_limit))
     .with_state(state)
@@ -585,12 +585,30 @@ async fn get_metrics(State(state): State<AppState>, headers: HeaderMap) -> Resul
 
 /// Renders the same figures in the Prometheus text format. It needs no
 /// token, because scrapers rarely send one and the figures are counts without content.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    security(()),
+    responses(
+        (status = 200, description = "The loop's figures in the Prometheus text format", body = String,
+            content_type = "text/plain"),
+        (status = 500, description = "The store could not be read", body = ErrorBody),
+    )
+)]
 async fn prometheus_metrics(State(state): State<AppState>) -> Result<Response, ServiceError> {
     let snapshot = crate::metrics::snapshot(&state.store).await?;
     let text = state.prometheus.render(&snapshot);
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
+/// Tells a load balancer or supervisor that the process serves requests.
+/// It reads nothing and needs no token.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    security(()),
+    responses((status = 200, description = "`ok`", body = String, content_type = "text/plain"))
+)]
 async fn healthz() -> &'static str {
     "ok"
 }

@@ -385,6 +385,8 @@ service_test!(openapi_lists_loop_routes, |env| {
         "/api/v1/outbox",
         "/feeds/urls.txt",
         "/feeds/domains.txt",
+        "/metrics",
+        "/healthz",
     ] {
         assert!(document["paths"][path].is_object(), "{path} missing from the API document");
     }
