@@ -280,7 +280,9 @@ impl Service {
                 let stopped = async move {
                     let _ = receiver.wait_for(|stop| *stop).await;
                 };
-                axum::serve(listener, router).with_graceful_shutdown(stopped).await.map_err(ServiceError::Serve)
+                // The client address feeds the web interface's sign-in throttle.
+                let service = router.into_make_service_with_connect_info::<SocketAddr>();
+                axum::serve(listener, service).with_graceful_shutdown(stopped).await.map_err(ServiceError::Serve)
             });
         }
 

@@ -286,6 +286,37 @@ service_test!(wrong_password_rejected_then_locked, |env| {
     service.stop().await;
 });
 
+service_test!(many_failures_from_one_address_throttled, |env| {
+    let service = env
+        .start_with(|config| {
+            config.web.address_attempts = 3;
+        })
+        .await;
+    for name in ["amy", "bob", "cyd", "dee"] {
+        add_user(&service, name, UserRole::Analyst).await;
+    }
+    let mut tab = Tab::new(&service);
+
+    let failures: Vec<u16> =
+        sign_in_statuses(&mut tab, &[("amy", "wrong one"), ("bob", "wrong two"), ("cyd", "wrong three")]).await;
+    let held = tab.sign_in("dee", PASSWORD).await;
+
+    assert_eq!(failures, vec![401, 401, 401], "one failure per name locks no account");
+    assert_eq!(held.status, 429, "{}", held.body);
+    assert!(held.body.contains("Too many failed sign-ins came from your network address"), "{}", held.body);
+    assert!(!tab.cookies.contains_key("phishloop_session"));
+    service.stop().await;
+});
+
+/// Signs in with each name and password in turn and returns the statuses.
+async fn sign_in_statuses(tab: &mut Tab, attempts: &[(&str, &str)]) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for (name, password) in attempts {
+        statuses.push(tab.sign_in(name, password).await.status);
+    }
+    statuses
+}
+
 service_test!(sign_in_needs_form_cookie, |env| {
     let service = env.start().await;
     add_user(&service, "carol", UserRole::Analyst).await;

@@ -28,6 +28,15 @@ pub struct WebConfig {
     /// Minutes an account stays locked after a failure past `login_attempts`.
     /// Default 15.
     pub lockout_minutes: u64,
+    /// Failed sign-ins from one client address, over every name, after
+    /// which that address may not sign in until `address_window_minutes`
+    /// have passed since its oldest counted failure. It slows password
+    /// spraying, which tries one password against many names and so never
+    /// locks an account. 0 turns it off, which suits a listener behind a
+    /// proxy that hides the client addresses. Default 20.
+    pub address_attempts: u32,
+    /// The window of `address_attempts`, in minutes. Default 15.
+    pub address_window_minutes: u64,
 }
 
 impl Default for WebConfig {
@@ -39,6 +48,8 @@ impl Default for WebConfig {
             session_hours: 12,
             login_attempts: 5,
             lockout_minutes: 15,
+            address_attempts: 20,
+            address_window_minutes: 15,
         }
     }
 }
@@ -53,6 +64,7 @@ impl WebConfig {
             ("server.web.session_idle_minutes", self.session_idle_minutes),
             ("server.web.session_hours", self.session_hours.saturating_mul(60)),
             ("server.web.lockout_minutes", self.lockout_minutes),
+            ("server.web.address_window_minutes", self.address_window_minutes),
         ];
         for (key, value) in minutes {
             if value == 0 || value > MAX_MINUTES {
@@ -89,6 +101,10 @@ impl WebConfig {
 
     pub fn lockout(&self) -> Duration {
         Duration::from_secs(self.lockout_minutes.saturating_mul(60))
+    }
+
+    pub fn address_window(&self) -> Duration {
+        Duration::from_secs(self.address_window_minutes.saturating_mul(60))
     }
 }
 

@@ -28,6 +28,7 @@ mod queue;
 mod roles;
 mod session;
 mod templates;
+mod throttle;
 mod view;
 
 use std::sync::Arc;
@@ -60,6 +61,8 @@ pub(crate) struct WebState {
     pub(crate) config: Arc<config::WebConfig>,
     /// Whether cookies carry the `Secure` attribute.
     pub(crate) secure_cookies: bool,
+    /// Failed sign-ins per client address.
+    pub(crate) throttle: Arc<throttle::AddressThrottle>,
 }
 
 impl WebState {
@@ -77,6 +80,7 @@ pub(crate) fn router(app: AppState, server: &ServerConfig) -> Router {
         app,
         config: Arc::new(server.web.clone()),
         secure_cookies: server.web.secure_cookies_on(server.listen),
+        throttle: Arc::new(throttle::AddressThrottle::new(server.web.address_attempts, server.web.address_window())),
     };
     Router::new()
         .route("/", get(home))

@@ -11,9 +11,15 @@
 //! Failed sign-ins count per account. After `login_attempts` in a row,
 //! each further failure locks the account for `lockout_minutes`, and the
 //! password of a locked account is not checked at all. An unknown or disabled account gets the
-//! same answer as a wrong password after the same Argon2 work.
+//! same answer as a wrong password after the same Argon2 work. Failed
+//! sign-ins also count per client address over every name
+//! (`address_attempts`, see throttle.rs), and an address past the limit
+//! gets `429` without a password check.
 
-use axum::Form;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::ConnectInfo;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::HeaderName;
@@ -21,6 +27,7 @@ use axum::http::header::{COOKIE, HOST, ORIGIN, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use minijinja::context;
 use phishloop_store::{Sha256Hex, User};
 use serde::Deserialize;
@@ -136,6 +143,7 @@ const SIGN_IN_FAILED: &str =
 /// Checks a sign-in and starts a session.
 pub(crate) async fn login(
     State(state): State<WebState>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, WebError> {
@@ -146,6 +154,16 @@ pub(crate) async fn login(
     if form_cookie.is_empty() || !equal_in_constant_time(form_cookie.as_bytes(), form.csrf.as_bytes()) {
         let error = "The sign-in form expired. Sign in again.";
         return login_form(&state, StatusCode::FORBIDDEN, &next, &form.name, Some(error));
+    }
+    let address = client.map(|Extension(ConnectInfo(address))| address.ip());
+    if let Some(wait) = address.and_then(|address| state.throttle.wait(address, Instant::now())) {
+        tracing::warn!(address = ?address, "sign-in refused: too many failed sign-ins from this address");
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        let error = format!(
+            "Too many failed sign-ins came from your network address. Wait {minutes} minute{} and try again.",
+            if minutes == 1 { "" } else { "s" }
+        );
+        return login_form(&state, StatusCode::TOO_MANY_REQUESTS, &next, &form.name, Some(&error));
     }
 
     let user = state.store().find_user(&form.name).await?;
@@ -169,6 +187,9 @@ pub(crate) async fn login(
         .map_err(ServiceError::from)?;
 
     let Some(user) = user.filter(|_| matches) else {
+        if let Some(address) = address {
+            state.throttle.record_failure(address, Instant::now());
+        }
         record_failure(&state, user_id).await?;
         tracing::info!(name = %form.name.chars().take(64).collect::<String>(), "sign-in failed");
         return login_form(&state, StatusCode::UNAUTHORIZED, &next, &form.name, Some(SIGN_IN_FAILED));
