@@ -48,11 +48,14 @@ pub fn defang_address(address: &str) -> String {
 pub fn defang_links_in(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 16);
     let mut rest = text;
+    // A comma separates words too, so that the fields of a CSV log line
+    // are judged one by one.
+    let separator = |c: char| c.is_whitespace() || c == ',';
     while !rest.is_empty() {
-        let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let word_end = rest.find(separator).unwrap_or(rest.len());
         let (word, after) = rest.split_at(word_end);
         out.push_str(&defang_word(word));
-        let space_end = after.find(|c: char| !c.is_whitespace()).unwrap_or(after.len());
+        let space_end = after.find(|c: char| !separator(c)).unwrap_or(after.len());
         out.push_str(&after[..space_end]);
         rest = &after[space_end..];
     }
@@ -144,6 +147,11 @@ mod tests {
         assert_eq!(
             out,
             "Dear user,\nopen hxxps://login[.]lure[.]test/a?x=1 (or www[.]lure[.]test).\nPay $12.50, e.g. today; mail it@lure[.]test."
+        );
+        let line = "2026-12-05T10:00:00Z,bob@corp.test,GET,https://lure.test/x,Mozilla/5.0 (HTTP 404)";
+        assert_eq!(
+            defang_links_in(line),
+            "2026-12-05T10:00:00Z,bob@corp[.]test,GET,hxxps://lure[.]test/x,Mozilla/5.0 (HTTP 404)"
         );
     }
 

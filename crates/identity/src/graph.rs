@@ -29,11 +29,12 @@ use crate::auth::ClientCredentials;
 use crate::error::ConfigError;
 use crate::http::{Auth, Call, CallError, Http, HttpConfig, Tally, endpoint, parse_base_url};
 use crate::listing::{Listed, listed_credential};
-use crate::nhi::{Inventory, NhiCredential, NhiKind, Provider, credentials_for};
+use crate::nhi::{Inventory, NhiCredential, NhiKind, Provider};
 use crate::rotation::{Issued, Issuer, SecretStore, rotate};
 use crate::rules::{FlaggedRule, MessageRule, RuleCheck};
 use crate::runner::{Failure, Ledger, person, run, unsupported};
 use crate::secret::{Secret, read_secret};
+use crate::secrets::revoke_all;
 
 /// Configuration of a [`GraphConnector`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -509,32 +510,22 @@ impl GraphConnector {
     }
 
     async fn revoke_credentials(&self, action: &PlannedAction, tally: &Tally) -> Result<String, Failure> {
-        let credentials = credentials_for(&self.inventory, action, Provider::Entra)?;
-        if credentials.is_empty() {
-            return Ok(format!("no Entra application secret in the inventory for {}", action.target.canonical()));
-        }
-        let mut done = Vec::new();
-        for credential in &credentials {
-            done.push(self.remove_password(credential, tally).await?);
-        }
-        Ok(done.join("; "))
+        revoke_all(&self.inventory, action, Provider::Entra, |credential| async move {
+            self.remove_password(&credential, tally).await
+        })
+        .await
     }
 
     async fn rotate_credentials(&self, action: &PlannedAction, tally: &Tally) -> Result<String, Failure> {
-        let credentials = credentials_for(&self.inventory, action, Provider::Entra)?;
-        if credentials.is_empty() {
-            return Ok(format!("no Entra application secret in the inventory for {}", action.target.canonical()));
-        }
-        let mut done = Vec::new();
-        for credential in &credentials {
+        revoke_all(&self.inventory, action, Provider::Entra, |credential| async move {
             let application = credential.parent.as_deref().unwrap_or_default();
             let what = format!(
                 "secret {} of application {application} (inventory id {})",
                 credential.reference, credential.id
             );
-            done.push(rotate(self, self.rotation.as_deref(), credential, &what, tally).await?);
-        }
-        Ok(done.join("; "))
+            rotate(self, self.rotation.as_deref(), &credential, &what, tally).await
+        })
+        .await
     }
 
     async fn remove_password(&self, credential: &NhiCredential, tally: &Tally) -> Result<String, Failure> {

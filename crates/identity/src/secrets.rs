@@ -34,8 +34,10 @@ use crate::runner::{Failure, Ledger, run, unsupported};
 use crate::secret::{Secret, read_secret};
 
 /// Revokes every inventory credential of `provider` that the action
-/// covers, one `revoke` call each, stopping at the first failure.
-async fn revoke_all<'a, F, Fut>(
+/// covers, one `revoke` call each. A failure does not stop the others: the
+/// outcome fails, its details start with the first failure (so with its
+/// fixed phrase, see runner.rs) and then list what was done.
+pub(crate) async fn revoke_all<'a, F, Fut>(
     inventory: &'a Inventory,
     action: &'a PlannedAction,
     provider: Provider,
@@ -49,11 +51,26 @@ where
     if credentials.is_empty() {
         return Ok(format!("no {} credential in the inventory for {}", provider.as_str(), action.target.canonical()));
     }
+    let total = credentials.len();
     let mut done = Vec::new();
+    let mut failed = Vec::new();
     for credential in credentials {
-        done.push(revoke(credential).await?);
+        match revoke(credential).await {
+            Ok(details) => done.push(details),
+            Err(Failure::Failed(details) | Failure::Unsupported(details)) => failed.push(details),
+        }
     }
-    Ok(done.join("; "))
+    if failed.is_empty() {
+        return Ok(done.join("; "));
+    }
+    let mut details = failed.join("; ");
+    if total > 1 {
+        details.push_str(&format!(" ({} of {total} credentials failed)", failed.len()));
+    }
+    if !done.is_empty() {
+        details.push_str(&format!("; done for the others: {}", done.join("; ")));
+    }
+    Err(Failure::Failed(details))
 }
 
 fn undo_unsupported(name: &str, action: &PlannedAction) -> Outcome {
@@ -706,6 +723,14 @@ impl Issuer for AwsIamConnector {
         if !keys.iter().any(|key| key == &old.reference) {
             return Err(Failure::Failed(format!(
                 "target missing: {what} no longer exists, so no new key was issued; remove it from the inventory"
+            )));
+        }
+        let others: Vec<&str> = keys.iter().filter(|key| **key != old.reference).map(String::as_str).collect();
+        if !others.is_empty() {
+            return Err(Failure::Failed(format!(
+                "IAM user {user} already has two access keys, the most IAM allows, so {what} was not rotated; \
+                 delete {} if it is not in use, then retry",
+                others.join(" or ")
             )));
         }
 

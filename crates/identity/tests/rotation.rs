@@ -292,6 +292,20 @@ async fn key_limit_and_missing_key() {
 
     assert_eq!(outcome.status, OutcomeStatus::Failed);
     assert!(outcome.details.starts_with("target missing:"), "{}", outcome.details);
+
+    let rig = Rig::start().await;
+    let two = format!(
+        "<AccessKeyMetadata><member><AccessKeyId>{OLD_KEY}</AccessKeyId></member>\
+         <member><AccessKeyId>AKIASECONDKEY0000002</AccessKeyId></member></AccessKeyMetadata><IsTruncated>false</IsTruncated>"
+    );
+    iam(LIST_KEYS).respond_with(iam_reply("ListAccessKeys", &two)).mount(&rig.server).await;
+    mount_no_record(&rig.server, RECORD_PATH).await;
+    iam(CREATE_KEY).respond_with(created_key()).expect(0).mount(&rig.server).await;
+
+    let outcome = rig.rotate("aws").await;
+
+    assert_eq!(outcome.status, OutcomeStatus::Failed);
+    assert!(outcome.details.contains("delete AKIASECONDKEY0000002 if it is not in use"), "{}", outcome.details);
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! `phishloop clicks import`: sends a click log to a running service.
 
+use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -64,10 +65,13 @@ pub fn import(file: &Path, options: &ImportOptions) -> Result<u8> {
         anyhow::bail!("the server responded {status}: {reason}{flags}");
     }
 
-    if options.json {
-        println!("{summary}");
-    } else {
-        print_summary(&summary);
+    let mut out = std::io::stdout().lock();
+    let written = if options.json { writeln!(out, "{summary}") } else { print_summary(&mut out, &summary) };
+    match written.and_then(|()| out.flush()) {
+        Ok(()) => {}
+        // A reader such as `head` that stops early is not an error.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(error) => return Err(error).context("cannot write to standard output"),
     }
     let defects = summary.get("defects").and_then(Value::as_array).map_or(0, Vec::len);
     Ok(if defects > 0 { exit::INPUT_FAILED } else { exit::OK })
@@ -78,31 +82,34 @@ fn counted(count: u64, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
 }
 
-fn print_summary(summary: &Value) {
+fn print_summary(out: &mut impl Write, summary: &Value) -> std::io::Result<()> {
     let number = |value: &Value, key: &str| value.get(key).and_then(Value::as_u64).unwrap_or(0);
     let list = |value: &Value, key: &str| value.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
     let cases = list(summary, "cases").len() as u64;
-    println!(
+    writeln!(
+        out,
         "{} read, {} checked, {} matched",
         counted(number(summary, "entries"), "entry", "entries"),
         counted(number(summary, "cases_checked"), "case", "cases"),
         counted(cases, "case", "cases"),
-    );
+    )?;
     for case in list(summary, "cases") {
-        println!(
+        writeln!(
+            out,
             "case {}: {}, {} excluded, {} clicked, {} submitted credentials",
             case.get("case_id").and_then(Value::as_str).unwrap_or("?"),
             counted(number(&case, "matched"), "matching entry", "matching entries"),
             number(&case, "excluded"),
             number(&case, "clicked"),
             number(&case, "submitted_credentials"),
-        );
+        )?;
         for raised in list(&case, "raised") {
-            println!(
+            writeln!(
+                out,
                 "  {}\t{}",
                 raised.get("address").and_then(Value::as_str).unwrap_or("?"),
                 raised.get("verdict").and_then(Value::as_str).unwrap_or("?")
-            );
+            )?;
         }
     }
     for column in list(summary, "missing_columns") {
@@ -115,4 +122,5 @@ fn print_summary(summary: &Value) {
             defect.get("reason").and_then(Value::as_str).unwrap_or("?")
         );
     }
+    Ok(())
 }

@@ -70,7 +70,7 @@ pub struct ParsedLog {
 /// names as keys, chosen per import with `field_map=NAME`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LogError {
-    #[error("the log is empty; send the log file itself as the request body")]
+    #[error("the log is empty: it has no header and no lines")]
     Empty,
     #[error(
         "the log has no column {column:?} for {field}; its columns are {available}. Name the right column in a field \

@@ -110,7 +110,16 @@ pub(crate) fn parse(
     parts: &IdentityParts,
 ) -> Result<ParsedLog, ServiceError> {
     let bad = |error: phishloop_identity::LogError| {
-        ServiceError::BadRequest(format!("invalid {} log: {error}", format.as_str()))
+        let hint = match (&error, format) {
+            (
+                phishloop_identity::LogError::NoUrlOrHost { available, .. },
+                ClickFormat::DnsCsv | ClickFormat::DnsJsonl,
+            ) if available.split(", ").any(|column| column.eq_ignore_ascii_case("url")) => {
+                "; the log has a url column, so it may be a proxy log: import it as proxy_csv or proxy_jsonl"
+            }
+            _ => "",
+        };
+        ServiceError::BadRequest(format!("invalid {} log: {error}{hint}", format.as_str()))
     };
     if format == ClickFormat::Defender {
         if field_map.is_some() {
@@ -132,8 +141,15 @@ pub(crate) fn parse(
         _ => parse_json_lines(body, &fields, format.source()),
     }
     .map_err(bad)?;
-    unreadable(&log)
-        .map_or(Ok(log), |reason| Err(ServiceError::BadRequest(format!("invalid {} log: {reason}", format.as_str()))))
+    let Some(reason) = unreadable(&log) else { return Ok(log) };
+    let first_line = body.lines().find(|line| !line.trim().is_empty()).unwrap_or_default();
+    let looks_like_csv = !first_line.trim_start().starts_with('{') && first_line.contains(',');
+    let hint = if looks_like_csv && matches!(format, ClickFormat::ProxyJsonl | ClickFormat::DnsJsonl) {
+        " The log looks like CSV: import it as proxy_csv or dns_csv."
+    } else {
+        ""
+    };
+    Err(ServiceError::BadRequest(format!("invalid {} log: {reason}{hint}", format.as_str())))
 }
 
 /// Describes a log of which no line could be read, such as a CSV file sent
@@ -143,11 +159,11 @@ fn unreadable(log: &ParsedLog) -> Option<String> {
     let first = log.defects.first().filter(|_| log.entries.is_empty())?;
     let more = match log.defects.len() - 1 {
         0 => String::new(),
-        1 => " and 1 more line".to_owned(),
-        more => format!(" and {more} more lines"),
+        1 => " The next line failed too.".to_owned(),
+        more => format!(" The {more} lines after it failed too."),
     };
     Some(format!(
-        "no line could be read: line {}: {}{more}; check the format and the field map",
+        "no line could be read. Line {}: {}.{more} Check the format and the field map.",
         first.line, first.reason
     ))
 }

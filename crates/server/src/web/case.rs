@@ -191,7 +191,7 @@ impl ActionRow {
             connector: action.connector.clone(),
             playbook: action.playbook.clone(),
             status: action.status.as_str().to_owned(),
-            outcome: phishloop_coaching::defang_text(detail("details").unwrap_or_default()),
+            outcome: phishloop_coaching::defang_links_in(detail("details").unwrap_or_default()),
             dry_run: outcome.and_then(|outcome| outcome.get("dry_run")).and_then(|value| value.as_bool()) == Some(true),
             approved_by: action.approved_by.clone(),
             approved_at: action.approved_at.map(time),

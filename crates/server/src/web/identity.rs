@@ -79,6 +79,38 @@ impl From<&IdentityStep> for StepRow {
     }
 }
 
+/// Returns the status of `step` for one credential. An action on a person
+/// covers every credential the person owns, and it fails when one of them
+/// fails, so its own status would call a rotated key failed. Each
+/// connector names a credential as `(inventory id ID)` and lists those it
+/// finished after a failure behind `done for the others:`, per system.
+///
+/// NOTE: this reads the outcome's words. A connector outside this crate
+/// that words its details otherwise gets the action's status.
+fn status_for(step: &IdentityStep, credential_id: &str) -> String {
+    if step.status != "failed" {
+        return step.status.clone();
+    }
+    let marker = format!("(inventory id {credential_id})");
+    let systems: Vec<(&str, &str)> = match step.systems.as_ref().and_then(|systems| systems.as_array()) {
+        Some(systems) => systems
+            .iter()
+            .map(|system| {
+                let text = |key: &str| system.get(key).and_then(|value| value.as_str()).unwrap_or_default();
+                (text("status"), text("details"))
+            })
+            .collect(),
+        None => vec![(step.status.as_str(), step.details.as_deref().unwrap_or_default())],
+    };
+    for (status, details) in systems {
+        let Some(at) = details.find(&marker) else { continue };
+        let done_after_failure = details.find("done for the others:").is_some_and(|done| done < at);
+        let succeeded = status == "succeeded" || done_after_failure;
+        return if succeeded { "succeeded" } else { "failed" }.to_owned();
+    }
+    step.status.clone()
+}
+
 /// Loads the identity view of a case and shapes it for the page.
 pub(crate) async fn identity_section(state: &WebState, case_id: Uuid) -> Result<IdentitySection, WebError> {
     Ok(IdentitySection::from(&case_view(&state.app, case_id).await?))
@@ -121,7 +153,11 @@ impl From<&CaseIdentityView> for IdentitySection {
                 owner: credential.owner.clone(),
                 reaches: credential.reaches.clone(),
                 found_in_message: credential.found_in_message,
-                steps: credential.actions.iter().map(StepRow::from).collect(),
+                steps: credential
+                    .actions
+                    .iter()
+                    .map(|step| StepRow { status: status_for(step, &credential.id), ..StepRow::from(step) })
+                    .collect(),
             })
             .collect();
 
@@ -168,6 +204,33 @@ mod tests {
             credentials: Vec::new(),
             actions: Vec::new(),
         }
+    }
+
+    #[test]
+    fn credential_status_read_per_system() {
+        let step = IdentityStep {
+            action_id: Uuid::nil(),
+            kind: "rotate_credentials".to_owned(),
+            connector: "identity".to_owned(),
+            mode: "approve".to_owned(),
+            status: "failed".to_owned(),
+            approved_by: None,
+            approved_at: None,
+            created_at: chrono::Utc::now(),
+            finished_at: None,
+            details: None,
+            systems: Some(json!([
+                { "connector": "aws", "status": "failed", "details": "target missing: access key A of IAM user u \
+                  (inventory id key-gone) no longer exists (1 of 2 credentials failed); done for the others: \
+                  rotated access key B of IAM user v (inventory id key-live): new credential C stored" },
+                { "connector": "vault", "status": "succeeded", "details": "revoked lease l (inventory id lease-1)" }
+            ])),
+        };
+
+        assert_eq!(status_for(&step, "key-gone"), "failed");
+        assert_eq!(status_for(&step, "key-live"), "succeeded");
+        assert_eq!(status_for(&step, "lease-1"), "succeeded");
+        assert_eq!(status_for(&step, "unknown"), "failed", "the action's status when not named");
     }
 
     #[test]

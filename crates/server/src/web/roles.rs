@@ -6,9 +6,9 @@
 //! | dashboard | yes | yes | yes | yes | yes |
 //! | messages to people (coaching) | yes | yes | no | yes | yes |
 //! | correct a verdict | yes | yes | no | no | no |
-//! | approve, reject, undo mail, block and case actions | yes | yes | no | no | no |
-//! | approve, reject, undo identity actions | yes | no | yes | no | no |
-//! | approve, reject, undo actions of a kind this version does not know | yes | no | no | no | no |
+//! | approve, reject, retry, undo mail, block and case actions | yes | yes | no | no | no |
+//! | approve, reject, retry, undo identity actions | yes | no | yes | no | no |
+//! | approve, reject, retry, undo actions of a kind this version does not know | yes | no | no | no | no |
 //!
 //! Identity actions change accounts: password resets, session and
 //! credential revocation, mailbox-rule removal. Every check runs on the
@@ -38,9 +38,9 @@ impl Permission {
             Self::ReadDashboard => "read the dashboard",
             Self::ReadOutbox => "read the messages to people",
             Self::CorrectVerdict => "change verdicts",
-            Self::DecideMailAction => "approve, reject or undo mail, block and case actions",
-            Self::DecideIdentityAction => "approve, reject or undo identity actions",
-            Self::DecideUnknownAction => "approve, reject or undo actions of this kind",
+            Self::DecideMailAction => "approve, reject, retry or undo mail, block and case actions",
+            Self::DecideIdentityAction => "approve, reject, retry or undo identity actions",
+            Self::DecideUnknownAction => "approve, reject, retry or undo actions of this kind",
         }
     }
 
