@@ -157,7 +157,7 @@ pub(crate) async fn login(
     }
     let address = client.map(|Extension(ConnectInfo(address))| address.ip());
     if let Some(wait) = address.and_then(|address| state.throttle.wait(address, Instant::now())) {
-        tracing::warn!(address = ?address, "sign-in refused: too many failed sign-ins from this address");
+        tracing::warn!(address = ?address, "sign-in rejected: too many failed sign-ins from this address");
         let minutes = wait.as_secs().div_ceil(60).max(1);
         let error = format!(
             "Too many failed sign-ins came from your network address. Wait {minutes} minute{} and try again.",

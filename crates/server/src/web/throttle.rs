@@ -1,8 +1,8 @@
 //! Sign-in throttling per client address. The account lock-out in the
 //! store stops guessing against one name; this stops one address from
-//! trying a few passwords against many names. The counts live in memory:
-//! a restart forgets them, which costs an attacker a restart of the
-//! service they cannot cause from outside.
+//! trying a few passwords against many names. The counts live in memory
+//! and a restart clears them; an attacker cannot restart the service from
+//! outside.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -22,8 +22,8 @@ pub(crate) struct AddressThrottle {
 }
 
 impl AddressThrottle {
-    /// A throttle that refuses an address after `limit` failures within
-    /// `window`; a `limit` of 0 refuses nothing.
+    /// Creates a throttle that holds an address back after `limit`
+    /// failures within `window`. A `limit` of 0 holds nobody back.
     pub(crate) fn new(limit: u32, window: Duration) -> Self {
         AddressThrottle { limit, window, failures: Mutex::new(HashMap::new()) }
     }
