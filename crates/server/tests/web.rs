@@ -317,6 +317,53 @@ async fn sign_in_statuses(tab: &mut Tab, attempts: &[(&str, &str)]) -> Vec<u16> 
     statuses
 }
 
+service_test!(own_password_changed_on_account_page, |env| {
+    let service = env.start().await;
+    add_user(&service, "eve", UserRole::Auditor).await;
+    let (mut tab, csrf) = Tab::signed_in(&service, "eve").await;
+    let new_password = "a brand new passphrase here";
+    let page = tab.get("/account").await;
+    let wrong = tab
+        .post(
+            "/account/password",
+            &[("csrf", &csrf), ("current", "not it"), ("new", new_password), ("repeat", new_password)],
+        )
+        .await;
+    let differ = tab
+        .post(
+            "/account/password",
+            &[("csrf", &csrf), ("current", PASSWORD), ("new", new_password), ("repeat", "other")],
+        )
+        .await;
+    let short = tab
+        .post("/account/password", &[("csrf", &csrf), ("current", PASSWORD), ("new", "short"), ("repeat", "short")])
+        .await;
+    let changed = tab
+        .post(
+            "/account/password",
+            &[("csrf", &csrf), ("current", PASSWORD), ("new", new_password), ("repeat", new_password)],
+        )
+        .await;
+    let after = tab.get("/queue").await;
+    let old = Tab::new(&service).sign_in("eve", PASSWORD).await;
+    let new = Tab::new(&service).sign_in("eve", new_password).await;
+
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("action=\"/account/password\""), "{}", page.body);
+    assert_eq!(wrong.status, 400);
+    assert!(wrong.body.contains("The current password is wrong."), "{}", wrong.body);
+    assert_eq!(differ.status, 400);
+    assert!(differ.body.contains("The two new passwords differ."), "{}", differ.body);
+    assert_eq!(short.status, 400);
+    assert!(short.body.contains("use at least 12"), "{}", short.body);
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert!(changed.body.contains("Your password was changed"), "{}", changed.body);
+    assert_ne!(after.status, 200, "the old session ended");
+    assert_eq!(old.status, 401, "the old password no longer works");
+    assert_eq!(new.status, 303, "{}", new.body);
+    service.stop().await;
+});
+
 service_test!(sign_in_needs_form_cookie, |env| {
     let service = env.start().await;
     add_user(&service, "carol", UserRole::Analyst).await;

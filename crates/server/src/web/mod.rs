@@ -86,6 +86,8 @@ pub(crate) fn router(app: AppState, server: &ServerConfig) -> Router {
         .route("/", get(home))
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
+        .route("/account", get(session::account_page))
+        .route("/account/password", post(session::change_password))
         .route("/queue", get(queue::queue_page))
         .route("/cases/{id}", get(case::case_page))
         .route("/cases/{id}/message", get(message::message_frame))

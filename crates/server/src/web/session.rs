@@ -11,7 +11,7 @@
 //! Failed sign-ins count per account. After `login_attempts` in a row,
 //! each further failure locks the account for `lockout_minutes`, and the
 //! password of a locked account is not checked at all. An unknown or disabled account gets the
-//! same answer as a wrong password after the same Argon2 work. Failed
+//! same reply as a wrong password after the same Argon2 work. Failed
 //! sign-ins also count per client address over every name
 //! (`address_attempts`, see throttle.rs), and an address past the limit
 //! gets `429` without a password check.
@@ -231,6 +231,83 @@ async fn start_session(state: &WebState, user: &User, next: &str) -> Result<Resp
     let mut response = Redirect::to(next).into_response();
     response.headers_mut().append(SET_COOKIE, session);
     response.headers_mut().append(SET_COOKIE, form);
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PasswordForm {
+    csrf: String,
+    current: String,
+    new: String,
+    repeat: String,
+}
+
+/// Shows the signed-in account and the form to change its password.
+pub(crate) async fn account_page(signed: Signed) -> Result<Html<String>, WebError> {
+    account_form(&signed, None).map(Html)
+}
+
+fn account_form(signed: &Signed, error: Option<&str>) -> Result<String, WebError> {
+    render(
+        "account.html",
+        context! { user => super::view::PageUser::of(signed), error, min_chars => super::password::MIN_PASSWORD_CHARS },
+    )
+}
+
+/// Changes the signed-in account's own password after checking the
+/// current one. Every session of the account ends, this one too, as with
+/// `phishloop user password`, so a session an attacker may hold ends
+/// with the old password.
+pub(crate) async fn change_password(
+    State(state): State<WebState>,
+    signed: Signed,
+    headers: HeaderMap,
+    form: Result<Form<PasswordForm>, FormRejection>,
+) -> Result<Response, WebError> {
+    let form = form_of(form)?;
+    signed.check_form(&headers, &form.csrf)?;
+
+    let hash = signed.user.password_hash.clone();
+    let current = form.current;
+    let matches = tokio::task::spawn_blocking(move || super::password::verify_password(&current, &hash))
+        .await
+        .map_err(ServiceError::from)?;
+    let error = if !matches {
+        Some("The current password is wrong.".to_owned())
+    } else if form.new != form.repeat {
+        Some("The two new passwords differ. Type the same one twice.".to_owned())
+    } else {
+        None
+    };
+    if let Some(error) = error {
+        tracing::info!(user = %signed.user.name, "password change rejected: {error}");
+        let page = account_form(&signed, Some(&error))?;
+        return Ok((StatusCode::BAD_REQUEST, Html(page)).into_response());
+    }
+
+    let new = form.new;
+    let hashed =
+        tokio::task::spawn_blocking(move || super::password::hash_password(&new)).await.map_err(ServiceError::from)?;
+    let hash = match hashed {
+        Ok(hash) => hash,
+        Err(error) => {
+            let page = account_form(&signed, Some(&format!("The new password cannot be used: {error}.")))?;
+            return Ok((StatusCode::BAD_REQUEST, Html(page)).into_response());
+        }
+    };
+    state.store().set_user_password(&signed.user.name, &hash).await?;
+
+    tracing::info!(user = %signed.user.name, "password changed; every session of the account ended");
+    let cleared = cookie_header(SESSION_COOKIE, "", "/", Some(0), state.secure_cookies);
+    let page = login_form(
+        &state,
+        StatusCode::OK,
+        "/",
+        &signed.user.name,
+        Some("Your password was changed and every session of your account ended. Sign in with the new password."),
+    )?;
+    let mut response = page;
+    response.headers_mut().append(SET_COOKIE, cleared);
     Ok(response)
 }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::WebError;
 use crate::error::ServiceError;
 
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 11] = [
     ("base.html", include_str!("templates/base.html")),
     ("error.html", include_str!("templates/error.html")),
     ("login.html", include_str!("templates/login.html")),
@@ -22,6 +22,7 @@ const TEMPLATES: [(&str, &str); 10] = [
     ("dashboard.html", include_str!("templates/dashboard.html")),
     ("coaching.html", include_str!("templates/coaching.html")),
     ("macros.html", include_str!("templates/macros.html")),
+    ("account.html", include_str!("templates/account.html")),
 ];
 
 static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
