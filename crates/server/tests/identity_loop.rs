@@ -540,6 +540,7 @@ service_test!(submitter_contained_scanner_ignored, |env| {
     let credentials = radius["credentials"].as_array().expect("credentials");
     let deploy = credentials.iter().find(|c| c["id"] == "key-deploy").expect("key-deploy");
     assert_eq!(deploy["actions"][0]["status"], "succeeded");
+    assert_eq!(deploy["result"], "succeeded");
     assert_eq!(radius["imports"][0]["excluded_entries"][0]["exclusion"]["reason"], "scanner_user_agent");
 
     // Identity actions count toward the time to containment.

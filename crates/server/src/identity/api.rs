@@ -191,7 +191,14 @@ pub struct CredentialView {
     pub reaches: String,
     /// True when the credential's secret was found in the reported message.
     pub found_in_message: bool,
+    /// The actions on it. An action on a person covers all of the person's
+    /// credentials, so its `status` is the action's; `result` is this
+    /// credential's own.
     pub actions: Vec<IdentityStep>,
+    /// The result of the latest action for this credential alone:
+    /// `succeeded`, `failed`, `awaiting_approval`, ...; none without an
+    /// action.
+    pub result: Option<String>,
 }
 
 /// An import of click evidence.
@@ -435,7 +442,42 @@ fn credential_views(people: &[PersonView], actions: &[Action], parts: &IdentityP
             }
         }
     }
+    for view in views.values_mut() {
+        view.result = view.actions.last().map(|step| status_for(step, &view.id));
+    }
     views.into_values().collect()
+}
+
+/// Returns the status of `step` for one credential. An action on a person
+/// covers every credential the person owns, and it fails when one of them
+/// fails, so its own status would call a rotated key failed. Each
+/// connector names a credential as `(inventory id ID)` and lists those it
+/// finished after a failure behind `done for the others:`, per system.
+///
+/// NOTE: this reads the outcome's words. A connector outside this crate
+/// that words its details otherwise gets the action's status.
+pub(crate) fn status_for(step: &IdentityStep, credential_id: &str) -> String {
+    if step.status != "failed" {
+        return step.status.clone();
+    }
+    let marker = format!("(inventory id {credential_id})");
+    let systems: Vec<(&str, &str)> = match step.systems.as_ref().and_then(|systems| systems.as_array()) {
+        Some(systems) => systems
+            .iter()
+            .map(|system| {
+                let text = |key: &str| system.get(key).and_then(|value| value.as_str()).unwrap_or_default();
+                (text("status"), text("details"))
+            })
+            .collect(),
+        None => vec![(step.status.as_str(), step.details.as_deref().unwrap_or_default())],
+    };
+    for (status, details) in systems {
+        let Some(at) = details.find(&marker) else { continue };
+        let done_after_failure = details.find("done for the others:").is_some_and(|done| done < at);
+        let succeeded = status == "succeeded" || done_after_failure;
+        return if succeeded { "succeeded" } else { "failed" }.to_owned();
+    }
+    step.status.clone()
 }
 
 fn credential_view(credential: &NhiCredential) -> CredentialView {
@@ -449,6 +491,7 @@ fn credential_view(credential: &NhiCredential) -> CredentialView {
         reaches: credential.reaches.clone(),
         found_in_message: false,
         actions: Vec::new(),
+        result: None,
     }
 }
 
@@ -461,4 +504,38 @@ fn person_target(action: &Action) -> Option<&str> {
 /// Returns the serde name of a unit enum value, such as `api_key`.
 fn serde_name<T: Serialize>(value: &T) -> String {
     serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn credential_status_read_per_system() {
+        let step = IdentityStep {
+            action_id: Uuid::nil(),
+            kind: "rotate_credentials".to_owned(),
+            connector: "identity".to_owned(),
+            mode: "approve".to_owned(),
+            status: "failed".to_owned(),
+            approved_by: None,
+            approved_at: None,
+            created_at: chrono::Utc::now(),
+            finished_at: None,
+            details: None,
+            systems: Some(json!([
+                { "connector": "aws", "status": "failed", "details": "target missing: access key A of IAM user u \
+                  (inventory id key-gone) no longer exists (1 of 2 credentials failed); done for the others: \
+                  rotated access key B of IAM user v (inventory id key-live): new credential C stored" },
+                { "connector": "vault", "status": "succeeded", "details": "revoked lease l (inventory id lease-1)" }
+            ])),
+        };
+
+        assert_eq!(status_for(&step, "key-gone"), "failed");
+        assert_eq!(status_for(&step, "key-live"), "succeeded");
+        assert_eq!(status_for(&step, "lease-1"), "succeeded");
+        assert_eq!(status_for(&step, "unknown"), "failed", "the action's status when not named");
+    }
 }

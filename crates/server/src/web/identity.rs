@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::view::time;
 use super::{WebError, WebState};
-use crate::identity::api::{CaseIdentityView, IdentityStep, case_view};
+use crate::identity::api::{CaseIdentityView, IdentityStep, case_view, status_for};
 
 /// The section's rows.
 #[derive(Debug, Serialize)]
@@ -77,38 +77,6 @@ impl From<&IdentityStep> for StepRow {
             details: step.details.clone(),
         }
     }
-}
-
-/// Returns the status of `step` for one credential. An action on a person
-/// covers every credential the person owns, and it fails when one of them
-/// fails, so its own status would call a rotated key failed. Each
-/// connector names a credential as `(inventory id ID)` and lists those it
-/// finished after a failure behind `done for the others:`, per system.
-///
-/// NOTE: this reads the outcome's words. A connector outside this crate
-/// that words its details otherwise gets the action's status.
-fn status_for(step: &IdentityStep, credential_id: &str) -> String {
-    if step.status != "failed" {
-        return step.status.clone();
-    }
-    let marker = format!("(inventory id {credential_id})");
-    let systems: Vec<(&str, &str)> = match step.systems.as_ref().and_then(|systems| systems.as_array()) {
-        Some(systems) => systems
-            .iter()
-            .map(|system| {
-                let text = |key: &str| system.get(key).and_then(|value| value.as_str()).unwrap_or_default();
-                (text("status"), text("details"))
-            })
-            .collect(),
-        None => vec![(step.status.as_str(), step.details.as_deref().unwrap_or_default())],
-    };
-    for (status, details) in systems {
-        let Some(at) = details.find(&marker) else { continue };
-        let done_after_failure = details.find("done for the others:").is_some_and(|done| done < at);
-        let succeeded = status == "succeeded" || done_after_failure;
-        return if succeeded { "succeeded" } else { "failed" }.to_owned();
-    }
-    step.status.clone()
 }
 
 /// Loads the identity view of a case and shapes it for the page.
@@ -207,33 +175,6 @@ mod tests {
     }
 
     #[test]
-    fn credential_status_read_per_system() {
-        let step = IdentityStep {
-            action_id: Uuid::nil(),
-            kind: "rotate_credentials".to_owned(),
-            connector: "identity".to_owned(),
-            mode: "approve".to_owned(),
-            status: "failed".to_owned(),
-            approved_by: None,
-            approved_at: None,
-            created_at: chrono::Utc::now(),
-            finished_at: None,
-            details: None,
-            systems: Some(json!([
-                { "connector": "aws", "status": "failed", "details": "target missing: access key A of IAM user u \
-                  (inventory id key-gone) no longer exists (1 of 2 credentials failed); done for the others: \
-                  rotated access key B of IAM user v (inventory id key-live): new credential C stored" },
-                { "connector": "vault", "status": "succeeded", "details": "revoked lease l (inventory id lease-1)" }
-            ])),
-        };
-
-        assert_eq!(status_for(&step, "key-gone"), "failed");
-        assert_eq!(status_for(&step, "key-live"), "succeeded");
-        assert_eq!(status_for(&step, "lease-1"), "succeeded");
-        assert_eq!(status_for(&step, "unknown"), "failed", "the action's status when not named");
-    }
-
-    #[test]
     fn submitters_first_receivers_left_out() {
         let view = CaseIdentityView {
             case_id: Uuid::nil(),
@@ -254,6 +195,7 @@ mod tests {
                 reaches: "billing".to_owned(),
                 found_in_message: false,
                 actions: Vec::new(),
+                result: None,
             }],
             actions: Vec::new(),
             imports: Vec::new(),
