@@ -59,11 +59,11 @@ impl Notifier {
         let rendered = self.coach.acknowledgement(None, &summary);
         log_issues(&rendered, report.id);
 
-        let queued = self.queue(OutboxKind::Acknowledgement, reporter, &rendered, None, Some(report.id)).await?;
-        if queued.created {
+        let event = |queued: &QueuedMessage| {
             let payload = json!({ "message_id": queued.message.id, "recipient": queued.message.recipient });
-            self.store.append_event(EventSubject::Report(report.id), "reporter_acknowledged", &payload).await?;
-        }
+            queued.created.then_some((EventSubject::Report(report.id), "reporter_acknowledged", payload))
+        };
+        self.queue(OutboxKind::Acknowledgement, reporter, &rendered, None, Some(report.id), event).await?;
         Ok(())
     }
 
@@ -86,14 +86,17 @@ impl Notifier {
             let summary = summary(Some(case_id), Some(reporter), None, impact);
             let rendered = self.coach.outcome(decision, message, &summary);
             log_issues(&rendered, report.id);
-            let queued = self.queue(OutboxKind::Outcome, reporter, &rendered, Some(case_id), Some(report.id)).await?;
-            if queued.created || !told_before {
+            let event = |queued: &QueuedMessage| {
                 let payload = json!({
                     "message_id": queued.message.id,
                     "recipient": queued.message.recipient,
                     "subject": queued.message.subject,
                 });
-                self.store.append_event(EventSubject::Report(report.id), "reporter_told", &payload).await?;
+                (queued.created || !told_before).then_some((EventSubject::Report(report.id), "reporter_told", payload))
+            };
+            let queued =
+                self.queue(OutboxKind::Outcome, reporter, &rendered, Some(case_id), Some(report.id), event).await?;
+            if queued.created || !told_before {
                 tracing::info!(report_id = %report.id, %case_id, "outcome queued for the reporter");
             }
         }
@@ -110,11 +113,13 @@ impl Notifier {
             let summary = summary(Some(case_id), None, Some(person), impact);
             let rendered = self.coach.lesson(decision, message, &summary, Audience::Recipient);
             log_issues(&rendered, report.id);
-            let queued = self.queue(OutboxKind::Lesson, &recipient, &rendered, Some(case_id), None).await?;
-            if queued.created {
+            let event = |queued: &QueuedMessage| {
                 let payload =
                     json!({ "message_id": queued.message.id, "recipient": recipient, "report_id": report.id });
-                self.store.append_event(EventSubject::Case(case_id), "lesson_queued", &payload).await?;
+                queued.created.then_some((EventSubject::Case(case_id), "lesson_queued", payload))
+            };
+            let queued = self.queue(OutboxKind::Lesson, &recipient, &rendered, Some(case_id), None, event).await?;
+            if queued.created {
                 tracing::info!(report_id = %report.id, %case_id, "lesson queued");
             }
         }
@@ -162,14 +167,19 @@ impl Notifier {
             case_id: Some(case_id),
             report_id: None,
         };
-        let queued = self.store.queue_message_about(&new_message, person_id).await?;
+        let event = |queued: &QueuedMessage| {
+            let payload = json!({
+                "message_id": queued.message.id,
+                "recipient": queued.message.recipient,
+                "audience": "clicker",
+            });
+            queued.created.then_some((EventSubject::Case(case_id), "lesson_queued", payload))
+        };
+        let queued = self.store.queue_message_recorded(&new_message, person_id, event).await?;
         if !queued.created {
             return Ok(false);
         }
         self.outbox_queued.notify_one();
-        let payload =
-            json!({ "message_id": queued.message.id, "recipient": queued.message.recipient, "audience": "clicker" });
-        self.store.append_event(EventSubject::Case(case_id), "lesson_queued", &payload).await?;
         tracing::info!(%case_id, "lesson queued for a person who clicked");
         Ok(true)
     }
@@ -192,20 +202,24 @@ impl Notifier {
             case_id: Some(case_id),
             report_id: None,
         };
-        let queued = self.store.queue_message_about(&new_message, about_id).await?;
+        let event = |queued: &QueuedMessage| {
+            let payload = json!({
+                "message_id": queued.message.id,
+                "recipient": queued.message.recipient,
+                "detail": notice.event_detail,
+            });
+            queued.created.then_some((EventSubject::Case(case_id), notice.event_kind, payload))
+        };
+        let queued = self.store.queue_message_recorded(&new_message, about_id, event).await?;
         if !queued.created {
             return Ok(false);
         }
         self.outbox_queued.notify_one();
-        let payload = json!({
-            "message_id": queued.message.id,
-            "recipient": queued.message.recipient,
-            "detail": notice.event_detail,
-        });
-        self.store.append_event(EventSubject::Case(case_id), notice.event_kind, &payload).await?;
         Ok(true)
     }
 
+    /// Queues a rendered message and, in the same transaction, the event
+    /// that `event` returns for it.
     async fn queue(
         &self,
         kind: OutboxKind,
@@ -213,6 +227,7 @@ impl Notifier {
         rendered: &RenderedMessage,
         case_id: Option<Uuid>,
         report_id: Option<Uuid>,
+        event: impl FnOnce(&QueuedMessage) -> Option<(EventSubject, &'static str, serde_json::Value)>,
     ) -> Result<QueuedMessage, ServiceError> {
         let message = NewOutboxMessage {
             kind,
@@ -223,7 +238,7 @@ impl Notifier {
             case_id,
             report_id,
         };
-        let queued = self.store.queue_message(&message).await?;
+        let queued = self.store.queue_message_with(&message, event).await?;
         if queued.created {
             self.outbox_queued.notify_one();
         }
@@ -231,8 +246,11 @@ impl Notifier {
     }
 
     async fn case_reporters(&self, case_id: Uuid) -> Result<BTreeSet<String>, ServiceError> {
-        let detail = self.store.get_case(case_id).await?.ok_or(ServiceError::NotFound { what: "case", id: case_id })?;
-        Ok(detail.reporters.iter().map(|reporter| reporter.address.to_lowercase()).collect())
+        let reporters = self.store.case_reporters(case_id).await?;
+        if reporters.is_empty() && self.store.get_case(case_id).await?.is_none() {
+            return Err(ServiceError::NotFound { what: "case", id: case_id });
+        }
+        Ok(reporters.iter().map(|reporter| reporter.address.to_lowercase()).collect())
     }
 
     /// Returns the To and Cc addresses of the reported original at the

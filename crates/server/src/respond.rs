@@ -154,21 +154,20 @@ impl Responder {
     /// clickers, submitters and credential owners come from the case's
     /// stored click verdicts and the identity inventory.
     async fn case_facts(&self, case_id: Uuid, decision: &Decision) -> Result<CaseFacts, ServiceError> {
-        let detail = self.store.get_case(case_id).await?.ok_or(ServiceError::NotFound { what: "case", id: case_id })?;
-        let reporters: Vec<String> = detail
-            .reporters
+        // Only the reporters are read, not the case's reports with their analyses.
+        let case_reporters = self.store.case_reporters(case_id).await?;
+        if case_reporters.is_empty() && self.store.get_case(case_id).await?.is_none() {
+            return Err(ServiceError::NotFound { what: "case", id: case_id });
+        }
+        let reporters: Vec<String> = case_reporters
             .iter()
             .filter(|reporter| reporter.address != UNKNOWN_REPORTER)
             .map(|reporter| reporter.address.to_lowercase())
             .collect();
         // A playbook's reporter threshold counts the whole campaign: ten people
         // reporting ten per-recipient variants of one lure are ten reports of it.
-        let mut reporter_count = u64::try_from(detail.reporters.len()).unwrap_or(u64::MAX);
-        if let Some(campaign_id) = self.store.campaign_of_case(case_id).await?
-            && let Some(campaign) = self.store.get_campaign(campaign_id).await?
-        {
-            reporter_count = reporter_count.max(campaign.reporter_count);
-        }
+        let case_count = u64::try_from(case_reporters.len()).unwrap_or(u64::MAX);
+        let reporter_count = case_count.max(self.store.campaign_reporter_count(case_id).await?);
         let people = self.store.identity_people(case_id).await?;
         let people = crate::identity::people_facts(&people, &self.inventory, decision);
         Ok(CaseFacts {

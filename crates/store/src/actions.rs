@@ -5,13 +5,15 @@
 //! text and JSON. The idempotency key is unique across all cases, so a job
 //! that plans again finds the rows of its earlier attempt.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, sqlite_now, sqlite_now_plus_ms};
+use crate::db::{Backend, Sql, on_db, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, StoreError, invalid};
 use crate::events::{EventSubject, append_all_in_tx};
 use crate::store::{Store, check_kind, check_text};
@@ -167,23 +169,37 @@ pub(crate) type ActionRow = (
     Option<DateTime<Utc>>,
 );
 
-const INSERT_ACTION: Sql = Sql::each(
-    concat!(
+/// Bind parameters per row of the insert that `insert_actions_sql` returns.
+const ACTION_PARAMETERS: usize = 11;
+
+/// Rows per insert statement, far below the bind parameter limits of SQLite
+/// (32,766) and PostgreSQL (65,535).
+const ACTIONS_PER_INSERT: usize = 256;
+
+/// Returns an insert of `rows` actions in one statement, which costs one round
+/// trip to the database instead of one per action. An action whose
+/// idempotency key is stored already is left out, and only new rows are
+/// returned.
+fn insert_actions_sql(backend: Backend, rows: usize) -> String {
+    let now = match backend {
+        Backend::Sqlite => sqlite_now!(),
+        Backend::Postgres => "now()",
+    };
+    let mut sql = String::from(
         "INSERT INTO actions (id, case_id, kind, target, mode, connector, playbook, reversible, note, \
-         idempotency_key, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, ",
-        sqlite_now!(),
-        ", ",
-        sqlite_now!(),
-        ") ON CONFLICT (idempotency_key) DO NOTHING RETURNING ",
-        action_columns!()
-    ),
-    concat!(
-        "INSERT INTO actions (id, case_id, kind, target, mode, connector, playbook, reversible, note, \
-         idempotency_key, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-         now(), now()) ON CONFLICT (idempotency_key) DO NOTHING RETURNING ",
-        action_columns!()
-    ),
-);
+         idempotency_key, status, created_at, updated_at) VALUES ",
+    );
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        let first = row * ACTION_PARAMETERS;
+        let parameters: Vec<String> = (1..=ACTION_PARAMETERS).map(|n| format!("${}", first + n)).collect();
+        sql.push_str(&format!("({}, {now}, {now})", parameters.join(", ")));
+    }
+    sql.push_str(concat!(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING ", action_columns!()));
+    sql
+}
 
 const SELECT_ACTION: Sql = Sql::same(concat!("SELECT ", action_columns!(), " FROM actions WHERE id = $1"));
 
@@ -214,6 +230,43 @@ const UPDATE_ACTION_STATUS: Sql = Sql::each(
         action_columns!()
     ),
 );
+
+/// Bind parameters per row of the update that `update_actions_sql` returns.
+const TRANSITION_PARAMETERS: usize = 5;
+
+/// Transitions per update statement, far below the bind parameter limits.
+const ACTIONS_PER_UPDATE: usize = 256;
+
+/// Returns an update that moves `rows` actions at once, each like
+/// `UPDATE_ACTION_STATUS` and in one round trip to the database. Each row of
+/// the bound list is (action id, new status, expected status, outcome or
+/// NULL, whether the new status is final), and the statement returns the
+/// actions it moved.
+fn update_actions_sql(backend: Backend, rows: usize) -> String {
+    let (now, row_types) = match backend {
+        Backend::Sqlite => (sqlite_now!(), ["", "", "", "", ""]),
+        Backend::Postgres => ("now()", ["::uuid", "::text", "::text", "::jsonb", "::boolean"]),
+    };
+    let mut sql = String::from("WITH moves (action_id, new_status, old_status, new_outcome, is_final) AS (VALUES ");
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        let first = row * TRANSITION_PARAMETERS;
+        let parameters: Vec<String> =
+            row_types.iter().enumerate().map(|(index, cast)| format!("${}{cast}", first + index + 1)).collect();
+        sql.push_str(&format!("({})", parameters.join(", ")));
+    }
+    sql.push_str(&format!(
+        ") UPDATE actions SET status = moves.new_status, outcome = coalesce(moves.new_outcome, actions.outcome), \
+         updated_at = {now}, finished_at = CASE WHEN moves.is_final THEN {now} ELSE actions.finished_at END \
+         FROM moves WHERE actions.id = moves.action_id AND actions.status = moves.old_status RETURNING "
+    ));
+    // Unqualified: SQLite's RETURNING may name only the updated table's
+    // columns, and no column of `moves` has the name of one of them.
+    sql.push_str(action_columns!());
+    sql
+}
 
 /// Takes over a `running` action whose last sign of life (`updated_at`) is at
 /// least `$2` milliseconds old, and stamps it now. Only one caller gets the row.
@@ -290,44 +343,52 @@ impl Store {
                 let mut tx = pool.begin().await?;
                 let mut created = Vec::with_capacity(actions.len());
                 let mut events = Vec::new();
-                for action in actions {
-                    let id = Uuid::now_v7();
-                    // The insert returns the new row; a key stored before returns nothing.
-                    let inserted: Option<ActionRow> = sqlx::query_as(INSERT_ACTION.text(backend))
-                        .bind(id)
-                        .bind(action.case_id)
-                        .bind(&action.kind)
-                        .bind(Json(&action.target))
-                        .bind(action.mode.as_str())
-                        .bind(&action.connector)
-                        .bind(&action.playbook)
-                        .bind(action.reversible)
-                        .bind(&action.note)
-                        .bind(&action.idempotency_key)
-                        .bind(initial_status(action.mode).as_str())
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(|error| case_missing(error, action.case_id))?;
-                    let (row, inserted) = match inserted {
-                        Some(row) => (row, 1),
-                        None => {
-                            let row: ActionRow = sqlx::query_as(SELECT_ACTION_BY_KEY.text(backend))
-                                .bind(&action.idempotency_key)
-                                .fetch_one(&mut *tx)
-                                .await?;
-                            (row, 0)
+                for chunk in actions.chunks(ACTIONS_PER_INSERT) {
+                    let mut insert = sqlx::query_as::<_, ActionRow>(sqlx::AssertSqlSafe(insert_actions_sql(
+                        backend,
+                        chunk.len(),
+                    )));
+                    for action in chunk {
+                        insert = insert
+                            .bind(Uuid::now_v7())
+                            .bind(action.case_id)
+                            .bind(&action.kind)
+                            .bind(Json(&action.target))
+                            .bind(action.mode.as_str())
+                            .bind(&action.connector)
+                            .bind(&action.playbook)
+                            .bind(action.reversible)
+                            .bind(&action.note)
+                            .bind(&action.idempotency_key)
+                            .bind(initial_status(action.mode).as_str());
+                    }
+                    // The insert returns the new rows; a key stored before returns nothing.
+                    let rows = insert.fetch_all(&mut *tx).await.map_err(|error| case_missing(error, chunk[0].case_id))?;
+                    let mut inserted: HashMap<String, ActionRow> =
+                        rows.into_iter().map(|row| (row.9.clone(), row)).collect();
+                    for action in chunk {
+                        // A key given twice is new only the first time.
+                        let (row, is_new) = match inserted.remove(&action.idempotency_key) {
+                            Some(row) => (row, true),
+                            None => {
+                                let row: ActionRow = sqlx::query_as(SELECT_ACTION_BY_KEY.text(backend))
+                                    .bind(&action.idempotency_key)
+                                    .fetch_one(&mut *tx)
+                                    .await?;
+                                (row, false)
+                            }
+                        };
+                        let stored = action_from_row(row)?;
+                        if is_new {
+                            tracing::debug!(action_id = %stored.id, case_id = %stored.case_id, kind = %stored.kind, "action stored");
                         }
-                    };
-                    let stored = action_from_row(row)?;
-                    if inserted == 1 {
-                        tracing::debug!(action_id = %stored.id, case_id = %stored.case_id, kind = %stored.kind, "action stored");
+                        if let (true, Some((event_kind, payload))) = (is_new, event) {
+                            let payload_text = payload(&stored).to_string();
+                            self.check_payload("event payload", &payload_text)?;
+                            events.push((EventSubject::Case(stored.case_id), event_kind, payload_text));
+                        }
+                        created.push(CreatedAction { action: stored, created: is_new });
                     }
-                    if let (1, Some((event_kind, payload))) = (inserted, event) {
-                        let payload_text = payload(&stored).to_string();
-                        self.check_payload("event payload", &payload_text)?;
-                        events.push((EventSubject::Case(stored.case_id), event_kind, payload_text));
-                    }
-                    created.push(CreatedAction { action: stored, created: inserted == 1 });
                 }
                 append_all_in_tx!(tx, backend, &events).await?;
                 tx.commit().await?;
@@ -369,6 +430,9 @@ impl Store {
         transitions: &[ActionTransition<'_>],
         payload: impl Fn(&Action, &ActionTransition<'_>) -> Value,
     ) -> Result<Vec<Option<Action>>> {
+        if transitions.is_empty() {
+            return Ok(Vec::new());
+        }
         for transition in transitions {
             check_kind("event kind", transition.event_kind)?;
             if let Some(outcome) = &transition.outcome {
@@ -380,16 +444,23 @@ impl Store {
                 let mut tx = pool.begin().await?;
                 let mut updated = Vec::with_capacity(transitions.len());
                 let mut events = Vec::new();
+                let mut moved: HashMap<Uuid, ActionRow> = HashMap::with_capacity(transitions.len());
+                for chunk in transitions.chunks(ACTIONS_PER_UPDATE) {
+                    let mut update =
+                        sqlx::query_as::<_, ActionRow>(sqlx::AssertSqlSafe(update_actions_sql(backend, chunk.len())));
+                    for transition in chunk {
+                        update = update
+                            .bind(transition.action_id)
+                            .bind(transition.to.as_str())
+                            .bind(transition.from.as_str())
+                            .bind(transition.outcome.as_ref().map(Json))
+                            .bind(transition.to.is_final());
+                    }
+                    moved.extend(update.fetch_all(&mut *tx).await?.into_iter().map(|row| (row.0, row)));
+                }
                 for transition in transitions {
-                    let row: Option<ActionRow> = sqlx::query_as(UPDATE_ACTION_STATUS.text(backend))
-                        .bind(transition.action_id)
-                        .bind(transition.to.as_str())
-                        .bind(transition.from.as_str())
-                        .bind(transition.outcome.as_ref().map(Json))
-                        .bind(transition.to.is_final())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let Some(row) = row else {
+                    // An action given twice moves only once.
+                    let Some(row) = moved.remove(&transition.action_id) else {
                         updated.push(None);
                         continue;
                     };

@@ -190,6 +190,12 @@ const SELECT_REPORTERS: Sql = Sql::same(
      WHERE c.campaign_id = $1",
 );
 
+/// The reporters of every case in the campaign of case `$1`.
+const SELECT_CASE_CAMPAIGN_REPORTERS: Sql = Sql::same(
+    "SELECT DISTINCT r.reporter FROM campaign_cases own JOIN campaign_cases c ON c.campaign_id = own.campaign_id \
+     JOIN reports r ON r.case_id = c.case_id WHERE own.case_id = $1",
+);
+
 const UPDATE_COUNTS: Sql = Sql::each(
     concat!(
         "UPDATE campaigns SET case_count = $2, reporter_count = $3, last_seen_at = ",
@@ -298,6 +304,16 @@ impl Store {
             reporter_count: distinct_reporters(&reporters),
             merged_from,
         }))
+    }
+
+    /// Returns the reporter count of the campaign that the case is in,
+    /// counted as `get_campaign` counts it, in one statement. Returns 0 when
+    /// the case is in no campaign.
+    pub async fn campaign_reporter_count(&self, case_id: Uuid) -> Result<u64> {
+        let reporters: Vec<String> = on_db!(&self.reads, |pool, backend| {
+            sqlx::query_scalar(SELECT_CASE_CAMPAIGN_REPORTERS.text(backend)).bind(case_id).fetch_all(pool).await?
+        });
+        Ok(distinct_reporters(&reporters))
     }
 
     /// Returns the campaign of a case, if the case was assigned to one.

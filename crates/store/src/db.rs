@@ -178,9 +178,14 @@ async fn connect_sqlite(config: &StoreConfig, role: SqliteRole) -> Result<Db> {
         }
     };
 
+    // No ping before each acquire: the database is a file opened by this
+    // process, so there is no link to test, and each ping is a round trip to
+    // the connection's thread that every caller of the single writer waits
+    // for. sqlx still pings a connection when it returns to the pool.
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(config.acquire_timeout)
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .map_err(|source| StoreError::Connect {

@@ -141,11 +141,15 @@ const INSERT_JOB: Sql = Sql::each(
         sqlite_now!(),
         ", ",
         sqlite_now!(),
-        ") ON CONFLICT (kind, idempotency_key) DO NOTHING"
+        ") ON CONFLICT (kind, idempotency_key) DO NOTHING RETURNING ",
+        job_columns!()
     ),
-    "INSERT INTO jobs (id, kind, idempotency_key, payload, status, attempts, max_attempts, due_at, created_at, \
-     updated_at) VALUES ($1, $2, $3, $4, 'queued', 0, $5, now() + $6 * interval '1 millisecond', now(), now()) \
-     ON CONFLICT (kind, idempotency_key) DO NOTHING",
+    concat!(
+        "INSERT INTO jobs (id, kind, idempotency_key, payload, status, attempts, max_attempts, due_at, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, 'queued', 0, $5, now() + $6 * interval '1 millisecond', now(), now()) \
+         ON CONFLICT (kind, idempotency_key) DO NOTHING RETURNING ",
+        job_columns!()
+    ),
 );
 
 const SELECT_JOB_BY_KEY: Sql =
@@ -177,6 +181,13 @@ const BURY_ABANDONED: Sql = Sql::each(
      WHERE status = 'running' AND due_at <= now() AND attempts >= max_attempts \
      AND kind IN (SELECT jsonb_array_elements_text($1)) \
      RETURNING id, kind, lease_owner, attempts",
+);
+
+/// Whether `BURY_ABANDONED` would change a row, as a read on SQLite.
+const ANY_ABANDONED_SQLITE: &str = concat!(
+    "SELECT 1 FROM jobs WHERE status = 'running' AND due_at <= ",
+    sqlite_now!(),
+    " AND attempts >= max_attempts AND kind IN (SELECT value FROM json_each($1)) LIMIT 1"
 );
 
 /// Takes the oldest due job in one statement. On SQLite the statement holds
@@ -337,27 +348,31 @@ impl Store {
         let delay = delay_ms("delay", options.delay, MAX_DELAY)?;
 
         let id = Uuid::now_v7();
-        let (inserted, row) = on_db!(&self.db, |pool, backend| {
-            let inserted = sqlx::query(INSERT_JOB.text(backend))
+        // The insert returns the new row; only a key stored before costs a second statement.
+        let (created, row) = on_db!(&self.db, |pool, backend| {
+            let inserted: Option<JobRow> = sqlx::query_as(INSERT_JOB.text(backend))
                 .bind(id)
                 .bind(kind)
                 .bind(idempotency_key)
                 .bind(Json(payload))
                 .bind(i64::from(max_attempts))
                 .bind(delay)
-                .execute(pool)
-                .await?
-                .rows_affected();
-            let row: JobRow = sqlx::query_as(SELECT_JOB_BY_KEY.text(backend))
-                .bind(kind)
-                .bind(idempotency_key)
-                .fetch_one(pool)
+                .fetch_optional(pool)
                 .await?;
-            (inserted, row)
+            match inserted {
+                Some(row) => (true, row),
+                None => {
+                    let row: JobRow = sqlx::query_as(SELECT_JOB_BY_KEY.text(backend))
+                        .bind(kind)
+                        .bind(idempotency_key)
+                        .fetch_one(pool)
+                        .await?;
+                    (false, row)
+                }
+            }
         });
 
         let job = job_from_row(row)?.0;
-        let created = inserted == 1;
         if created && delay == 0 {
             self.announce_job(kind).await;
         }
@@ -551,6 +566,16 @@ impl Store {
     }
 
     async fn bury_abandoned(&self, kinds: &[&str]) -> Result<()> {
+        // On SQLite a read beside the writer finds out first whether there is
+        // anything to bury, so that the common case costs the single writer
+        // nothing. On PostgreSQL the update alone is one statement as well.
+        if let Db::Sqlite(pool) = &self.reads {
+            let abandoned: Option<i64> =
+                sqlx::query_scalar(ANY_ABANDONED_SQLITE).bind(Json(kinds)).fetch_optional(pool).await?;
+            if abandoned.is_none() {
+                return Ok(());
+            }
+        }
         let buried: Vec<(Uuid, String, Option<String>, i64)> = on_db!(&self.db, |pool, backend| {
             sqlx::query_as(BURY_ABANDONED.text(backend)).bind(Json(kinds)).fetch_all(pool).await?
         });

@@ -13,11 +13,13 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::db::{Sql, on_db, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, StoreError, invalid};
-use crate::store::{Store, check_text, delay_ms, duration_ms};
+use crate::events::{EventSubject, append_all_in_tx};
+use crate::store::{Store, check_kind, check_text, delay_ms, duration_ms};
 use crate::text_enum::text_enum;
 
 /// Maximum length of a recipient address: a 64-byte local part, `@` and a
@@ -149,11 +151,15 @@ const INSERT_MESSAGE: Sql = Sql::each(
         "INSERT INTO outbox (id, kind, recipient, subject, body_text, body_html, case_id, report_id, about_id, \
          status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', ",
         sqlite_now!(),
-        ") ON CONFLICT (about_id, kind, recipient) DO NOTHING"
+        ") ON CONFLICT (about_id, kind, recipient) DO NOTHING RETURNING ",
+        outbox_columns!()
     ),
-    "INSERT INTO outbox (id, kind, recipient, subject, body_text, body_html, case_id, report_id, about_id, \
-     status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', now()) \
-     ON CONFLICT (about_id, kind, recipient) DO NOTHING",
+    concat!(
+        "INSERT INTO outbox (id, kind, recipient, subject, body_text, body_html, case_id, report_id, about_id, \
+         status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', now()) \
+         ON CONFLICT (about_id, kind, recipient) DO NOTHING RETURNING ",
+        outbox_columns!()
+    ),
 );
 
 const SELECT_MESSAGE_BY_KEY: Sql = Sql::same(concat!(
@@ -251,6 +257,16 @@ impl Store {
     /// Fails with `InvalidInput` when an acknowledgement or outcome has no
     /// report id, or a lesson no case id.
     pub async fn queue_message(&self, message: &NewOutboxMessage) -> Result<QueuedMessage> {
+        self.queue_message_with(message, |_| None).await
+    }
+
+    /// Queues a message like `queue_message` and appends the event that
+    /// `event` returns for it like `queue_message_recorded`.
+    pub async fn queue_message_with(
+        &self,
+        message: &NewOutboxMessage,
+        event: impl FnOnce(&QueuedMessage) -> Option<(EventSubject, &'static str, Value)>,
+    ) -> Result<QueuedMessage> {
         let about_id = match message.kind {
             OutboxKind::Acknowledgement | OutboxKind::Outcome => message.report_id,
             OutboxKind::Lesson => message.case_id,
@@ -259,13 +275,26 @@ impl Store {
             let reason = format!("a {} message needs its report id, a lesson its case id", message.kind);
             return Err(invalid("outbox message", reason));
         };
-        self.queue_message_about(message, about_id).await
+        self.queue_message_recorded(message, about_id, event).await
     }
 
     /// Queues a message that is unique per `about_id`, kind and recipient
     /// instead of per report or case, such as a second lesson of one case
     /// for a person who clicked, keyed by that person's verdict row.
     pub async fn queue_message_about(&self, message: &NewOutboxMessage, about_id: Uuid) -> Result<QueuedMessage> {
+        self.queue_message_recorded(message, about_id, |_| None).await
+    }
+
+    /// Queues a message like `queue_message_about` and appends the event that
+    /// `event` returns for the queued message, if any, in the same
+    /// transaction. So the pair costs one commit, and a crash never leaves
+    /// the message without its event.
+    pub async fn queue_message_recorded(
+        &self,
+        message: &NewOutboxMessage,
+        about_id: Uuid,
+        event: impl FnOnce(&QueuedMessage) -> Option<(EventSubject, &'static str, Value)>,
+    ) -> Result<QueuedMessage> {
         check_text("recipient", &message.recipient, MAX_RECIPIENT_BYTES)?;
         check_text("subject", &message.subject, MAX_SUBJECT_BYTES)?;
         self.check_payload("message text", &message.text)?;
@@ -273,34 +302,53 @@ impl Store {
         let recipient = message.recipient.trim().to_lowercase();
 
         let id = Uuid::now_v7();
-        let (inserted, row) = on_db!(&self.db, |pool, backend| {
-            let inserted = sqlx::query(INSERT_MESSAGE.text(backend))
-                .bind(id)
-                .bind(message.kind.as_str())
-                .bind(&recipient)
-                .bind(&message.subject)
-                .bind(&message.text)
-                .bind(&message.html)
-                .bind(message.case_id)
-                .bind(message.report_id)
-                .bind(about_id)
-                .execute(pool)
-                .await?
-                .rows_affected();
-            let row: OutboxRow = sqlx::query_as(SELECT_MESSAGE_BY_KEY.text(backend))
-                .bind(about_id)
-                .bind(message.kind.as_str())
-                .bind(&recipient)
-                .fetch_one(pool)
-                .await?;
-            (inserted == 1, row)
+        let queued = on_db!(&self.db, |pool, backend| {
+            async {
+                let mut tx = pool.begin().await?;
+                // The insert returns the new row; only a message queued before costs a second statement.
+                let inserted: Option<OutboxRow> = sqlx::query_as(INSERT_MESSAGE.text(backend))
+                    .bind(id)
+                    .bind(message.kind.as_str())
+                    .bind(&recipient)
+                    .bind(&message.subject)
+                    .bind(&message.text)
+                    .bind(&message.html)
+                    .bind(message.case_id)
+                    .bind(message.report_id)
+                    .bind(about_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let (created, row) = match inserted {
+                    Some(row) => (true, row),
+                    None => {
+                        let row: OutboxRow = sqlx::query_as(SELECT_MESSAGE_BY_KEY.text(backend))
+                            .bind(about_id)
+                            .bind(message.kind.as_str())
+                            .bind(&recipient)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        (false, row)
+                    }
+                };
+                let queued = QueuedMessage { message: message_from_row(row)?, created };
+                if let Some((subject, kind, payload)) = event(&queued) {
+                    check_kind("event kind", kind)?;
+                    let payload_text = payload.to_string();
+                    self.check_payload("event payload", &payload_text)?;
+                    append_all_in_tx!(tx, backend, &[(subject, kind, payload_text)])
+                        .await
+                        .map_err(|error| subject_missing(error, subject))?;
+                }
+                tx.commit().await?;
+                Ok::<_, StoreError>(queued)
+            }
+            .await?
         });
 
-        let stored = message_from_row(row)?;
-        if inserted {
-            tracing::debug!(message_id = %stored.id, kind = %stored.kind, "message queued");
+        if queued.created {
+            tracing::debug!(message_id = %queued.message.id, kind = %queued.message.kind, "message queued");
         }
-        Ok(QueuedMessage { message: stored, created: inserted })
+        Ok(queued)
     }
 
     /// Returns up to `filter.limit` messages that match the filter, oldest first.
@@ -409,6 +457,19 @@ fn truncate(error: &str) -> &str {
         end -= 1;
     }
     &error[..end]
+}
+
+/// Maps a foreign key violation of an event append to the missing subject.
+fn subject_missing(error: sqlx::Error, subject: EventSubject) -> StoreError {
+    match (error, subject) {
+        (sqlx::Error::Database(e), EventSubject::Case(id)) if e.is_foreign_key_violation() => {
+            StoreError::CaseNotFound(id)
+        }
+        (sqlx::Error::Database(e), EventSubject::Report(id)) if e.is_foreign_key_violation() => {
+            StoreError::ReportNotFound(id)
+        }
+        (other, _) => other.into(),
+    }
 }
 
 pub(crate) fn message_from_row(row: OutboxRow) -> Result<OutboxMessage> {

@@ -184,6 +184,9 @@ const SELECT_REPORTS_WITH_STATUS: Sql = Sql::same(concat!(
 const SELECT_CASE_REPORTS: Sql =
     Sql::same(concat!("SELECT ", report_columns!(), " FROM reports WHERE case_id = $1 ORDER BY received_at, id"));
 
+const SELECT_CASE_REPORTERS: Sql =
+    Sql::same("SELECT reporter, received_at FROM reports WHERE case_id = $1 ORDER BY received_at, id");
+
 const UPDATE_REPORT_STATUS: Sql = Sql::each(
     concat!(
         "UPDATE reports SET status = $2, decision = coalesce($3, decision), updated_at = ",
@@ -214,9 +217,10 @@ const INSERT_CASE: Sql = Sql::each(
     concat!(
         "INSERT INTO cases (id, join_key, created_at) VALUES ($1, $2, ",
         sqlite_now!(),
-        ") ON CONFLICT (join_key) DO NOTHING"
+        ") ON CONFLICT (join_key) DO NOTHING RETURNING id"
     ),
-    "INSERT INTO cases (id, join_key, created_at) VALUES ($1, $2, now()) ON CONFLICT (join_key) DO NOTHING",
+    "INSERT INTO cases (id, join_key, created_at) VALUES ($1, $2, now()) ON CONFLICT (join_key) DO NOTHING \
+     RETURNING id",
 );
 
 const SELECT_CASE_ID_BY_KEY: Sql = Sql::same("SELECT id FROM cases WHERE join_key = $1");
@@ -390,11 +394,16 @@ impl Store {
         // deleted, so the select always finds the winner.
         let new_id = Uuid::now_v7();
         let (case_created, case_id) = on_db!(&self.db, |pool, backend| {
-            let inserted =
-                sqlx::query(INSERT_CASE.text(backend)).bind(new_id).bind(join_key).execute(pool).await?.rows_affected();
-            let case_id: Uuid =
-                sqlx::query_scalar(SELECT_CASE_ID_BY_KEY.text(backend)).bind(join_key).fetch_one(pool).await?;
-            (inserted == 1, case_id)
+            let inserted: Option<Uuid> =
+                sqlx::query_scalar(INSERT_CASE.text(backend)).bind(new_id).bind(join_key).fetch_optional(pool).await?;
+            match inserted {
+                Some(case_id) => (true, case_id),
+                None => {
+                    let case_id: Uuid =
+                        sqlx::query_scalar(SELECT_CASE_ID_BY_KEY.text(backend)).bind(join_key).fetch_one(pool).await?;
+                    (false, case_id)
+                }
+            }
         });
 
         if let Some(current_case) = current_case
@@ -439,6 +448,16 @@ impl Store {
         Ok(Some(CaseDetail { case: Case { id, join_key, created_at }, reports, reporters }))
     }
 
+    /// Returns the reporters of a case as `get_case` does, without reading
+    /// the reports' analyses and decisions. Empty when no report joined the
+    /// case or the case does not exist.
+    pub async fn case_reporters(&self, case_id: Uuid) -> Result<Vec<Reporter>> {
+        let rows: Vec<(String, DateTime<Utc>)> = on_db!(&self.reads, |pool, backend| {
+            sqlx::query_as(SELECT_CASE_REPORTERS.text(backend)).bind(case_id).fetch_all(pool).await?
+        });
+        Ok(group_reporters(rows.iter().map(|(address, received_at)| (address.as_str(), *received_at))))
+    }
+
     /// Returns the case with this join key, if a report joined it.
     pub async fn find_case(&self, join_key: &str) -> Result<Option<Case>> {
         let row: Option<(Uuid, String, DateTime<Utc>)> = on_db!(&self.reads, |pool, backend| {
@@ -447,9 +466,11 @@ impl Store {
         Ok(row.map(|(id, join_key, created_at)| Case { id, join_key, created_at }))
     }
 
-    /// Returns the case of a report, failing with `ReportNotFound`.
+    /// Returns the case of a report, failing with `ReportNotFound`. Reads the
+    /// last committed state beside the writer, which is enough because
+    /// `join_case`'s update checks the case again.
     async fn report_case(&self, report_id: Uuid) -> Result<Option<Uuid>> {
-        let row: Option<(Option<Uuid>,)> = on_db!(&self.db, |pool, backend| {
+        let row: Option<(Option<Uuid>,)> = on_db!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_REPORT_CASE.text(backend)).bind(report_id).fetch_optional(pool).await?
         });
         row.map(|(case_id,)| case_id).ok_or(StoreError::ReportNotFound(report_id))
@@ -480,20 +501,21 @@ fn report_from_row(row: ReportRow) -> Result<Report> {
 /// Groups reports by reporter address, ignoring ASCII case, in the order of
 /// each reporter's first report. `reports` must be sorted oldest first.
 fn reporters_of(reports: &[Report]) -> Vec<Reporter> {
+    group_reporters(reports.iter().map(|report| (report.reporter.as_str(), report.received_at)))
+}
+
+/// Groups `(reporter address, received at)` pairs like `reporters_of`.
+fn group_reporters<'a>(reports: impl Iterator<Item = (&'a str, DateTime<Utc>)>) -> Vec<Reporter> {
     let mut reporters: Vec<Reporter> = Vec::new();
     let mut index_by_address: HashMap<String, usize> = HashMap::new();
-    for report in reports {
-        let address = report.reporter.to_ascii_lowercase();
+    for (reporter, received_at) in reports {
+        let address = reporter.to_ascii_lowercase();
         if let Some(&index) = index_by_address.get(&address) {
             reporters[index].report_count += 1;
             continue;
         }
         index_by_address.insert(address, reporters.len());
-        reporters.push(Reporter {
-            address: report.reporter.clone(),
-            first_reported_at: report.received_at,
-            report_count: 1,
-        });
+        reporters.push(Reporter { address: reporter.to_owned(), first_reported_at: received_at, report_count: 1 });
     }
     reporters
 }

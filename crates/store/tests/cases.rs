@@ -3,7 +3,9 @@
 mod common;
 
 use common::{report_from, sample_message, store_test};
-use phishloop_store::{NewReport, ReportSource, ReportStatus, Sha256Hex, StoreError};
+use phishloop_store::{
+    EventSubject, NewEvent, NewReport, ReportSource, ReportStatus, ReportUpdate, Sha256Hex, StoreError,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -235,4 +237,74 @@ store_test!(case_join_missing_report, |db| {
 store_test!(case_missing_is_none, |db| {
     assert_eq!(db.store.get_case(Uuid::now_v7()).await.expect("get_case"), None);
     assert_eq!(db.store.find_case("unknown").await.expect("find_case"), None);
+});
+
+store_test!(report_update_stores_events_together, |db| {
+    let report = report_from(&db.store, "dan@example.org", b"Subject: invoice\r\n\r\npay now").await;
+    let case = db.store.join_case(report.id, KEY).await.expect("join").case_id;
+    let analysis = json!({ "message": { "subject": "invoice" } });
+    let decision = json!({ "verdict": "malicious", "category": "payment_fraud", "confidence": 0.9 });
+    let analysed = json!({ "analysed": true });
+    let decided = json!({ "verdict": "malicious" });
+    let joined = json!({ "report_id": report.id });
+
+    let first = ReportUpdate { analysis: Some(&analysis), status: Some(ReportStatus::Analysed), decision: None };
+    let first_events = [NewEvent { subject: EventSubject::Report(report.id), kind: "analysed", payload: &analysed }];
+    db.store.update_report_recorded(report.id, first, &first_events).await.expect("analysed");
+    let second = ReportUpdate { analysis: None, status: Some(ReportStatus::Decided), decision: Some(&decision) };
+    let second_events = [
+        NewEvent { subject: EventSubject::Case(case), kind: "report_joined", payload: &joined },
+        NewEvent { subject: EventSubject::Report(report.id), kind: "decided", payload: &decided },
+    ];
+    db.store.update_report_recorded(report.id, second, &second_events).await.expect("decided");
+    let read = db.store.get_report(report.id).await.expect("get_report").expect("report exists");
+    let report_events = db.store.events_for(EventSubject::Report(report.id)).await.expect("report events");
+    let case_events = db.store.events_for(EventSubject::Case(case)).await.expect("case events");
+
+    assert_eq!(read.status, ReportStatus::Decided);
+    assert_eq!(read.analysis.as_ref(), Some(&analysis), "a decision without analysis keeps the analysis");
+    assert_eq!(read.decision.as_ref(), Some(&decision));
+    let kinds: Vec<&str> = report_events.iter().map(|event| event.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["analysed", "decided"]);
+    assert_eq!(case_events.len(), 1);
+    assert_eq!(case_events[0].kind, "report_joined");
+    assert_eq!(case_events[0].seq + 1, report_events[1].seq, "one batch, chained in the order given");
+    assert!(db.store.verify_chain().await.expect("verify").is_intact());
+});
+
+store_test!(report_update_rolls_back_on_error, |db| {
+    let report = report_from(&db.store, "erin@example.org", b"Subject: hi\r\n\r\nclick").await;
+    let payload = json!({});
+    let update = ReportUpdate { analysis: None, status: Some(ReportStatus::Decided), decision: None };
+    let events = [NewEvent { subject: EventSubject::Report(report.id), kind: "decided", payload: &payload }];
+    let missing = Uuid::now_v7();
+    let analysed = ReportUpdate { analysis: None, status: Some(ReportStatus::Analysed), decision: None };
+
+    let without_decision = db.store.update_report_recorded(report.id, update, &events).await;
+    let unknown = db.store.update_report_recorded(missing, analysed, &[]).await;
+    let read = db.store.get_report(report.id).await.expect("get_report").expect("report exists");
+    let report_events = db.store.events_for(EventSubject::Report(report.id)).await.expect("report events");
+
+    assert!(matches!(without_decision, Err(StoreError::DecisionMissing { .. })), "{without_decision:?}");
+    assert!(matches!(unknown, Err(StoreError::ReportNotFound(id)) if id == missing), "{unknown:?}");
+    assert_eq!(read.status, ReportStatus::Received);
+    assert!(report_events.is_empty(), "nothing of the failed batch is stored: {report_events:?}");
+});
+
+store_test!(case_reporters_match_case_detail, |db| {
+    let message = sample_message(3_000, 3);
+    let alice = report_from(&db.store, "alice@example.org", &message).await;
+    let again = report_from(&db.store, "Alice@Example.org", &message).await;
+    let bob = report_from(&db.store, "bob@example.org", &message).await;
+    let case = db.store.join_case(alice.id, KEY).await.expect("join alice").case_id;
+    db.store.join_case(again.id, KEY).await.expect("join alice again");
+    db.store.join_case(bob.id, KEY).await.expect("join bob");
+
+    let reporters = db.store.case_reporters(case).await.expect("case_reporters");
+    let detail = db.store.get_case(case).await.expect("get_case").expect("case exists");
+
+    assert_eq!(reporters, detail.reporters);
+    assert_eq!(reporters.len(), 2);
+    assert_eq!(reporters[0].report_count, 2);
+    assert!(db.store.case_reporters(Uuid::now_v7()).await.expect("unknown case").is_empty());
 });
