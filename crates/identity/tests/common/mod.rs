@@ -58,7 +58,12 @@ impl LogCapture {
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
-        (capture, tracing::subscriber::set_default(subscriber))
+        let guard = tracing::subscriber::set_default(subscriber);
+        // Another test thread may have cached a call site's interest before
+        // this subscriber existed; without a rebuild, its events could be
+        // skipped here.
+        tracing::callsite::rebuild_interest_cache();
+        (capture, guard)
     }
 
     pub fn text(&self) -> String {

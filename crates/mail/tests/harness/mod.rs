@@ -11,7 +11,9 @@
 //!
 //! OpenSMTPD keeps its queue and control socket at fixed system paths, so
 //! only one instance runs at a time. [`MailServers`] keeps a process-wide
-//! lock while its SMTP server runs.
+//! lock while its SMTP server runs, and empties the queue before each
+//! start: a message an earlier instance could not deliver in time would
+//! otherwise reach a mailbox of a later test.
 
 #![allow(dead_code)]
 
@@ -138,6 +140,7 @@ impl MailServers {
                 wait_for_smtpd_exit(Duration::from_secs(20)),
                 "another OpenSMTPD answers on {SMTPD_SOCKET}; stop it (the tests start their own) and run the tests again"
             );
+            clear_smtpd_queue();
             let config = write_smtpd_config(servers.dir.path(), smtp_port, lmtp_port);
             let child =
                 spawn(&binary, &["-d", "-f", config.to_str().expect("UTF-8 path")], servers.dir.path(), "smtpd");
@@ -241,6 +244,24 @@ impl Drop for MailServers {
             wait_for_smtpd_exit(Duration::from_secs(10));
         }
         stop(&mut self.dovecot);
+    }
+}
+
+/// OpenSMTPD's spool, fixed at build time.
+const SMTPD_SPOOL: &str = "/var/spool/smtpd";
+
+/// Removes every queued message from OpenSMTPD's spool. Runs only while
+/// no OpenSMTPD runs, which the caller has checked.
+fn clear_smtpd_queue() {
+    for folder in ["queue", "incoming", "offline", "temporary"] {
+        let Ok(entries) = std::fs::read_dir(Path::new(SMTPD_SPOOL).join(folder)) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            if let Err(error) = removed {
+                eprintln!("harness: cannot remove {} from the OpenSMTPD spool: {error}", path.display());
+            }
+        }
     }
 }
 
