@@ -335,11 +335,7 @@ impl Triage {
     }
 
     fn rule_evidence(&self, record: &AnalysisRecord) -> Vec<Evidence> {
-        let Ok(variables) =
-            Variables::with_settings(record.message.as_ref(), &record.report, self.rule_settings.clone())
-        else {
-            return Vec::new();
-        };
+        let variables = Variables::with_settings(record.message.as_ref(), &record.report, self.rule_settings.clone());
         self.rules
             .evaluate(&variables)
             .into_iter()

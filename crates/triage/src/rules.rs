@@ -251,9 +251,17 @@ impl RuleSet {
         &self.rules
     }
 
+    #[cfg(test)]
+    pub(crate) fn names(&self) -> &HashSet<String> {
+        &self.names
+    }
+
     /// Evaluates every rule against the variables and returns the matches.
-    pub fn evaluate(&self, variables: &Variables) -> Vec<Hit> {
-        let context = self.context(variables);
+    /// When the analysis cannot be represented in CEL, no rule matches.
+    pub fn evaluate(&self, variables: &Variables<'_>) -> Vec<Hit> {
+        let Ok(context) = self.context(variables) else {
+            return Vec::new();
+        };
         let mut hits = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
             if matches(&rule.expression, &context) {
@@ -271,8 +279,8 @@ impl RuleSet {
     ///
     /// Returns the CEL error message, or says which type the expression
     /// returned instead of a boolean.
-    pub fn evaluate_one(&self, index: usize, variables: &Variables) -> Result<bool, String> {
-        let context = self.context(variables);
+    pub fn evaluate_one(&self, index: usize, variables: &Variables<'_>) -> Result<bool, String> {
+        let context = self.context(variables).map_err(|error| error.to_string())?;
         match self.rules[index].expression.execute(&context) {
             Ok(Value::Bool(matched)) => Ok(matched),
             Ok(other) => Err(format!("the expression returned {other:?}, not a boolean")),
@@ -280,12 +288,18 @@ impl RuleSet {
         }
     }
 
-    fn context(&self, variables: &Variables) -> Context<'_, '_> {
+    /// Converts the variables into the CEL values rules read, once for all
+    /// rules, leaving out the fields no expression names.
+    fn context(&self, variables: &Variables<'_>) -> Result<Context<'_, '_>, cel::SerializationError> {
         let mut context = Context::with_env(Arc::clone(&self.env));
-        context.add_variable_as_val("message", values::to_val(&variables.message, &self.names));
-        context.add_variable_as_val("report", values::to_val(&variables.report, &self.names));
+        let message = match variables.message {
+            Some(message) => values::serialize(message, &self.names)?,
+            None => values::serialize(&(), &self.names)?,
+        };
+        context.add_variable_as_val("message", message);
+        context.add_variable_as_val("report", values::serialize(variables.report, &self.names)?);
         context.add_variable_from_value("config", variables.config.clone());
-        context
+        Ok(context)
     }
 }
 
@@ -296,46 +310,36 @@ fn expression_words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|word| !word.is_empty()).map(str::to_string)
 }
 
-/// The values rules see, converted once per message.
+/// The variables rules read: the analysis and the report, converted when
+/// the rules run, and the rule settings, already converted.
 #[derive(Debug, Clone)]
-pub struct Variables {
-    pub message: Value,
-    pub report: Value,
-    pub config: Value,
+pub struct Variables<'a> {
+    message: Option<&'a phishloop_model::MessageAnalysis>,
+    report: &'a phishloop_model::Report,
+    config: Value,
 }
 
-impl Variables {
-    /// Converts analysis output and configuration for rules.
+impl<'a> Variables<'a> {
+    /// Collects analysis output and configuration for rules.
     ///
     /// # Errors
     ///
-    /// Fails only if a value cannot be represented in CEL.
+    /// Fails only if the configuration cannot be represented in CEL.
     pub fn new(
-        message: Option<&phishloop_model::MessageAnalysis>,
-        report: &phishloop_model::Report,
+        message: Option<&'a phishloop_model::MessageAnalysis>,
+        report: &'a phishloop_model::Report,
         config: &impl serde::Serialize,
     ) -> Result<Self, cel::SerializationError> {
-        Variables::with_settings(message, report, cel::to_value(config)?)
+        Ok(Variables::with_settings(message, report, cel::to_value(config)?))
     }
 
     /// Like [`Variables::new`], with the configuration already converted.
-    ///
-    /// # Errors
-    ///
-    /// Fails only if a value cannot be represented in CEL.
     pub fn with_settings(
-        message: Option<&phishloop_model::MessageAnalysis>,
-        report: &phishloop_model::Report,
+        message: Option<&'a phishloop_model::MessageAnalysis>,
+        report: &'a phishloop_model::Report,
         config: Value,
-    ) -> Result<Self, cel::SerializationError> {
-        Ok(Variables {
-            message: match message {
-                Some(message) => cel::to_value(message)?,
-                None => Value::Null,
-            },
-            report: cel::to_value(report)?,
-            config,
-        })
+    ) -> Self {
+        Variables { message, report, config }
     }
 }
 
