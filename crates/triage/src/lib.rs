@@ -26,6 +26,7 @@
 //!    threshold (scaled to 0..1) for `suspicious`. Below `review_confidence`,
 //!    or for any `suspicious` verdict, the decision needs review.
 
+mod conjuncts;
 pub mod features;
 pub mod model;
 pub mod rules;
