@@ -26,6 +26,7 @@
 //!    threshold (scaled to 0..1) for `suspicious`. Below `review_confidence`,
 //!    or for any `suspicious` verdict, the decision needs review.
 
+mod conjuncts;
 pub mod features;
 pub mod model;
 pub mod rules;
@@ -335,11 +336,7 @@ impl Triage {
     }
 
     fn rule_evidence(&self, record: &AnalysisRecord) -> Vec<Evidence> {
-        let Ok(variables) =
-            Variables::with_settings(record.message.as_ref(), &record.report, self.rule_settings.clone())
-        else {
-            return Vec::new();
-        };
+        let variables = Variables::with_settings(record.message.as_ref(), &record.report, self.rule_settings.clone());
         self.rules
             .evaluate(&variables)
             .into_iter()

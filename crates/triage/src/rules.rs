@@ -40,10 +40,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cel::common::types::{CelBool, CelString};
+use cel::common::value::Val;
 use cel::{Context, Env, ExecutionError, Program, Value};
 use phishloop_model::Category;
 use regex::Regex;
 
+use crate::conjuncts::{Collections, Conjuncts};
 use crate::values;
 use serde::Deserialize;
 
@@ -133,6 +135,8 @@ pub struct Rule {
     pub file: String,
     pub examples: Vec<Example>,
     expression: Program,
+    /// The expression's conjuncts, which [`RuleSet::evaluate`] runs.
+    conjuncts: Conjuncts,
     locations: Option<Program>,
 }
 
@@ -177,6 +181,9 @@ pub struct RuleSet {
     /// read. Fields of the analysis named otherwise are left out of what
     /// rules see, because CEL copies each list item a macro visits.
     names: HashSet<String>,
+    /// The collections that `exists` conjuncts iterate, sized once per
+    /// message.
+    collections: Collections,
 }
 
 impl std::fmt::Debug for RuleSet {
@@ -226,6 +233,7 @@ impl RuleSet {
         let env = Arc::new(environment());
         let mut rules: Vec<Rule> = Vec::new();
         let mut names = HashSet::new();
+        let mut collections = Collections::default();
         for (path, text) in sources {
             let file: RuleFile = toml::from_str(text)
                 .map_err(|error| RuleError::Syntax { path: path.clone(), reason: error.to_string() })?;
@@ -233,7 +241,7 @@ impl RuleSet {
                 for text in std::iter::once(&source.expression).chain(source.locations.as_ref()) {
                     names.extend(expression_words(text.get_ref()));
                 }
-                let rule = compile(&env, path, text, source)?;
+                let rule = compile(&env, &mut collections, path, text, source)?;
                 if let Some(existing) = rules.iter().find(|existing| existing.id == rule.id) {
                     return Err(RuleError::Duplicate {
                         id: rule.id,
@@ -244,19 +252,30 @@ impl RuleSet {
                 rules.push(rule);
             }
         }
-        Ok(RuleSet { env, rules, names })
+        Ok(RuleSet { env, rules, names, collections })
     }
 
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
 
+    #[cfg(test)]
+    pub(crate) fn names(&self) -> &HashSet<String> {
+        &self.names
+    }
+
     /// Evaluates every rule against the variables and returns the matches.
-    pub fn evaluate(&self, variables: &Variables) -> Vec<Hit> {
-        let context = self.context(variables);
+    /// When the analysis cannot be represented in CEL, no rule matches.
+    pub fn evaluate(&self, variables: &Variables<'_>) -> Vec<Hit> {
+        let Ok((message, report)) = self.values(variables) else {
+            return Vec::new();
+        };
+        let sizes = self.collections.sizes(&[("message", message.as_ref()), ("report", report.as_ref())]);
+        let context = self.context(variables, message, report);
+
         let mut hits = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
-            if matches(&rule.expression, &context) {
+            if rule.conjuncts.matches(&context, &sizes) {
                 let locations = rule.locations.as_ref().map(|program| strings(program, &context)).unwrap_or_default();
                 hits.push(Hit { rule: index, locations });
             }
@@ -271,8 +290,9 @@ impl RuleSet {
     ///
     /// Returns the CEL error message, or says which type the expression
     /// returned instead of a boolean.
-    pub fn evaluate_one(&self, index: usize, variables: &Variables) -> Result<bool, String> {
-        let context = self.context(variables);
+    pub fn evaluate_one(&self, index: usize, variables: &Variables<'_>) -> Result<bool, String> {
+        let (message, report) = self.values(variables).map_err(|error| error.to_string())?;
+        let context = self.context(variables, message, report);
         match self.rules[index].expression.execute(&context) {
             Ok(Value::Bool(matched)) => Ok(matched),
             Ok(other) => Err(format!("the expression returned {other:?}, not a boolean")),
@@ -280,14 +300,27 @@ impl RuleSet {
         }
     }
 
-    fn context(&self, variables: &Variables) -> Context<'_, '_> {
+    /// Converts the analysis and the report into the CEL values rules read,
+    /// once for all rules, leaving out the fields no expression names.
+    fn values(&self, variables: &Variables<'_>) -> Result<MessageAndReport, cel::SerializationError> {
+        let message = match variables.message {
+            Some(message) => values::serialize(message, &self.names)?,
+            None => values::serialize(&(), &self.names)?,
+        };
+        Ok((message, values::serialize(variables.report, &self.names)?))
+    }
+
+    fn context(&self, variables: &Variables<'_>, message: Box<dyn Val>, report: Box<dyn Val>) -> Context<'_, '_> {
         let mut context = Context::with_env(Arc::clone(&self.env));
-        context.add_variable_as_val("message", values::to_val(&variables.message, &self.names));
-        context.add_variable_as_val("report", values::to_val(&variables.report, &self.names));
+        context.add_variable_as_val("message", message);
+        context.add_variable_as_val("report", report);
         context.add_variable_from_value("config", variables.config.clone());
         context
     }
 }
+
+/// The analysis and the report as CEL values, in that order.
+type MessageAndReport = (Box<dyn Val>, Box<dyn Val>);
 
 /// Splits an expression into words (runs of letters, digits and `_`),
 /// which include every field name it selects and every string key it
@@ -296,46 +329,36 @@ fn expression_words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|word| !word.is_empty()).map(str::to_string)
 }
 
-/// The values rules see, converted once per message.
+/// The variables rules read: the analysis and the report, converted when
+/// the rules run, and the rule settings, already converted.
 #[derive(Debug, Clone)]
-pub struct Variables {
-    pub message: Value,
-    pub report: Value,
-    pub config: Value,
+pub struct Variables<'a> {
+    message: Option<&'a phishloop_model::MessageAnalysis>,
+    report: &'a phishloop_model::Report,
+    config: Value,
 }
 
-impl Variables {
-    /// Converts analysis output and configuration for rules.
+impl<'a> Variables<'a> {
+    /// Collects analysis output and configuration for rules.
     ///
     /// # Errors
     ///
-    /// Fails only if a value cannot be represented in CEL.
+    /// Fails only if the configuration cannot be represented in CEL.
     pub fn new(
-        message: Option<&phishloop_model::MessageAnalysis>,
-        report: &phishloop_model::Report,
+        message: Option<&'a phishloop_model::MessageAnalysis>,
+        report: &'a phishloop_model::Report,
         config: &impl serde::Serialize,
     ) -> Result<Self, cel::SerializationError> {
-        Variables::with_settings(message, report, cel::to_value(config)?)
+        Ok(Variables::with_settings(message, report, cel::to_value(config)?))
     }
 
     /// Like [`Variables::new`], with the configuration already converted.
-    ///
-    /// # Errors
-    ///
-    /// Fails only if a value cannot be represented in CEL.
     pub fn with_settings(
-        message: Option<&phishloop_model::MessageAnalysis>,
-        report: &phishloop_model::Report,
+        message: Option<&'a phishloop_model::MessageAnalysis>,
+        report: &'a phishloop_model::Report,
         config: Value,
-    ) -> Result<Self, cel::SerializationError> {
-        Ok(Variables {
-            message: match message {
-                Some(message) => cel::to_value(message)?,
-                None => Value::Null,
-            },
-            report: cel::to_value(report)?,
-            config,
-        })
+    ) -> Self {
+        Variables { message, report, config }
     }
 }
 
@@ -384,6 +407,7 @@ fn regex_matches(text: &CelString<'_>, pattern: &CelString<'_>) -> Result<CelBoo
     })
 }
 
+#[cfg(test)]
 fn matches(program: &Program, context: &Context<'_, '_>) -> bool {
     matches!(program.execute(context), Ok(Value::Bool(true)))
 }
@@ -409,7 +433,13 @@ fn strings(program: &Program, context: &Context<'_, '_>) -> Vec<String> {
     output
 }
 
-fn compile(env: &Env, path: &str, file_text: &str, source: RuleSource) -> Result<Rule, RuleError> {
+fn compile(
+    env: &Env,
+    collections: &mut Collections,
+    path: &str,
+    file_text: &str,
+    source: RuleSource,
+) -> Result<Rule, RuleError> {
     let invalid = |reason: String| RuleError::Invalid { path: path.to_string(), id: source.id.clone(), reason };
     if source.id.trim().is_empty() || !source.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(invalid(format!("invalid id {:?}: use letters, digits, - and _", source.id)));
@@ -428,6 +458,8 @@ fn compile(env: &Env, path: &str, file_text: &str, source: RuleSource) -> Result
         first_line: first_content_line(file_text, text.span().start),
     };
     let expression = compile_expression(env, field("expression", &source.expression), source.expression.get_ref())?;
+    let conjuncts = Conjuncts::new(env, source.expression.get_ref(), &expression, collections)
+        .map_err(|errors| invalid(format!("expression does not compile: {errors}")))?;
     let locations = match &source.locations {
         Some(text) => Some(compile_expression(env, field("locations", text), text.get_ref())?),
         None => None,
@@ -441,6 +473,7 @@ fn compile(env: &Env, path: &str, file_text: &str, source: RuleSource) -> Result
         file: path.to_string(),
         examples: source.examples,
         expression,
+        conjuncts,
         locations,
     })
 }
@@ -552,6 +585,33 @@ mod tests {
         let text =
             "[[rule]]\nid = \"r\"\ndescription = \"x\"\ncategory = \"none\"\nweight = 0.1\nexpresion = \"true\"\n";
         assert!(set(text).is_err());
+    }
+
+    /// Running the conjuncts cheapest first must match exactly when the
+    /// whole expression is `true`, on the examples of every built-in rule.
+    #[test]
+    fn conjuncts_agree_with_whole_expression() {
+        let rules = RuleSet::load(true, &[]).expect("built-in rules compile");
+        let analyzer =
+            phishloop_analysis::Analyzer::new(phishloop_analysis::Config::default(), phishloop_analysis::Mode::Auto)
+                .expect("default analysis configuration");
+        let settings = cel::to_value(crate::RuleSettings::default()).expect("converts");
+        let mut matched = 0;
+        for example in rules.rules().iter().flat_map(|rule| &rule.examples) {
+            let records = analyzer.analyze_input(Some("example"), example.message.as_bytes()).expect("analyses");
+            for record in &records {
+                let variables = Variables::with_settings(record.message.as_ref(), &record.report, settings.clone());
+                let (message, report) = rules.values(&variables).expect("converts");
+                let sizes = rules.collections.sizes(&[("message", message.as_ref()), ("report", report.as_ref())]);
+                let context = rules.context(&variables, message, report);
+                for rule in rules.rules() {
+                    let whole = matches(&rule.expression, &context);
+                    assert_eq!(rule.conjuncts.matches(&context, &sizes), whole, "rule {}", rule.id);
+                    matched += usize::from(whole);
+                }
+            }
+        }
+        assert!(matched > 50, "{matched} matches");
     }
 
     #[test]

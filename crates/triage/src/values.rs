@@ -20,13 +20,19 @@ use cel::common::types::{
 use cel::common::value::{Builtin, BuiltinRef, Val};
 use cel::objects::Key;
 
+mod serializer;
+
+pub(crate) use serializer::to_val as serialize;
+
 /// Fields whose keys are data rather than field names (`properties` of an
 /// authentication result, keyed like `header.d`). They are kept whole.
 const DATA_MAPS: &[&str] = &["properties"];
 
 /// Converts `value` into a CEL value without the map entries whose key is
 /// not in `names`. Keys that are not strings, and the contents of
-/// [`DATA_MAPS`], are kept.
+/// [`DATA_MAPS`], are kept. Rules get their values from [`serialize`],
+/// which builds the same values without the intermediate [`Value`].
+#[cfg(test)]
 pub(crate) fn to_val(value: &Value, names: &HashSet<String>) -> Box<dyn Val> {
     convert(value, Some(names))
 }
@@ -191,6 +197,67 @@ mod tests {
         let message = serde_json::json!({"subject": "hello", "excerpt": "long text"});
         assert_eq!(evaluate("has(message.subject)", &message, &["subject"]), Value::Bool(true));
         assert_eq!(evaluate("has(message.excerpt)", &message, &["subject"]), Value::Bool(false));
+    }
+
+    /// The serializer must build what converting through [`Value`] builds,
+    /// field for field, on real analyses: the examples of the built-in
+    /// rules, with the names of all built-in expressions.
+    #[test]
+    fn serializer_matches_conversion() {
+        let rules = crate::rules::RuleSet::load(true, &[]).expect("built-in rules compile");
+        let analyzer =
+            phishloop_analysis::Analyzer::new(phishloop_analysis::Config::default(), phishloop_analysis::Mode::Auto)
+                .expect("default analysis configuration");
+        let mut compared = 0;
+        for rule in rules.rules() {
+            for example in &rule.examples {
+                let records = analyzer.analyze_input(Some("example"), example.message.as_bytes()).expect("analyses");
+                for record in &records {
+                    let converted = cel::to_value(record).expect("converts");
+                    let expected = Value::try_from(to_val(&converted, rules.names()).as_ref()).expect("back");
+                    let built = serialize(record, rules.names()).expect("serializes");
+                    let actual = Value::try_from(built.as_ref()).expect("back");
+                    assert_eq!(actual, expected, "example of rule {}", rule.id);
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 50, "{compared} analyses compared");
+    }
+
+    #[test]
+    fn serializer_matches_conversion_of_enums() {
+        #[derive(serde::Serialize)]
+        enum Shape {
+            Unit,
+            Newtype(u8),
+            Tuple(i32, String),
+            Fields { side: f64, hidden: bool },
+        }
+        #[derive(serde::Serialize)]
+        struct Sample {
+            shapes: Vec<Shape>,
+            properties: HashMap<String, String>,
+            counts: HashMap<u32, bool>,
+            missing: Option<String>,
+            hidden: &'static str,
+        }
+        let sample = Sample {
+            shapes: vec![
+                Shape::Unit,
+                Shape::Newtype(3),
+                Shape::Tuple(-1, "x".to_string()),
+                Shape::Fields { side: 1.5, hidden: true },
+            ],
+            properties: HashMap::from([("header.d".to_string(), "example.net".to_string())]),
+            counts: HashMap::from([(7, true)]),
+            missing: None,
+            hidden: "left out",
+        };
+        let words = names(&["shapes", "Newtype", "Tuple", "Fields", "side", "properties", "counts", "missing"]);
+        let expected = Value::try_from(to_val(&cel::to_value(&sample).expect("converts"), &words).as_ref());
+        let actual = Value::try_from(serialize(&sample, &words).expect("serializes").as_ref());
+        assert_eq!(actual, expected);
     }
 
     #[test]

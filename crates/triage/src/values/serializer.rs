@@ -1,0 +1,382 @@
+//! A serde serializer that builds the CEL values rules see straight from
+//! the analysis, without the intermediate [`cel::Value`] tree.
+//!
+//! It gives the same values as [`cel::to_value`] followed by
+//! [`super::to_val`]: the same types for each serde kind, the same left-out
+//! fields, and the same shared maps. A field that no rule names is skipped
+//! before it is built, so its strings and lists are never copied.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use cel::SerializationError;
+use cel::common::types::{
+    CelBool, CelBytes, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
+};
+use cel::common::value::Val;
+use serde::ser::{self, Serialize};
+
+use super::{DATA_MAPS, SharedMap, convert};
+
+type Result<T> = std::result::Result<T, SerializationError>;
+
+/// Serializes `value` into a CEL value without the map entries whose key is
+/// not in `names`, like [`super::to_val`] does for a converted value.
+pub(crate) fn to_val<T: Serialize + ?Sized>(value: &T, names: &HashSet<String>) -> Result<Box<dyn Val>> {
+    value.serialize(Serializer { names: Some(names) })
+}
+
+/// Builds one value. `names` is `None` inside [`DATA_MAPS`], where every
+/// key is kept.
+#[derive(Clone, Copy)]
+struct Serializer<'n> {
+    names: Option<&'n HashSet<String>>,
+}
+
+impl<'n> Serializer<'n> {
+    /// Returns the serializer for the value under `key`, or `None` when the
+    /// entry is left out.
+    fn entry(self, key: &CelMapKey<'static>) -> Option<Serializer<'n>> {
+        let CelMapKey::String(name) = key else {
+            return Some(self);
+        };
+        let name: &str = name.inner();
+        if self.names.is_some_and(|names| !names.contains(name)) {
+            return None;
+        }
+        let names = if DATA_MAPS.contains(&name) { None } else { self.names };
+        Some(Serializer { names })
+    }
+
+    fn map(self) -> MapBuilder<'n> {
+        MapBuilder { serializer: self, entries: HashMap::new(), next: None }
+    }
+
+    fn list(self, capacity: usize) -> ListBuilder<'n> {
+        ListBuilder { serializer: self, items: Vec::with_capacity(capacity) }
+    }
+
+    /// Wraps `value` in a one-entry map `{variant: value}`, as serde writes
+    /// externally tagged enums.
+    fn variant(self, variant: &'static str, value: Box<dyn Val>) -> Box<dyn Val> {
+        let mut map = self.map();
+        map.insert(CelMapKey::from(variant.to_string()), |_| Ok(value)).ok();
+        map.finish()
+    }
+}
+
+impl<'n> ser::Serializer for Serializer<'n> {
+    type Ok = Box<dyn Val>;
+    type Error = SerializationError;
+    type SerializeSeq = ListBuilder<'n>;
+    type SerializeTuple = ListBuilder<'n>;
+    type SerializeTupleStruct = ListBuilder<'n>;
+    type SerializeTupleVariant = VariantBuilder<'n, ListBuilder<'n>>;
+    type SerializeMap = MapBuilder<'n>;
+    type SerializeStruct = MapBuilder<'n>;
+    type SerializeStructVariant = VariantBuilder<'n, MapBuilder<'n>>;
+
+    fn serialize_bool(self, v: bool) -> Result<Self::Ok> {
+        Ok(Box::new(CelBool::from(v)))
+    }
+
+    fn serialize_i8(self, v: i8) -> Result<Self::Ok> {
+        self.serialize_i64(i64::from(v))
+    }
+
+    fn serialize_i16(self, v: i16) -> Result<Self::Ok> {
+        self.serialize_i64(i64::from(v))
+    }
+
+    fn serialize_i32(self, v: i32) -> Result<Self::Ok> {
+        self.serialize_i64(i64::from(v))
+    }
+
+    fn serialize_i64(self, v: i64) -> Result<Self::Ok> {
+        Ok(Box::new(CelInt::from(v)))
+    }
+
+    fn serialize_u8(self, v: u8) -> Result<Self::Ok> {
+        self.serialize_u64(u64::from(v))
+    }
+
+    fn serialize_u16(self, v: u16) -> Result<Self::Ok> {
+        self.serialize_u64(u64::from(v))
+    }
+
+    fn serialize_u32(self, v: u32) -> Result<Self::Ok> {
+        self.serialize_u64(u64::from(v))
+    }
+
+    fn serialize_u64(self, v: u64) -> Result<Self::Ok> {
+        Ok(Box::new(CelUInt::from(v)))
+    }
+
+    fn serialize_f32(self, v: f32) -> Result<Self::Ok> {
+        self.serialize_f64(f64::from(v))
+    }
+
+    fn serialize_f64(self, v: f64) -> Result<Self::Ok> {
+        Ok(Box::new(CelDouble::from(v)))
+    }
+
+    fn serialize_char(self, v: char) -> Result<Self::Ok> {
+        self.serialize_str(&v.to_string())
+    }
+
+    fn serialize_str(self, v: &str) -> Result<Self::Ok> {
+        Ok(Box::new(CelString::from(v.to_string())))
+    }
+
+    fn serialize_bytes(self, v: &[u8]) -> Result<Self::Ok> {
+        Ok(Box::new(CelBytes::from(v.to_vec())))
+    }
+
+    fn serialize_none(self) -> Result<Self::Ok> {
+        self.serialize_unit()
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Self::Ok> {
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result<Self::Ok> {
+        Ok(Box::new(CelNull))
+    }
+
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<Self::Ok> {
+        self.serialize_unit()
+    }
+
+    fn serialize_unit_variant(self, _name: &'static str, _index: u32, variant: &'static str) -> Result<Self::Ok> {
+        self.serialize_str(variant)
+    }
+
+    /// Goes through the `cel` crate's own conversion, which turns its
+    /// timestamp and duration wrappers into CEL timestamps and durations.
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, value: &T) -> Result<Self::Ok> {
+        Ok(convert(&cel::to_value(value)?, self.names))
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<Self::Ok> {
+        let mut map = self.map();
+        map.insert(CelMapKey::from(variant.to_string()), |serializer| value.serialize(serializer))?;
+        Ok(map.finish())
+    }
+
+    fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq> {
+        Ok(self.list(len.unwrap_or(0)))
+    }
+
+    fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple> {
+        Ok(self.list(len))
+    }
+
+    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Self::SerializeTupleStruct> {
+        Ok(self.list(len))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeTupleVariant> {
+        let inner = self.entry(&CelMapKey::from(variant.to_string())).unwrap_or(self).list(len);
+        Ok(VariantBuilder { outer: self, variant, inner })
+    }
+
+    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap> {
+        Ok(self.map())
+    }
+
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self::SerializeStruct> {
+        Ok(self.map())
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStructVariant> {
+        let inner = self.entry(&CelMapKey::from(variant.to_string())).unwrap_or(self).map();
+        Ok(VariantBuilder { outer: self, variant, inner })
+    }
+}
+
+pub(crate) struct ListBuilder<'n> {
+    serializer: Serializer<'n>,
+    items: Vec<Box<dyn Val>>,
+}
+
+impl ListBuilder<'_> {
+    fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        self.items.push(value.serialize(self.serializer)?);
+        Ok(())
+    }
+
+    fn finish(self) -> Box<dyn Val> {
+        Box::new(CelList::from(self.items))
+    }
+}
+
+pub(crate) struct MapBuilder<'n> {
+    serializer: Serializer<'n>,
+    entries: HashMap<CelMapKey<'static>, Box<dyn Val>>,
+    /// The key given by `serialize_key`, waiting for its value.
+    next: Option<CelMapKey<'static>>,
+}
+
+impl MapBuilder<'_> {
+    /// Adds the entry under `key`, building its value with `build` unless
+    /// the key is left out.
+    fn insert(
+        &mut self,
+        key: CelMapKey<'static>,
+        build: impl FnOnce(Serializer<'_>) -> Result<Box<dyn Val>>,
+    ) -> Result<()> {
+        if let Some(serializer) = self.serializer.entry(&key) {
+            let value = build(serializer)?;
+            self.entries.insert(key, value);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Box<dyn Val> {
+        Box::new(SharedMap(Arc::new(CelMap::from(self.entries))))
+    }
+}
+
+/// An externally tagged enum variant with fields: `{variant: fields}`.
+pub(crate) struct VariantBuilder<'n, B> {
+    outer: Serializer<'n>,
+    variant: &'static str,
+    inner: B,
+}
+
+impl<'n> ser::SerializeSeq for ListBuilder<'n> {
+    type Ok = Box<dyn Val>;
+    type Error = SerializationError;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        self.push(value)
+    }
+
+    fn end(self) -> Result<Self::Ok> {
+        Ok(self.finish())
+    }
+}
+
+impl<'n> ser::SerializeTuple for ListBuilder<'n> {
+    type Ok = Box<dyn Val>;
+    type Error = SerializationError;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        self.push(value)
+    }
+
+    fn end(self) -> Result<Self::Ok> {
+        Ok(self.finish())
+    }
+}
+
+impl<'n> ser::SerializeTupleStruct for ListBuilder<'n> {
+    type Ok = Box<dyn Val>;
+    type Error = SerializationError;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        self.push(value)
+    }
+
+    fn end(self) -> Result<Self::Ok> {
+        Ok(self.finish())
+    }
+}
+
+impl<'n> ser::SerializeTupleVariant for VariantBuilder<'n, ListBuilder<'n>> {
+    type Ok = Box<dyn Val>;
+    type Error = SerializationError;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        self.inner.push(value)
+    }
+
+    fn end(self) -> Result<Self::Ok> {
+        Ok(self.outer.variant(self.variant, self.inner.finish()))
+    }
+}
+
+impl<'n> ser::SerializeMap for MapBuilder<'n> {
+    type Ok = Box<dyn Val>;
+    type Error = SerializationError;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<()> {
+        self.next = Some(map_key(key.serialize(Serializer { names: None })?)?);
+        Ok(())
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        let key = self
+            .next
+            .take()
+            .ok_or_else(|| SerializationError::InvalidKey("serialize_value called before serialize_key".to_string()))?;
+        self.insert(key, |serializer| value.serialize(serializer))
+    }
+
+    fn end(self) -> Result<Self::Ok> {
+        Ok(self.finish())
+    }
+}
+
+impl<'n> ser::SerializeStruct for MapBuilder<'n> {
+    type Ok = Box<dyn Val>;
+    type Error = SerializationError;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<()> {
+        self.insert(CelMapKey::from(key.to_string()), |serializer| value.serialize(serializer))
+    }
+
+    fn end(self) -> Result<Self::Ok> {
+        Ok(self.finish())
+    }
+}
+
+impl<'n> ser::SerializeStructVariant for VariantBuilder<'n, MapBuilder<'n>> {
+    type Ok = Box<dyn Val>;
+    type Error = SerializationError;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<()> {
+        self.inner.insert(CelMapKey::from(key.to_string()), |serializer| value.serialize(serializer))
+    }
+
+    fn end(self) -> Result<Self::Ok> {
+        Ok(self.outer.variant(self.variant, self.inner.finish()))
+    }
+}
+
+/// Turns a serialized key into a map key: a string, an integer or a
+/// boolean, as CEL allows.
+fn map_key(key: Box<dyn Val>) -> Result<CelMapKey<'static>> {
+    if let Some(text) = key.downcast_ref::<CelString>() {
+        return Ok(CelMapKey::from(text.inner().to_string()));
+    }
+    if let Some(number) = key.downcast_ref::<CelInt>() {
+        return Ok(CelMapKey::from(*number.inner()));
+    }
+    if let Some(number) = key.downcast_ref::<CelUInt>() {
+        return Ok(CelMapKey::from(*number.inner()));
+    }
+    if let Some(flag) = key.downcast_ref::<CelBool>() {
+        return Ok(CelMapKey::from(*flag.inner()));
+    }
+    Err(SerializationError::InvalidKey(format!("a map key of type {} is not allowed in CEL", key.get_type().name())))
+}
