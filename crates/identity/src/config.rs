@@ -38,9 +38,9 @@ pub struct IdentityConfig {
     pub vault: Option<VaultConfig>,
     pub github: Option<GithubConfig>,
     pub aws: Option<AwsIamConfig>,
-    /// Where rotate_credentials keeps the credentials it issues (a Vault
-    /// KV version 2 mount through `[identity.vault]`). Without it,
-    /// rotation fails and changes nothing.
+    /// The store of the credentials rotate_credentials issues: a Vault KV
+    /// version 2 mount through `[identity.vault]`. Without it, rotation
+    /// fails and changes nothing.
     pub rotation: Option<RotationConfig>,
     /// How click evidence is read and which entries are not clicks.
     pub clicks: ClickSettings,

@@ -34,7 +34,7 @@ use crate::rotation::{Issued, Issuer, SecretStore, rotate};
 use crate::rules::{FlaggedRule, MessageRule, RuleCheck};
 use crate::runner::{Failure, Ledger, person, run, unsupported};
 use crate::secret::{Secret, read_secret};
-use crate::secrets::revoke_all;
+use crate::secrets::for_each_credential;
 
 /// Configuration of a [`GraphConnector`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -510,14 +510,14 @@ impl GraphConnector {
     }
 
     async fn revoke_credentials(&self, action: &PlannedAction, tally: &Tally) -> Result<String, Failure> {
-        revoke_all(&self.inventory, action, Provider::Entra, |credential| async move {
+        for_each_credential(&self.inventory, action, Provider::Entra, |credential| async move {
             self.remove_password(&credential, tally).await
         })
         .await
     }
 
     async fn rotate_credentials(&self, action: &PlannedAction, tally: &Tally) -> Result<String, Failure> {
-        revoke_all(&self.inventory, action, Provider::Entra, |credential| async move {
+        for_each_credential(&self.inventory, action, Provider::Entra, |credential| async move {
             let application = credential.parent.as_deref().unwrap_or_default();
             let what = format!(
                 "secret {} of application {application} (inventory id {})",

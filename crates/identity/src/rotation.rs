@@ -176,7 +176,7 @@ impl SecretStore {
             Err(CallError::NotFound { .. }) => return Ok(None),
             Err(error) => return Err(error),
         };
-        // The record holds a secret, so a reply that does not decode is
+        // The record contains a secret, so a reply that does not decode is
         // described without its body.
         let parsed: Reply = serde_json::from_str(&reply.body)
             .map_err(|error| CallError::Decode(format!("the KV reply is not a version 2 read ({error})")))?;

@@ -33,15 +33,15 @@ use crate::rotation::{Issued, Issuer, SecretStore, rotate};
 use crate::runner::{Failure, Ledger, run, unsupported};
 use crate::secret::{Secret, read_secret};
 
-/// Revokes every inventory credential of `provider` that the action
-/// covers, one `revoke` call each. A failure does not stop the others: the
+/// Runs `act` (a revocation or a rotation) on every inventory credential of
+/// `provider` that the action covers. A failure does not stop the others: the
 /// outcome fails, its details start with the first failure (so with its
 /// fixed phrase, see runner.rs) and then list what was done.
-pub(crate) async fn revoke_all<'a, F, Fut>(
+pub(crate) async fn for_each_credential<'a, F, Fut>(
     inventory: &'a Inventory,
     action: &'a PlannedAction,
     provider: Provider,
-    revoke: F,
+    act: F,
 ) -> Result<String, Failure>
 where
     F: Fn(NhiCredential) -> Fut,
@@ -55,7 +55,7 @@ where
     let mut done = Vec::new();
     let mut failed = Vec::new();
     for credential in credentials {
-        match revoke(credential).await {
+        match act(credential).await {
             Ok(details) => done.push(details),
             Err(Failure::Failed(details) | Failure::Unsupported(details)) => failed.push(details),
         }
@@ -230,13 +230,14 @@ impl Connector for VaultConnector {
         let work = async {
             match action.kind {
                 ActionKind::RevokeCredentials => {
-                    revoke_all(&self.inventory, action, Provider::Vault, |c| self.revoke(c, &tally)).await
+                    for_each_credential(&self.inventory, action, Provider::Vault, |c| self.revoke(c, &tally)).await
                 }
                 ActionKind::RotateCredentials => {
                     if credentials_for(&self.inventory, action, Provider::Vault)?.is_empty() {
                         return Ok(format!("no vault credential in the inventory for {}", action.target.canonical()));
                     }
-                    let revoked = revoke_all(&self.inventory, action, Provider::Vault, |c| self.revoke(c, &tally));
+                    let revoked =
+                        for_each_credential(&self.inventory, action, Provider::Vault, |c| self.revoke(c, &tally));
                     let done = revoked.await?;
                     Ok(format!("{done}; a revoked lease's consumer reads a new secret from Vault"))
                 }
@@ -395,7 +396,7 @@ impl Connector for GithubConnector {
         let work = async {
             match action.kind {
                 ActionKind::RevokeCredentials => {
-                    revoke_all(&self.inventory, action, Provider::Github, |c| self.revoke(c, &tally)).await
+                    for_each_credential(&self.inventory, action, Provider::Github, |c| self.revoke(c, &tally)).await
                 }
                 ActionKind::RotateCredentials => {
                     let tokens = credentials_for(&self.inventory, action, Provider::Github)?;
@@ -502,7 +503,7 @@ impl AwsIamConnector {
     /// Rotates every access key of the inventory that the action covers.
     async fn rotate_all(&self, action: &PlannedAction, tally: &Tally) -> Result<String, Failure> {
         let store = self.rotation.as_deref();
-        revoke_all(&self.inventory, action, Provider::Aws, |credential| async move {
+        for_each_credential(&self.inventory, action, Provider::Aws, |credential| async move {
             rotate(self, store, &credential, &Self::describe(&credential), tally).await
         })
         .await
@@ -681,7 +682,10 @@ impl Connector for AwsIamConnector {
         let work = async {
             match action.kind {
                 ActionKind::RevokeCredentials => {
-                    revoke_all(&self.inventory, action, Provider::Aws, |c| self.set_status(c, "Inactive", &tally)).await
+                    for_each_credential(&self.inventory, action, Provider::Aws, |c| {
+                        self.set_status(c, "Inactive", &tally)
+                    })
+                    .await
                 }
                 ActionKind::RotateCredentials => self.rotate_all(action, &tally).await,
                 _ => Err(unsupported(&self.name, action)),
@@ -700,7 +704,8 @@ impl Connector for AwsIamConnector {
             return undo_unsupported(&self.name, action);
         }
         let tally = Tally::default();
-        let work = revoke_all(&self.inventory, action, Provider::Aws, |c| self.set_status(c, "Active", &tally));
+        let work =
+            for_each_credential(&self.inventory, action, Provider::Aws, |c| self.set_status(c, "Active", &tally));
         run(&self.name, &self.ledger, action, Operation::Undo, &tally, work).await
     }
 }

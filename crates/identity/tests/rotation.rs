@@ -208,7 +208,8 @@ async fn aws_key_rotation_order() {
     assert!(write < requests.len() - 1);
     for text in [outcome.details.as_str(), &capture.text()] {
         assert!(!text.contains(NEW_AWS_SECRET), "the new secret leaked: {text}");
-        assert!(!text.contains(VAULT_TOKEN) && !text.contains(AWS_CALLER_SECRET));
+        assert!(!text.contains(VAULT_TOKEN), "the Vault token leaked: {text}");
+        assert!(!text.contains(AWS_CALLER_SECRET), "the caller's AWS secret leaked: {text}");
     }
 }
 

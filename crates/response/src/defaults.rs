@@ -44,9 +44,10 @@ fn playbook(name: &str, verdicts: &[Verdict], steps: Vec<Step>) -> Playbook {
 /// Contains a confident credential-harvesting decision: the links and their
 /// domains are blocked, copies purged and clickers looked for. After
 /// approval, the people who submitted credentials get a password reset and
-/// lose their sessions, everyone who clicked loses attacker mailbox rules,
-/// and the non-human credentials of clickers are rotated: a click may have
-/// given them away, yet the services that use them must keep running.
+/// lose their sessions, and everyone who clicked loses attacker mailbox
+/// rules. The non-human credentials of clickers are rotated, because a
+/// click may have given them away while the services that use them must
+/// keep running.
 fn malicious_credential_harvesting() -> Playbook {
     use ActionKind::*;
     use Selector::*;
@@ -77,7 +78,7 @@ fn malicious_credential_harvesting() -> Playbook {
 /// reached, whatever the confidence. Once click evidence shows a click on
 /// the lure site or a credential POST to it, the identity steps of the
 /// credential-harvesting playbook apply, all after approval. A malware
-/// lure whose landing page also asks for a password leaves the same
+/// lure whose landing page also requests a password leaves the same
 /// exposed accounts, and so does a suspicious case still in review.
 fn identity_containment() -> Playbook {
     use ActionKind::*;

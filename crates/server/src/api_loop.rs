@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::api::AppState;
-use crate::auth::Permission;
+use crate::auth::{Caller, Permission};
 use crate::block_feed::render_feed;
 use crate::error::{ErrorBody, ServiceError};
 
@@ -142,6 +142,21 @@ pub(crate) async fn list_case_actions(
     Ok(Json(actions.into_iter().map(ActionView::from).collect()))
 }
 
+/// Reads the action id of the path and checks that the caller may decide
+/// on that action: `permission`, and the identity role for identity
+/// actions.
+async fn deciding_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: Result<Path<Uuid>, PathRejection>,
+    permission: Permission,
+) -> Result<(Uuid, Caller), ServiceError> {
+    let id = path_id(path)?;
+    let caller = state.auth.authorize(headers, permission).await?;
+    crate::identity::api::check_identity_approval(&state.store, &caller, id).await?;
+    Ok((id, caller))
+}
+
 /// Approve an action that awaits approval and carry it out at once. The
 /// response shows the action after its connector ran.
 #[utoipa::path(
@@ -161,9 +176,7 @@ pub(crate) async fn approve_action(
     headers: HeaderMap,
     path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<ActionView>, ServiceError> {
-    let id = path_id(path)?;
-    let caller = state.auth.authorize(&headers, Permission::ApproveAction).await?;
-    crate::identity::api::check_identity_approval(&state.store, &caller, id).await?;
+    let (id, caller) = deciding_caller(&state, &headers, path, Permission::ApproveAction).await?;
     let action = state.responder.approve(id, &caller.name).await?;
     Ok(Json(action.into()))
 }
@@ -188,9 +201,7 @@ pub(crate) async fn retry_action(
     headers: HeaderMap,
     path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<ActionView>, ServiceError> {
-    let id = path_id(path)?;
-    let caller = state.auth.authorize(&headers, Permission::ApproveAction).await?;
-    crate::identity::api::check_identity_approval(&state.store, &caller, id).await?;
+    let (id, caller) = deciding_caller(&state, &headers, path, Permission::ApproveAction).await?;
     let action = state.responder.retry(id, &caller.name).await?;
     Ok(Json(action.into()))
 }
@@ -214,9 +225,7 @@ pub(crate) async fn undo_action(
     headers: HeaderMap,
     path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<ActionView>, ServiceError> {
-    let id = path_id(path)?;
-    let caller = state.auth.authorize(&headers, Permission::UndoAction).await?;
-    crate::identity::api::check_identity_approval(&state.store, &caller, id).await?;
+    let (id, caller) = deciding_caller(&state, &headers, path, Permission::UndoAction).await?;
     let action = state.responder.undo(id, &caller.name).await?;
     Ok(Json(action.into()))
 }

@@ -123,10 +123,10 @@ fn response_config() -> ResponseConfig {
     }
 }
 
-/// The inventory: two AWS keys of the submitter, each of its own IAM user
-/// (IAM allows two keys per user, so rotating needs room for a new one),
-/// and one of the clicker. The deployment key's row carries the SHA-256 of
-/// its value.
+/// Returns the inventory: two AWS keys of the submitter, each of its own
+/// IAM user (IAM allows two keys per user, so rotating needs room for a new
+/// one), and one of the clicker. The deployment key's row carries the
+/// SHA-256 of its value.
 fn inventory_csv() -> String {
     let deploy_sha256 = hex_sha256(DEPLOY_KEY);
     format!(

@@ -299,11 +299,11 @@ service_test!(many_failures_from_one_address_throttled, |env| {
 
     let failures: Vec<u16> =
         sign_in_statuses(&mut tab, &[("amy", "wrong one"), ("bob", "wrong two"), ("cyd", "wrong three")]).await;
-    let held = tab.sign_in("dee", PASSWORD).await;
+    let throttled = tab.sign_in("dee", PASSWORD).await;
 
     assert_eq!(failures, vec![401, 401, 401], "one failure per name locks no account");
-    assert_eq!(held.status, 429, "{}", held.body);
-    assert!(held.body.contains("Too many failed sign-ins came from your network address"), "{}", held.body);
+    assert_eq!(throttled.status, 429, "{}", throttled.body);
+    assert!(throttled.body.contains("Too many failed sign-ins came from your network address"), "{}", throttled.body);
     assert!(!tab.cookies.contains_key("phishloop_session"));
     service.stop().await;
 });

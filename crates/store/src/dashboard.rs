@@ -32,7 +32,7 @@ pub struct DashboardReport {
     /// True when the reporter has an outcome message in the outbox.
     pub reporter_told: bool,
     /// False when intake found no reporter address (stored as `unknown`),
-    /// so nobody can be told.
+    /// so no outcome message can be sent.
     pub reporter_known: bool,
 }
 

@@ -59,7 +59,7 @@ pub const DEFAULT_SCANNER_AGENTS: [&str; 20] = [
 ///
 /// A log entry counts as a visit when its host is one of `domains` or a
 /// subdomain of one, or when it names one of `urls` by host and path (see
-/// [`LurePage`]). Domains are for sites the attacker runs; URLs are for
+/// [`LurePage`]). Domains are for sites the attacker runs. URLs are for
 /// lure pages on hosts that others share, such as a form on a form service
 /// or a page on a site builder, where a visit elsewhere on the host is no
 /// evidence.
@@ -217,7 +217,11 @@ pub fn classify_clicks(campaign: &Campaign, entries: &[LogEntry], filter: &Click
     let mut candidates: Vec<(&LogEntry, String)> = Vec::new();
     for entry in entries {
         let on_lure_site = entry.host.as_deref().is_some_and(|h| matches_host(h, &hosts));
-        if !on_lure_site && !pages.iter().any(|page| page.matches(entry)) {
+        let on_lure_page = || {
+            let visited = entry.url.as_deref().and_then(parse::host_and_path_of);
+            visited.is_some_and(|(host, path)| pages.iter().any(|page| page.matches(&host, &path)))
+        };
+        if !on_lure_site && (pages.is_empty() || !on_lure_page()) {
             unrelated_entries += 1;
             continue;
         }
@@ -255,7 +259,7 @@ fn campaign_hosts(campaign: &Campaign) -> BTreeSet<String> {
 /// An entry matches when its host is the page's host and its path is the
 /// page's path or lies below it. The page's parent folder matches too,
 /// provided that folder is at least two segments deep: a form's
-/// answers go to a sibling of the form (`.../viewform` posts to
+/// submissions go to a sibling of the form (`.../viewform` posts to
 /// `.../formResponse`), while a one-segment folder such as `/view/` on a
 /// site builder holds everyone's pages. A page at the root of its host
 /// matches nothing, and neither do entries without a URL, such as DNS
@@ -282,8 +286,9 @@ impl LurePage {
         Some(LurePage { host, path, folder })
     }
 
-    fn matches(&self, entry: &LogEntry) -> bool {
-        let Some((host, path)) = entry.url.as_deref().and_then(parse::host_and_path_of) else { return false };
+    /// True when a visit to `host` and the path segments `path` is on
+    /// this page.
+    fn matches(&self, host: &str, path: &[String]) -> bool {
         host == self.host && (path.starts_with(&self.path) || self.folder.as_ref().is_some_and(|f| path.starts_with(f)))
     }
 }
