@@ -83,8 +83,15 @@ pub fn create_token(
     })
 }
 
+/// The async runtime of the service and the commands that talk to it: one
+/// thread for all I/O. Analysis, hashing, compression and password checks
+/// run on tokio's blocking pool, so nothing slow holds that thread. With
+/// one thread a database reply wakes one parked thread instead of two or
+/// more. On SQLite, whose driver runs each statement on a thread of its own,
+/// those wake-ups were most of the service's CPU time (see
+/// docs/benchmarks.md).
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
 }
 
 /// Logs to standard error, filtered by `RUST_LOG` (default `info`).

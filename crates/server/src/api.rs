@@ -219,12 +219,8 @@ async fn submit_report(
         _ => return Err(ServiceError::UnsupportedMediaType(content_type)),
     };
 
-    let accepted = intake::submit(&state.store, &state.pipeline, submission).await?;
+    let accepted = intake::submit_acknowledged(&state.store, &state.pipeline, &state.notifier, submission).await?;
     state.jobs_queued.notify_one();
-    // The report is stored and queued; a failed acknowledgement must not turn that into an error.
-    if let Err(error) = state.notifier.acknowledge(&accepted.report).await {
-        tracing::warn!(report_id = %accepted.report.id, %error, "queueing the acknowledgement failed");
-    }
     tracing::debug!(report_id = %accepted.report.id, token_name = %caller.name, "report accepted");
     let status_url = format!("/api/v1/reports/{}", accepted.report.id);
     let body = AcceptedReport {

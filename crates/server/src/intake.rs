@@ -1,11 +1,13 @@
-//! Storing a new report: the raw message, the report, its `received` event
-//! and its analysis job.
+//! Storing a new report: the raw message, the report, its analysis job, the
+//! acknowledgement to the reporter and the events `received` and
+//! `reporter_acknowledged`, in one transaction.
 
-use phishloop_store::{EventSubject, NewReport, Report, ReportSource, Store};
+use phishloop_store::{EventSubject, IncomingReport, Report, ReportSource, Store};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::error::ServiceError;
+use crate::notify::Notifier;
 use crate::pipeline::Pipeline;
 
 /// The job kind of report analysis.
@@ -36,14 +38,32 @@ pub struct Accepted {
     pub created: bool,
 }
 
-/// Stores a submission and queues its analysis.
-///
-/// The steps run in order and each is safe to repeat. A crash after the
-/// report is stored but before its job exists leaves a `received` report
-/// without a job, which `requeue_received` finds and queues.
+/// Stores a submission and queues its analysis in one transaction, without
+/// an acknowledgement to the reporter. A repeated source key returns the
+/// report stored first and queues nothing new.
 pub async fn submit(
     store: &Store,
     pipeline: &std::sync::Arc<Pipeline>,
+    submission: Submission,
+) -> Result<Accepted, ServiceError> {
+    receive(store, pipeline, None, submission).await
+}
+
+/// Like `submit`, and queues the acknowledgement to a known reporter in the
+/// same transaction, as the service's intake does.
+pub(crate) async fn submit_acknowledged(
+    store: &Store,
+    pipeline: &std::sync::Arc<Pipeline>,
+    notifier: &Notifier,
+    submission: Submission,
+) -> Result<Accepted, ServiceError> {
+    receive(store, pipeline, Some(notifier), submission).await
+}
+
+async fn receive(
+    store: &Store,
+    pipeline: &std::sync::Arc<Pipeline>,
+    notifier: Option<&Notifier>,
     submission: Submission,
 ) -> Result<Accepted, ServiceError> {
     let Submission { message, reporter, comment, source, source_key } = submission;
@@ -59,23 +79,37 @@ pub async fn submit(
         Some(reporter) => reporter.trim().to_owned(),
         None => reporter_from_wrapper(pipeline, &message).await,
     };
-    let raw_sha256 = store.put_raw(&message).await?;
-    let stored = store.create_report_once(&NewReport { reporter, comment, source, raw_sha256, source_key }).await?;
-    let report = stored.report;
-    // A repeated source key queues nothing new: the job's key is the report id.
-    let job_id = enqueue_analysis(store, report.id).await?;
-    if !stored.created {
+    let incoming = IncomingReport {
+        message: &message,
+        reporter: &reporter,
+        comment: comment.as_deref(),
+        source,
+        source_key: source_key.as_deref(),
+        job_kind: ANALYSE_JOB,
+        acknowledgement: notifier.and_then(|notifier| notifier.acknowledgement(&reporter)),
+    };
+    let received = store
+        .receive_report(incoming, |received| {
+            let subject = EventSubject::Report(received.report.id);
+            let mut events =
+                vec![(subject, "received", json!({ "source": source.as_str(), "job_id": received.job.id }))];
+            if let Some(queued) = &received.acknowledgement {
+                let payload = json!({ "message_id": queued.id, "recipient": queued.recipient });
+                events.push((subject, "reporter_acknowledged", payload));
+            }
+            events
+        })
+        .await?;
+    let (report, job_id) = (received.report, received.job.id);
+    if !received.created {
         tracing::info!(report_id = %report.id, %job_id, source = %source, "report already stored under this source key");
         return Ok(Accepted { report, job_id, created: false });
     }
-    store
-        .append_event(
-            EventSubject::Report(report.id),
-            "received",
-            &json!({ "source": source.as_str(), "job_id": job_id }),
-        )
-        .await?;
-
+    if let Some(notifier) = notifier
+        && received.acknowledgement.is_some()
+    {
+        notifier.message_queued();
+    }
     tracing::info!(report_id = %report.id, %job_id, source = %source, "report received");
     Ok(Accepted { report, job_id, created: true })
 }

@@ -111,12 +111,8 @@ impl ReportSink for ServiceSink {
         // NOTE: a message over `server.max_message_bytes` fails here on every
         // pass and stays in the reporting mailbox, counted as failed, until
         // someone moves it or raises the limit.
-        let accepted = intake::submit(&self.store, &self.pipeline, submission).await?;
+        let accepted = intake::submit_acknowledged(&self.store, &self.pipeline, &self.notifier, submission).await?;
         self.jobs_queued.notify_one();
-        // The report is stored; a failed acknowledgement must not leave the message in the mailbox.
-        if let Err(error) = self.notifier.acknowledge(&accepted.report).await {
-            tracing::warn!(report_id = %accepted.report.id, %error, "queueing the acknowledgement failed");
-        }
         Ok(Submitted { report_id: accepted.report.id.to_string(), created: accepted.created })
     }
 }

@@ -49,22 +49,29 @@ impl Notifier {
         Ok(Self { store, coach, organization_domains, outbox_queued })
     }
 
-    /// Queues the acknowledgement to the reporter of a new report; nothing
-    /// when the reporter is unknown. Appends `reporter_acknowledged`.
-    pub(crate) async fn acknowledge(&self, report: &Report) -> Result<(), ServiceError> {
-        let Some(reporter) = known_reporter(report) else {
-            return Ok(());
-        };
-        let summary = summary(report.case_id, Some(reporter), None, Impact::default());
+    /// The acknowledgement to the reporter of a new report, which intake
+    /// stores with the report; `None` when the reporter is unknown.
+    pub(crate) fn acknowledgement(&self, reporter: &str) -> Option<NewOutboxMessage> {
+        let reporter = known_address(reporter)?;
+        let summary = summary(None, Some(reporter), None, Impact::default());
         let rendered = self.coach.acknowledgement(None, &summary);
-        log_issues(&rendered, report.id);
+        for issue in &rendered.issues {
+            tracing::warn!(%issue, "coaching template of the acknowledgement failed; the embedded template was used");
+        }
+        Some(NewOutboxMessage {
+            kind: OutboxKind::Acknowledgement,
+            recipient: reporter.to_owned(),
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            case_id: None,
+            report_id: None,
+        })
+    }
 
-        let event = |queued: &QueuedMessage| {
-            let payload = json!({ "message_id": queued.message.id, "recipient": queued.message.recipient });
-            queued.created.then_some((EventSubject::Report(report.id), "reporter_acknowledged", payload))
-        };
-        self.queue(OutboxKind::Acknowledgement, reporter, &rendered, None, Some(report.id), event).await?;
-        Ok(())
+    /// Wakes the outbox delivery after intake queued an acknowledgement.
+    pub(crate) fn message_queued(&self) {
+        self.outbox_queued.notify_one();
     }
 
     /// Queues the outcome for the report's reporter and, for attacks, a
@@ -328,7 +335,12 @@ fn deserves_lesson(decision: &Decision) -> bool {
 }
 
 fn known_reporter(report: &Report) -> Option<&str> {
-    let reporter = report.reporter.trim();
+    known_address(&report.reporter)
+}
+
+/// The reporter's address, trimmed; `None` when the reporter is unknown.
+fn known_address(reporter: &str) -> Option<&str> {
+    let reporter = reporter.trim();
     (reporter != UNKNOWN_REPORTER && reporter.contains('@')).then_some(reporter)
 }
 

@@ -9,10 +9,10 @@
 //! the report does not have it yet. So each report gets one `analysed` and one
 //! `decided` event however often its job runs.
 //!
-//! The analysis is stored with its `analysed` event in one transaction, and
-//! the decision with `decided` and the case's `report_joined` and
-//! `campaign_joined` in another. On SQLite every write waits for the single
-//! writer connection, so each transaction fewer shortens every report's wait.
+//! The analysis and the decision are stored with the events `analysed` and
+//! `decided` and the case's `report_joined` and `campaign_joined` in one
+//! transaction. On SQLite every write waits for the single writer
+//! connection, so each transaction fewer shortens every report's wait.
 //!
 //! NOTE: a worker that is paused (not killed) past its lease can, once it
 //! resumes, race the worker that took its job over between the event check
@@ -181,20 +181,6 @@ impl Worker {
         let done_kinds = event_kinds(&self.store, report_id).await?;
 
         check_lease(lost)?;
-        let analysed_before = done_kinds.contains(&"analysed".to_owned());
-        let analysed = json!({ "analysed": outcome.analysis.is_some(), "wrapper_reporter": outcome.wrapper_reporter });
-        let mut events = Vec::new();
-        if !analysed_before {
-            events.push(NewEvent { subject: EventSubject::Report(report_id), kind: "analysed", payload: &analysed });
-        }
-        let update = ReportUpdate {
-            analysis: outcome.analysis.as_ref(),
-            status: (!analysed_before).then_some(ReportStatus::Analysed),
-            decision: None,
-        };
-        self.store.update_report_recorded(report_id, update, &events).await?;
-
-        check_lease(lost)?;
         let joined = self.store.join_case(report_id, &outcome.join_key).await?;
         let report_joined = self.case_join_event(&report, joined.case_id, joined.case_created).await?;
         let campaign_joined = self.assign_campaign(report_id, joined.case_id, &outcome).await?;
@@ -211,9 +197,13 @@ impl Worker {
             "case_id": joined.case_id,
             "attempt": lease.attempt,
         });
-        // The case's events of this attempt go with the decision, in the
-        // order the steps ran, so the whole step costs one transaction.
+        // The analysis and the case's events of this attempt go with the
+        // decision, in the order the steps ran, so they cost one transaction.
+        let analysed = json!({ "analysed": outcome.analysis.is_some(), "wrapper_reporter": outcome.wrapper_reporter });
         let mut events = Vec::new();
+        if !done_kinds.contains(&"analysed".to_owned()) {
+            events.push(NewEvent { subject: EventSubject::Report(report_id), kind: "analysed", payload: &analysed });
+        }
         let case = EventSubject::Case(joined.case_id);
         if let Some(payload) = &report_joined {
             events.push(NewEvent { subject: case, kind: "report_joined", payload });
@@ -224,7 +214,8 @@ impl Worker {
         if !done_kinds.contains(&"decided".to_owned()) {
             events.push(NewEvent { subject: EventSubject::Report(report_id), kind: "decided", payload: &decided });
         }
-        let update = ReportUpdate { analysis: None, status: Some(status), decision: Some(&decision) };
+        let update =
+            ReportUpdate { analysis: outcome.analysis.as_ref(), status: Some(status), decision: Some(&decision) };
         self.store.update_report_recorded(report_id, update, &events).await?;
         tracing::info!(%report_id, case_id = %joined.case_id, verdict = ?outcome.decision.verdict, needs_review = outcome.decision.needs_review, "report decided");
 
@@ -248,9 +239,8 @@ impl Worker {
         // NOTE: a crash after the assignment commits and before the decision's
         // transaction loses `campaign_joined`, because the retry finds the case
         // in the campaign already.
-        let before = self.store.campaign_of_case(case_id).await?;
         let assignment = self.store.assign_campaign(case_id, &outcome.campaign_keys).await?;
-        if before == Some(assignment.campaign_id) {
+        if assignment.previous == Some(assignment.campaign_id) {
             return Ok(None);
         }
         tracing::info!(%report_id, %case_id, campaign_id = %assignment.campaign_id, cases = assignment.case_count, "case joined a campaign");
@@ -314,17 +304,20 @@ impl Worker {
         case_id: Uuid,
         case_created: bool,
     ) -> Result<Option<serde_json::Value>, AttemptError> {
-        let events = self.store.events_for(EventSubject::Case(case_id)).await?;
-        let report_id = report.id.to_string();
-        let joined_before = events.iter().any(|event| {
-            event.kind == "report_joined"
-                && event.payload.get("report_id").and_then(|id| id.as_str()) == Some(&report_id)
-        });
-        if joined_before {
-            return Ok(None);
-        }
+        // A case this attempt created has no events yet, so only a case
+        // that existed needs its events read.
         if case_created {
             tracing::info!(%case_id, report_id = %report.id, "case opened");
+        } else {
+            let events = self.store.events_for(EventSubject::Case(case_id)).await?;
+            let report_id = report.id.to_string();
+            let joined_before = events.iter().any(|event| {
+                event.kind == "report_joined"
+                    && event.payload.get("report_id").and_then(|id| id.as_str()) == Some(&report_id)
+            });
+            if joined_before {
+                return Ok(None);
+            }
         }
         let reporter = (report.reporter != UNKNOWN_REPORTER).then_some(report.reporter.as_str());
         Ok(Some(json!({ "report_id": report.id, "reporter": reporter, "case_created": case_created })))

@@ -58,6 +58,8 @@ pub struct CampaignAssignment {
     pub case_count: u64,
     /// Distinct reporters over every report of every case of the campaign.
     pub reporter_count: u64,
+    /// The campaign the case was in before this call, if any.
+    pub previous: Option<Uuid>,
 }
 
 /// A stored campaign.
@@ -241,6 +243,8 @@ macro_rules! on_tx {
 /// Campaigns that a case's keys point to.
 #[derive(Default)]
 struct Matches {
+    /// The case's campaign before the assignment.
+    current: Option<Uuid>,
     /// Campaigns reached by an artefact key or holding the case already.
     artefacts: BTreeSet<Uuid>,
     /// Matching infrastructure keys per campaign.
@@ -381,7 +385,7 @@ async fn assign_in(tx: &mut Tx, case_id: Uuid, keys: &[SignatureKey]) -> Result<
     });
 
     let (case_count, reporter_count) = refresh_counts(tx, campaign_id).await?;
-    Ok(CampaignAssignment { campaign_id, created, merged_from, case_count, reporter_count })
+    Ok(CampaignAssignment { campaign_id, created, merged_from, case_count, reporter_count, previous: matches.current })
 }
 
 async fn case_exists(tx: &mut Tx, case_id: Uuid) -> Result<bool> {
@@ -399,6 +403,7 @@ async fn find_matches(tx: &mut Tx, case_id: Uuid, keys: &[SignatureKey]) -> Resu
         sqlx::query_scalar(SELECT_CASE_CAMPAIGN.text(backend)).bind(case_id).fetch_optional(conn).await?
     });
     matches.artefacts.extend(current);
+    matches.current = current;
 
     let pairs = key_pairs(keys);
     let owners: Vec<(String, String, Uuid)> = on_tx!(tx, |conn, backend| {

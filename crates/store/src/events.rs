@@ -177,7 +177,7 @@ const INSERT_EVENTS_HEAD: &str =
     "INSERT INTO events (seq, id, created_at, case_id, report_id, kind, payload, prev_hash, hash) VALUES ";
 
 /// Bind parameters per row of `INSERT_EVENTS_HEAD`.
-const EVENT_PARAMETERS: usize = 8;
+pub(crate) const EVENT_PARAMETERS: usize = 8;
 
 /// Rows per insert statement, which keeps the bind parameters far below the
 /// limits of SQLite (32,766) and PostgreSQL (65,535).
@@ -246,10 +246,22 @@ macro_rules! append_all_in_tx {
                 let hash = $crate::events::event_hash(&prev_hash, seq, id, created_at, *subject, kind, payload_text);
                 appended.push((id, seq, std::mem::replace(&mut prev_hash, hash.clone()), created_at, hash));
             }
-            for (chunk, rows) in
-                events.chunks($crate::events::EVENTS_PER_INSERT).zip(appended.chunks($crate::events::EVENTS_PER_INSERT))
+            let chunks = events.len().div_ceil($crate::events::EVENTS_PER_INSERT);
+            for (index, (chunk, rows)) in events
+                .chunks($crate::events::EVENTS_PER_INSERT)
+                .zip(appended.chunks($crate::events::EVENTS_PER_INSERT))
+                .enumerate()
             {
-                let sql = $crate::events::insert_events_sql(chunk.len());
+                let mut sql = $crate::events::insert_events_sql(chunk.len());
+                // SQLite runs several statements of one query in one round
+                // trip, so the last insert carries the head's new hash along.
+                let set_hash_here = index + 1 == chunks && $backend == $crate::db::Backend::Sqlite;
+                if set_hash_here {
+                    sql.push_str(&format!(
+                        "; UPDATE event_chain_head SET hash = ${} WHERE id = 1",
+                        chunk.len() * $crate::events::EVENT_PARAMETERS + 1
+                    ));
+                }
                 let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for ((subject, kind, payload_text), (id, seq, row_prev_hash, _, hash)) in chunk.iter().zip(rows) {
                     let (case_id, report_id) = subject.columns();
@@ -263,9 +275,14 @@ macro_rules! append_all_in_tx {
                         .bind(row_prev_hash.as_str())
                         .bind(hash.as_str());
                 }
+                if set_hash_here {
+                    insert = insert.bind(prev_hash.as_str());
+                }
                 insert.execute(&mut *$tx).await?;
             }
-            sqlx::query($crate::events::SET_HEAD_HASH.text($backend)).bind(&prev_hash).execute(&mut *$tx).await?;
+            if $backend == $crate::db::Backend::Postgres {
+                sqlx::query($crate::events::SET_HEAD_HASH.text($backend)).bind(&prev_hash).execute(&mut *$tx).await?;
+            }
             Ok(appended)
         }
     };

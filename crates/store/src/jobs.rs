@@ -115,7 +115,7 @@ macro_rules! job_columns {
     };
 }
 
-type JobRow = (
+pub(crate) type JobRow = (
     Uuid,
     String,
     String,
@@ -132,7 +132,7 @@ type JobRow = (
     Option<Uuid>,
 );
 
-const INSERT_JOB: Sql = Sql::each(
+pub(crate) const INSERT_JOB: Sql = Sql::each(
     concat!(
         "INSERT INTO jobs (id, kind, idempotency_key, payload, status, attempts, max_attempts, due_at, created_at, \
          updated_at) VALUES ($1, $2, $3, $4, 'queued', 0, $5, ",
@@ -338,14 +338,7 @@ impl Store {
         idempotency_key: &str,
         options: JobOptions,
     ) -> Result<Enqueued> {
-        check_kind("job kind", kind)?;
-        check_text("idempotency key", idempotency_key, MAX_IDEMPOTENCY_KEY_BYTES)?;
-        self.check_payload("job payload", &payload.to_string())?;
-        let max_attempts = options.max_attempts.unwrap_or(self.config.default_max_attempts);
-        if !(1..=MAX_ATTEMPTS).contains(&max_attempts) {
-            return Err(invalid("max_attempts", format!("{max_attempts} is outside 1..={MAX_ATTEMPTS}")));
-        }
-        let delay = delay_ms("delay", options.delay, MAX_DELAY)?;
+        let (max_attempts, delay) = self.check_job(kind, payload, idempotency_key, options)?;
 
         let id = Uuid::now_v7();
         // The insert returns the new row; only a key stored before costs a second statement.
@@ -380,10 +373,29 @@ impl Store {
         Ok(Enqueued { job, created })
     }
 
+    /// Checks a new job against the limits and returns its number of
+    /// attempts and its delay in milliseconds.
+    pub(crate) fn check_job(
+        &self,
+        kind: &str,
+        payload: &Value,
+        idempotency_key: &str,
+        options: JobOptions,
+    ) -> Result<(u32, i64)> {
+        check_kind("job kind", kind)?;
+        check_text("idempotency key", idempotency_key, MAX_IDEMPOTENCY_KEY_BYTES)?;
+        self.check_payload("job payload", &payload.to_string())?;
+        let max_attempts = options.max_attempts.unwrap_or(self.config.default_max_attempts);
+        if !(1..=MAX_ATTEMPTS).contains(&max_attempts) {
+            return Err(invalid("max_attempts", format!("{max_attempts} is outside 1..={MAX_ATTEMPTS}")));
+        }
+        Ok((max_attempts, delay_ms("delay", options.delay, MAX_DELAY)?))
+    }
+
     /// Tells workers in other processes that a job of `kind` is due, on
     /// PostgreSQL. A lost notification only delays the job to the next poll,
     /// so a failure is logged and not returned.
-    async fn announce_job(&self, kind: &str) {
+    pub(crate) async fn announce_job(&self, kind: &str) {
         let Db::Postgres(pool) = &self.db else {
             return;
         };
@@ -624,7 +636,7 @@ fn lease_lost_reason(job: &Job, token: Option<Uuid>) -> String {
 }
 
 /// Returns the job and its current lease token.
-fn job_from_row(row: JobRow) -> Result<(Job, Option<Uuid>)> {
+pub(crate) fn job_from_row(row: JobRow) -> Result<(Job, Option<Uuid>)> {
     let (
         id,
         kind,

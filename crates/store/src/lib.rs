@@ -89,6 +89,7 @@ mod jobs;
 mod outbox;
 mod queue;
 mod raw;
+mod receive;
 mod report_update;
 mod reports;
 mod review;
@@ -114,6 +115,7 @@ pub use jobs::{ClaimedJob, Enqueued, Job, JobNotifications, JobOptions, JobStatu
 pub use outbox::{NewOutboxMessage, OutboxFilter, OutboxKind, OutboxMessage, OutboxStatus, QueuedMessage};
 pub use queue::{MAX_QUEUE_ROWS, QueueCase, QueueFilter};
 pub use raw::Sha256Hex;
+pub use receive::{IncomingReport, ReceiptEvent, ReceivedReport};
 pub use report_update::{NewEvent, ReportUpdate};
 pub use reports::{Case, CaseDetail, CaseJoin, CreatedReport, NewReport, Report, ReportSource, ReportStatus, Reporter};
 pub use review::{Correction, CorrectionRecord, NewCorrection};

@@ -146,7 +146,7 @@ pub(crate) type OutboxRow = (
     Option<String>,
 );
 
-const INSERT_MESSAGE: Sql = Sql::each(
+pub(crate) const INSERT_MESSAGE: Sql = Sql::each(
     concat!(
         "INSERT INTO outbox (id, kind, recipient, subject, body_text, body_html, case_id, report_id, about_id, \
          status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', ",
@@ -295,11 +295,7 @@ impl Store {
         about_id: Uuid,
         event: impl FnOnce(&QueuedMessage) -> Option<(EventSubject, &'static str, Value)>,
     ) -> Result<QueuedMessage> {
-        check_text("recipient", &message.recipient, MAX_RECIPIENT_BYTES)?;
-        check_text("subject", &message.subject, MAX_SUBJECT_BYTES)?;
-        self.check_payload("message text", &message.text)?;
-        self.check_payload("message HTML", &message.html)?;
-        let recipient = message.recipient.trim().to_lowercase();
+        let recipient = self.check_message(message)?;
 
         let id = Uuid::now_v7();
         let queued = on_db!(&self.db, |pool, backend| {
@@ -349,6 +345,16 @@ impl Store {
             tracing::debug!(message_id = %queued.message.id, kind = %queued.message.kind, "message queued");
         }
         Ok(queued)
+    }
+
+    /// Checks a new message against the limits and returns its recipient as
+    /// stored: trimmed and in lowercase.
+    pub(crate) fn check_message(&self, message: &NewOutboxMessage) -> Result<String> {
+        check_text("recipient", &message.recipient, MAX_RECIPIENT_BYTES)?;
+        check_text("subject", &message.subject, MAX_SUBJECT_BYTES)?;
+        self.check_payload("message text", &message.text)?;
+        self.check_payload("message HTML", &message.html)?;
+        Ok(message.recipient.trim().to_lowercase())
     }
 
     /// Returns up to `filter.limit` messages that match the filter, oldest first.

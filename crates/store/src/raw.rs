@@ -82,7 +82,7 @@ impl From<Sha256Hex> for String {
 
 const COUNT_RAW: Sql = Sql::same("SELECT count(*) FROM raw_messages WHERE sha256 = $1");
 
-const INSERT_RAW: Sql = Sql::each(
+pub(crate) const INSERT_RAW: Sql = Sql::each(
     concat!(
         "INSERT INTO raw_messages (sha256, size, compression, data, stored_at) VALUES ($1, $2, 'zstd', $3, ",
         sqlite_now!(),
@@ -116,11 +116,7 @@ impl Store {
         }
 
         let level = self.config.compression_level;
-        let compressed = tokio::task::spawn_blocking(move || zstd::bulk::compress(&owned, level)).await?;
-        let compressed = compressed.map_err(|e| StoreError::InvalidInput {
-            field: "message",
-            reason: format!("zstd compression failed: {e}"),
-        })?;
+        let compressed = tokio::task::spawn_blocking(move || compress(&owned, level)).await??;
 
         let inserted = on_db!(&self.db, |pool, backend| {
             sqlx::query(INSERT_RAW.text(backend))
@@ -133,6 +129,22 @@ impl Store {
         });
         tracing::debug!(%sha256, size, compressed = compressed.len(), inserted = inserted == 1, "raw message stored");
         Ok(sha256)
+    }
+
+    /// Checks a raw message against `max_message_bytes` and returns its
+    /// SHA-256, its size and its compressed bytes, computed together on
+    /// tokio's blocking thread pool.
+    pub(crate) async fn prepare_raw(&self, message: &[u8]) -> Result<(Sha256Hex, i64, Vec<u8>)> {
+        let limit = self.config.max_message_bytes;
+        let size = i64::try_from(message.len())
+            .ok()
+            .filter(|_| message.len() <= limit)
+            .ok_or(StoreError::MessageTooLarge { size: message.len(), limit })?;
+        let owned = message.to_vec();
+        let level = self.config.compression_level;
+        let (sha256, compressed) =
+            tokio::task::spawn_blocking(move || (Sha256Hex::of(&owned), compress(&owned, level))).await?;
+        Ok((sha256, size, compressed?))
     }
 
     /// Returns whether a raw message with this SHA-256 is stored.
@@ -203,6 +215,12 @@ impl StoredRaw {
     fn corrupt(&self, reason: String) -> StoreError {
         StoreError::CorruptRaw { sha256: self.sha256.clone(), reason }
     }
+}
+
+/// Compresses a raw message with zstd at `level`.
+fn compress(message: &[u8], level: i32) -> Result<Vec<u8>> {
+    zstd::bulk::compress(message, level)
+        .map_err(|e| StoreError::InvalidInput { field: "message", reason: format!("zstd compression failed: {e}") })
 }
 
 #[cfg(test)]

@@ -50,6 +50,17 @@ const SET_STATUS: Sql = Sql::each(
     "UPDATE reports SET status = $2, decision = coalesce($3, decision), updated_at = now() WHERE id = $1",
 );
 
+/// Both of the above in one statement.
+const SET_ANALYSIS_AND_STATUS: Sql = Sql::each(
+    concat!(
+        "UPDATE reports SET analysis = $4, status = $2, decision = coalesce($3, decision), updated_at = ",
+        sqlite_now!(),
+        " WHERE id = $1"
+    ),
+    "UPDATE reports SET analysis = $4, status = $2, decision = coalesce($3, decision), updated_at = now() \
+     WHERE id = $1",
+);
+
 impl Store {
     /// Stores `update` of a report and appends `events` in order, all in one
     /// transaction. Writes nothing when both are empty.
@@ -87,20 +98,30 @@ impl Store {
         let stored: std::result::Result<u64, sqlx::Error> = on_db!(&self.db, |pool, backend| {
             async {
                 let mut tx = pool.begin().await?;
-                let mut updated = 1;
-                if let Some(analysis) = update.analysis {
-                    let result =
-                        sqlx::query(SET_ANALYSIS.text(backend)).bind(report_id).bind(Json(analysis)).execute(&mut *tx);
-                    updated = updated.min(result.await?.rows_affected());
-                }
-                if let Some(status) = update.status {
-                    let result = sqlx::query(SET_STATUS.text(backend))
+                let updated = match (update.analysis, update.status) {
+                    (Some(analysis), Some(status)) => sqlx::query(SET_ANALYSIS_AND_STATUS.text(backend))
                         .bind(report_id)
                         .bind(status.as_str())
                         .bind(update.decision.map(Json))
-                        .execute(&mut *tx);
-                    updated = updated.min(result.await?.rows_affected());
-                }
+                        .bind(Json(analysis))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected(),
+                    (Some(analysis), None) => sqlx::query(SET_ANALYSIS.text(backend))
+                        .bind(report_id)
+                        .bind(Json(analysis))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected(),
+                    (None, Some(status)) => sqlx::query(SET_STATUS.text(backend))
+                        .bind(report_id)
+                        .bind(status.as_str())
+                        .bind(update.decision.map(Json))
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected(),
+                    (None, None) => 1,
+                };
                 if updated == 0 {
                     // Rolled back on drop; nothing of the batch is stored.
                     return Ok(0);

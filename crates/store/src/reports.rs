@@ -136,7 +136,7 @@ macro_rules! report_columns {
     };
 }
 
-type ReportRow = (
+pub(crate) type ReportRow = (
     Uuid,
     DateTime<Utc>,
     String,
@@ -152,7 +152,7 @@ type ReportRow = (
 
 /// Inserts a report unless one with the same source key exists; NULL keys
 /// never conflict, so a report without a key is always inserted.
-const INSERT_REPORT: Sql = Sql::each(
+pub(crate) const INSERT_REPORT: Sql = Sql::each(
     concat!(
         "INSERT INTO reports (id, received_at, reporter, comment, source, raw_sha256, status, updated_at, \
          source_key) VALUES ($1, ",
@@ -256,16 +256,7 @@ impl Store {
     ///
     /// Fails with `RawNotFound` when its raw message is not stored.
     pub async fn create_report_once(&self, report: &NewReport) -> Result<CreatedReport> {
-        check_text("reporter", &report.reporter, MAX_REPORTER_BYTES)?;
-        if let Some(source_key) = &report.source_key {
-            check_text("source key", source_key, MAX_SOURCE_KEY_BYTES)?;
-        }
-        if let Some(comment) = &report.comment
-            && comment.len() > MAX_COMMENT_BYTES
-        {
-            let reason = format!("is {} bytes, more than the maximum of {MAX_COMMENT_BYTES}", comment.len());
-            return Err(crate::error::invalid("comment", reason));
-        }
+        check_new_report(&report.reporter, report.comment.as_deref(), report.source_key.as_deref())?;
 
         let id = Uuid::now_v7();
         let inserted: std::result::Result<Option<ReportRow>, sqlx::Error> = on_db!(&self.db, |pool, backend| {
@@ -295,7 +286,12 @@ impl Store {
 
     /// Returns the report whose source key conflicted with `report`'s insert.
     async fn report_with_source_key(&self, report: &NewReport) -> Result<CreatedReport> {
-        let key = report.source_key.as_deref().unwrap_or_default();
+        self.report_with_key(report.source_key.as_deref().unwrap_or_default()).await
+    }
+
+    /// Returns the stored report with source key `key`, after an insert
+    /// with that key conflicted.
+    pub(crate) async fn report_with_key(&self, key: &str) -> Result<CreatedReport> {
         let row: Option<ReportRow> = on_db!(&self.db, |pool, backend| {
             sqlx::query_as(SELECT_REPORT_BY_SOURCE_KEY.text(backend)).bind(key).fetch_optional(pool).await?
         });
@@ -481,7 +477,22 @@ fn other_case_error(report_id: Uuid, current_case: Uuid, requested_case: Uuid, j
     StoreError::ReportInOtherCase { report_id, current_case, requested_case, join_key: join_key.to_owned() }
 }
 
-fn report_from_row(row: ReportRow) -> Result<Report> {
+/// Checks the caller's fields of a new report against their limits.
+pub(crate) fn check_new_report(reporter: &str, comment: Option<&str>, source_key: Option<&str>) -> Result<()> {
+    check_text("reporter", reporter, MAX_REPORTER_BYTES)?;
+    if let Some(source_key) = source_key {
+        check_text("source key", source_key, MAX_SOURCE_KEY_BYTES)?;
+    }
+    if let Some(comment) = comment
+        && comment.len() > MAX_COMMENT_BYTES
+    {
+        let reason = format!("is {} bytes, more than the maximum of {MAX_COMMENT_BYTES}", comment.len());
+        return Err(crate::error::invalid("comment", reason));
+    }
+    Ok(())
+}
+
+pub(crate) fn report_from_row(row: ReportRow) -> Result<Report> {
     let (id, received_at, reporter, comment, source, raw_sha256, status, decision, analysis, case_id, updated_at) = row;
     Ok(Report {
         id,
