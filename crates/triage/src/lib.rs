@@ -27,6 +27,7 @@
 //!    or for any `suspicious` verdict, the decision needs review.
 
 mod conjuncts;
+mod direct;
 pub mod features;
 pub mod model;
 pub mod rules;
