@@ -16,11 +16,10 @@
 //! values first, and by the interpreter only where that leaves it open.
 
 use cel::common::ast::{Expr, LiteralValue, operators};
-use cel::common::types::CelString;
 use cel::common::value::{BuiltinRef, Val};
 use cel::{Context, Env, IdedExpr, ParseErrors, Program, Value};
 
-use crate::direct::{Node, Roots};
+use crate::direct::{self, Node, Roots};
 
 /// The conjuncts of one expression.
 #[derive(Debug)]
@@ -295,14 +294,10 @@ fn select_path(expression: &IdedExpr) -> Option<(&str, Vec<&str>)> {
 /// Returns the number of items of the list or map at `path` below `root`,
 /// or `None` when a field is missing or the value is of another type.
 fn size_at(root: &dyn Val, path: &[String]) -> Option<usize> {
-    let mut owned: Option<Box<dyn Val>> = None;
+    let mut value = root;
     for field in path {
-        let current: &dyn Val = owned.as_deref().unwrap_or(root);
-        let key = CelString::from(field.clone());
-        let next = current.as_indexer()?.get(&key).ok()?.into_owned();
-        owned = Some(next);
+        value = direct::select(value, field)?;
     }
-    let value: &dyn Val = owned.as_deref().unwrap_or(root);
     match value.as_builtin() {
         BuiltinRef::List(list) => Some(list.inner().len()),
         BuiltinRef::Map(map) => Some(map.inner().len()),

@@ -267,7 +267,7 @@ impl Node {
 
 /// Returns the field `name` of a map, borrowed, or `None` where CEL fails
 /// (no map, no such key) or would hand out a copy.
-fn select<'a>(value: &'a dyn Val, name: &str) -> Option<&'a dyn Val> {
+pub(crate) fn select<'a>(value: &'a dyn Val, name: &str) -> Option<&'a dyn Val> {
     if !matches!(value.as_builtin(), BuiltinRef::Map(_)) {
         return None;
     }
