@@ -290,6 +290,49 @@ fn decode_entities(text: &str) -> std::borrow::Cow<'_, str> {
 /// Appends `text` to `buffer`, turning every run of white space into one
 /// space and never starting a run where the buffer already ends in one.
 fn push_collapsed(buffer: &mut String, text: &str) {
+    if text.is_ascii() {
+        push_collapsed_ascii(buffer, text);
+    } else {
+        push_collapsed_unicode(buffer, text);
+    }
+}
+
+/// Appends like [`push_collapsed`], a byte at a time, for ASCII text. The
+/// white space bytes are the ASCII characters that `char::is_whitespace`
+/// accepts.
+fn push_collapsed_ascii(buffer: &mut String, text: &str) {
+    let is_space = |byte: u8| matches!(byte, b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r' | b' ');
+    let bytes = text.as_bytes();
+    let mut pending_space =
+        !(buffer.is_empty() || buffer.ends_with(' ')) && bytes.first().is_some_and(|&byte| is_space(byte));
+    let mut word_start = None;
+    for (index, &byte) in bytes.iter().enumerate() {
+        match (is_space(byte), word_start) {
+            (false, None) => word_start = Some(index),
+            (true, Some(start)) => {
+                if pending_space {
+                    buffer.push(' ');
+                }
+                buffer.push_str(&text[start..index]);
+                pending_space = true;
+                word_start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(start) = word_start {
+        if pending_space {
+            buffer.push(' ');
+        }
+        buffer.push_str(&text[start..]);
+        pending_space = true;
+    }
+    if pending_space && bytes.last().is_some_and(|&byte| is_space(byte)) {
+        buffer.push(' ');
+    }
+}
+
+fn push_collapsed_unicode(buffer: &mut String, text: &str) {
     let mut pending_space = !(buffer.is_empty() || buffer.ends_with(' ')) && text.starts_with(char::is_whitespace);
     for word in text.split(char::is_whitespace).filter(|word| !word.is_empty()) {
         if pending_space {
@@ -469,6 +512,22 @@ mod tests {
         );
         assert!(extract.text.contains("https://a.example/x Next"), "{}", extract.text);
         assert!(extract.text.contains("verify your account"), "{}", extract.text);
+    }
+
+    #[test]
+    fn ascii_collapse_matches_unicode_collapse() {
+        let texts =
+            ["", " ", "  ", "a", " a", "a ", " a ", "a  b", "\t\na\x0B\x0Cb\r ", "one two  three", "x\x0B", "\x0Bx"];
+        let buffers = ["", "start", "start ", "start\n"];
+        for buffer in buffers {
+            for text in texts {
+                let mut ascii = buffer.to_string();
+                push_collapsed_ascii(&mut ascii, text);
+                let mut unicode = buffer.to_string();
+                push_collapsed_unicode(&mut unicode, text);
+                assert_eq!(ascii, unicode, "{buffer:?} + {text:?}");
+            }
+        }
     }
 
     #[test]

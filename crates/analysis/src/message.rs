@@ -299,9 +299,9 @@ fn finish(
     };
     let collapsed = visible.split_whitespace().collect::<Vec<_>>().join(" ");
     let excerpt_source = if collector.secret_values.is_empty() {
-        collapsed.clone()
+        Cow::Borrowed(collapsed.as_str())
     } else {
-        secrets::redact_all(&collapsed, &collector.secret_values)
+        Cow::Owned(secrets::redact_all(&collapsed, &collector.secret_values))
     };
     let body = BodySummary {
         has_text: collector.has_text,

@@ -11,11 +11,15 @@
 //!   collections, so that a cheap `false` spares the costly conjuncts.
 //! - `exists` over an empty list or map is `false`, so a rule with such a
 //!   conjunct is skipped without running the interpreter.
+//!
+//! A conjunct of the shapes [`Node`] covers is evaluated directly on the
+//! values first, and by the interpreter only where that leaves it open.
 
 use cel::common::ast::{Expr, LiteralValue, operators};
-use cel::common::types::CelString;
 use cel::common::value::{BuiltinRef, Val};
 use cel::{Context, Env, IdedExpr, ParseErrors, Program, Value};
+
+use crate::direct::{self, Node, Roots};
 
 /// The conjuncts of one expression.
 #[derive(Debug)]
@@ -27,6 +31,9 @@ pub(crate) struct Conjuncts {
 struct Part {
     program: Program,
     cost: Cost,
+    /// The conjunct for direct evaluation, unless no part of it is
+    /// supported.
+    direct: Option<Node>,
 }
 
 /// The cost of running a conjunct, as far as the expression shows.
@@ -99,15 +106,20 @@ impl Conjuncts {
             .into_iter()
             .map(|program| {
                 let cost = cost_of(program.expression(), collections);
-                Part { program, cost }
+                let direct = match Node::compile(program.expression()) {
+                    Node::Unsupported => None,
+                    node => Some(node),
+                };
+                Part { program, cost, direct }
             })
             .collect();
         Ok(Conjuncts { parts })
     }
 
     /// Returns whether every conjunct is `true`, given the sizes of
-    /// [`Collections`] in this message.
-    pub(crate) fn matches(&self, context: &Context<'_, '_>, sizes: &[Option<usize>]) -> bool {
+    /// [`Collections`] in this message and the variables of `context` as
+    /// `roots`.
+    pub(crate) fn matches(&self, context: &Context<'_, '_>, roots: &Roots<'_>, sizes: &[Option<usize>]) -> bool {
         let mut order: Vec<(usize, &Part)> = Vec::with_capacity(self.parts.len());
         for part in &self.parts {
             let rank = match part.cost {
@@ -122,7 +134,29 @@ impl Conjuncts {
             order.push((rank, part));
         }
         order.sort_by_key(|(rank, _)| *rank);
-        order.iter().all(|(_, part)| matches!(part.program.execute(context), Ok(Value::Bool(true))))
+        order.iter().all(|(_, part)| part.matches(context, roots))
+    }
+
+    /// Returns the result of each conjunct's direct evaluation and of the
+    /// interpreter, for tests that compare the two.
+    #[cfg(test)]
+    pub(crate) fn compare_direct(&self, context: &Context<'_, '_>, roots: &Roots<'_>) -> Vec<(Option<bool>, bool)> {
+        self.parts
+            .iter()
+            .filter_map(|part| {
+                let direct = part.direct.as_ref()?.evaluate(roots);
+                Some((direct, matches!(part.program.execute(context), Ok(Value::Bool(true)))))
+            })
+            .collect()
+    }
+}
+
+impl Part {
+    fn matches(&self, context: &Context<'_, '_>, roots: &Roots<'_>) -> bool {
+        match self.direct.as_ref().and_then(|node| node.evaluate(roots)) {
+            Some(result) => result,
+            None => matches!(self.program.execute(context), Ok(Value::Bool(true))),
+        }
     }
 }
 
@@ -260,14 +294,10 @@ fn select_path(expression: &IdedExpr) -> Option<(&str, Vec<&str>)> {
 /// Returns the number of items of the list or map at `path` below `root`,
 /// or `None` when a field is missing or the value is of another type.
 fn size_at(root: &dyn Val, path: &[String]) -> Option<usize> {
-    let mut owned: Option<Box<dyn Val>> = None;
+    let mut value = root;
     for field in path {
-        let current: &dyn Val = owned.as_deref().unwrap_or(root);
-        let key = CelString::from(field.clone());
-        let next = current.as_indexer()?.get(&key).ok()?.into_owned();
-        owned = Some(next);
+        value = direct::select(value, field)?;
     }
-    let value: &dyn Val = owned.as_deref().unwrap_or(root);
     match value.as_builtin() {
         BuiltinRef::List(list) => Some(list.inner().len()),
         BuiltinRef::Map(map) => Some(map.inner().len()),
@@ -309,6 +339,7 @@ mod tests {
         assert_eq!(conjuncts.parts[1].cost, Cost::Flat);
 
         let context = Context::default();
-        assert!(!conjuncts.matches(&context, &[Some(0)]), "an empty collection cannot match");
+        let roots = Roots::of(&context);
+        assert!(!conjuncts.matches(&context, &roots, &[Some(0)]), "an empty collection cannot match");
     }
 }

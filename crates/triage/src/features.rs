@@ -19,25 +19,37 @@ pub const BUCKETS: usize = 1 << 16;
 /// rejected.
 pub const FEATURE_VERSION: u32 = 3;
 
-/// The features of a record as bucket indices (with repeats).
+/// The features of a record as bucket indices (with repeats), in the order
+/// they are collected.
 pub fn extract(record: &AnalysisRecord) -> Vec<u32> {
-    collect(record, &[]).buckets
+    let mut features = Features { buckets: Vec::with_capacity(512), naming: None, position: 0 };
+    collect_into(record, &mut features);
+    features.buckets
 }
 
 /// Readable names of the features that fall into `buckets`, in the order of
-/// `buckets` (for explaining a model's output).
-pub fn names_of(record: &AnalysisRecord, buckets: &[u32]) -> Vec<String> {
-    let features = collect(record, buckets);
+/// `buckets` (for explaining a model's output). `features` is what
+/// [`extract`] returned for the same record.
+pub fn names_of(record: &AnalysisRecord, features: &[u32], buckets: &[u32]) -> Vec<String> {
+    // The first feature of each bucket gives its name. Features come in the
+    // same order on every pass, so the second pass formats the features at
+    // those positions and hashes none.
+    let mut targets: Vec<(usize, u32)> = buckets
+        .iter()
+        .filter_map(|&bucket| features.iter().position(|&found| found == bucket).map(|position| (position, bucket)))
+        .collect();
+    targets.sort_unstable();
+    let Some(&(last, _)) = targets.last() else {
+        return Vec::new();
+    };
+    let mut naming =
+        Features { buckets: Vec::new(), naming: Some(Naming { targets, last, names: Vec::new() }), position: 0 };
+    collect_into(record, &mut naming);
+    let names = naming.naming.map(|naming| naming.names).unwrap_or_default();
     buckets
         .iter()
-        .filter_map(|bucket| features.names.iter().find(|(found, _)| found == bucket).map(|(_, name)| name.clone()))
+        .filter_map(|bucket| names.iter().find(|(found, _)| found == bucket).map(|(_, name)| name.clone()))
         .collect()
-}
-
-fn collect(record: &AnalysisRecord, wanted: &[u32]) -> Features {
-    let mut features = Features { buckets: Vec::with_capacity(512), names: Vec::new(), wanted: wanted.to_vec() };
-    collect_into(record, &mut features);
-    features
 }
 
 fn collect_into(record: &AnalysisRecord, features: &mut Features) {
@@ -56,13 +68,24 @@ fn collect_into(record: &AnalysisRecord, features: &mut Features) {
     content(features, message);
 }
 
+/// The features of one record, collected either as buckets or, with
+/// `naming`, as the names of a few of them.
 struct Features {
     buckets: Vec<u32>,
-    /// The first name found for each bucket in `wanted`. Names are only
-    /// built for those buckets, because formatting every feature would
-    /// cost more than hashing it.
+    naming: Option<Naming>,
+    /// Number of features collected so far.
+    position: usize,
+}
+
+/// The second pass of [`names_of`]. Names are only built for the
+/// requested features, because formatting every feature would cost more
+/// than hashing it.
+struct Naming {
+    /// Positions of the features to name, with their buckets, in order.
+    targets: Vec<(usize, u32)>,
+    /// The last position in `targets`: the pass stops after it.
+    last: usize,
     names: Vec<(u32, String)>,
-    wanted: Vec<u32>,
 }
 
 impl Features {
@@ -74,6 +97,14 @@ impl Features {
     /// Adds the feature `prefix: ` followed by `parts` joined with spaces,
     /// hashed without building the string.
     fn add_parts(&mut self, prefix: &str, parts: &[&str]) {
+        let position = self.position;
+        self.position += 1;
+        if let Some(naming) = &mut self.naming {
+            if let Some(&(_, bucket)) = naming.targets.iter().find(|(target, _)| *target == position) {
+                naming.names.push((bucket, format!("{prefix}: {}", parts.join(" "))));
+            }
+            return;
+        }
         let mut hash = fnv1a(FNV_OFFSET, prefix.as_bytes());
         hash = fnv1a(hash, b":");
         for (index, part) in parts.iter().enumerate() {
@@ -84,9 +115,12 @@ impl Features {
         }
         let bucket = (hash % BUCKETS as u64) as u32;
         self.buckets.push(bucket);
-        if self.wanted.contains(&bucket) && !self.names.iter().any(|(found, _)| *found == bucket) {
-            self.names.push((bucket, format!("{prefix}: {}", parts.join(" "))));
-        }
+    }
+
+    /// Returns whether a naming pass has passed its last target, so that
+    /// the costly loops can stop.
+    fn named_all(&self) -> bool {
+        self.naming.as_ref().is_some_and(|naming| self.position > naming.last)
     }
 
     /// Lowercase words of 2 to 24 letters or digits, and pairs of
@@ -100,6 +134,9 @@ impl Features {
             .filter(|word| (2..=24).contains(&word.chars().count()) && !word.bytes().all(|byte| byte.is_ascii_digit()))
             .take(600)
         {
+            if self.named_all() {
+                break;
+            }
             word.clear();
             if found.is_ascii() {
                 word.push_str(found);
@@ -246,6 +283,32 @@ fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each name must hash back to the bucket it was requested for.
+    #[test]
+    fn names_hash_to_their_buckets() {
+        let analyzer =
+            phishloop_analysis::Analyzer::new(phishloop_analysis::Config::default(), phishloop_analysis::Mode::Auto)
+                .expect("default analysis configuration");
+        let message = "From: Support <help@example-billing.net>\r\nTo: dana.lee@corp-example.com\r\n\
+                       Subject: Verify your account now\r\nDate: Tue, 11 Mar 2025 09:14:00 +0000\r\n\
+                       Message-ID: <n1@example-billing.net>\r\n\r\n\
+                       Your mailbox is full. Sign in at https://login.example-billing.net/verify today.\r\n";
+        let records = analyzer.analyze_input(Some("example"), message.as_bytes()).expect("analyses");
+        let features = extract(&records[0]);
+        let mut distinct = features.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert!(distinct.len() > 20, "{} features", distinct.len());
+
+        let names = names_of(&records[0], &features, &distinct);
+        assert_eq!(names.len(), distinct.len());
+        for (name, bucket) in names.iter().zip(&distinct) {
+            let hashed = name.replacen(": ", ":", 1);
+            assert_eq!((fnv1a(FNV_OFFSET, hashed.as_bytes()) % BUCKETS as u64) as u32, *bucket, "{name}");
+        }
+        assert!(names_of(&records[0], &features, &[]).is_empty());
+    }
 
     #[test]
     fn hashing_is_stable() {

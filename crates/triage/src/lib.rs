@@ -27,6 +27,7 @@
 //!    or for any `suspicious` verdict, the decision needs review.
 
 mod conjuncts;
+mod direct;
 pub mod features;
 pub mod model;
 pub mod rules;
@@ -416,7 +417,7 @@ fn model_evidence(
     category: Category,
 ) -> Evidence {
     let top = model.top_contributions(features, PHISH, 5);
-    let names = features::names_of(record, &top.iter().map(|(bucket, _)| *bucket).collect::<Vec<_>>());
+    let names = features::names_of(record, features, &top.iter().map(|(bucket, _)| *bucket).collect::<Vec<_>>());
     Evidence {
         source: EvidenceSource::Model,
         id: model.name.clone(),

@@ -46,6 +46,7 @@ use phishloop_model::Category;
 use regex::Regex;
 
 use crate::conjuncts::{Collections, Conjuncts};
+use crate::direct::Roots;
 use crate::values;
 use serde::Deserialize;
 
@@ -272,10 +273,11 @@ impl RuleSet {
         };
         let sizes = self.collections.sizes(&[("message", message.as_ref()), ("report", report.as_ref())]);
         let context = self.context(variables, message, report);
+        let roots = Roots::of(&context);
 
         let mut hits = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
-            if rule.conjuncts.matches(&context, &sizes) {
+            if rule.conjuncts.matches(&context, &roots, &sizes) {
                 let locations = rule.locations.as_ref().map(|program| strings(program, &context)).unwrap_or_default();
                 hits.push(Hit { rule: index, locations });
             }
@@ -367,7 +369,7 @@ impl<'a> Variables<'a> {
 /// compiled patterns. The `cel` crate's own `matches` compiles its pattern
 /// on every call, which made one rule over all header fields cost more than
 /// the whole analysis of the message.
-fn environment() -> Env {
+pub(crate) fn environment() -> Env {
     let mut env = Env::stdlib();
     cel::extensions::strings(&mut env).expect("the strings extension adds names the standard library lacks");
     cel::add_overload!(&mut env, fn regex_matches: (CelString, CelString) -> Result<CelBool>, name = "matches", id = "matches")
@@ -388,21 +390,27 @@ thread_local! {
 }
 
 fn regex_matches(text: &CelString<'_>, pattern: &CelString<'_>) -> Result<CelBool, ExecutionError> {
+    regex_is_match(text.inner(), pattern.inner()).map(CelBool::from).map_err(|reason| ExecutionError::FunctionError {
+        function: "matches".to_string(),
+        message: format!("{:?} is not a valid regular expression: {reason}", pattern.inner()),
+    })
+}
+
+/// Returns whether `pattern` matches somewhere in `text`, compiling the
+/// pattern on its first use in this thread, or why the pattern is invalid.
+pub(crate) fn regex_is_match(text: &str, pattern: &str) -> Result<bool, String> {
     PATTERNS.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if !cache.contains_key(pattern.inner()) {
+        if !cache.contains_key(pattern) {
             if cache.len() >= PATTERN_CACHE_LIMIT {
                 cache.clear();
             }
-            let compiled = Regex::new(pattern.inner()).map_err(|error| error.to_string());
-            cache.insert(pattern.inner().to_string(), compiled);
+            let compiled = Regex::new(pattern).map_err(|error| error.to_string());
+            cache.insert(pattern.to_string(), compiled);
         }
-        match &cache[pattern.inner()] {
-            Ok(regex) => Ok(CelBool::from(regex.is_match(text.inner()))),
-            Err(reason) => Err(ExecutionError::FunctionError {
-                function: "matches".to_string(),
-                message: format!("{:?} is not a valid regular expression: {reason}", pattern.inner()),
-            }),
+        match &cache[pattern] {
+            Ok(regex) => Ok(regex.is_match(text)),
+            Err(reason) => Err(reason.clone()),
         }
     })
 }
@@ -604,14 +612,49 @@ mod tests {
                 let (message, report) = rules.values(&variables).expect("converts");
                 let sizes = rules.collections.sizes(&[("message", message.as_ref()), ("report", report.as_ref())]);
                 let context = rules.context(&variables, message, report);
+                let roots = Roots::of(&context);
                 for rule in rules.rules() {
                     let whole = matches(&rule.expression, &context);
-                    assert_eq!(rule.conjuncts.matches(&context, &sizes), whole, "rule {}", rule.id);
+                    assert_eq!(rule.conjuncts.matches(&context, &roots, &sizes), whole, "rule {}", rule.id);
                     matched += usize::from(whole);
                 }
             }
         }
         assert!(matched > 50, "{matched} matches");
+    }
+
+    /// Direct evaluation must agree with the interpreter wherever it gives
+    /// a result, on every conjunct of every built-in rule and example.
+    #[test]
+    fn direct_evaluation_agrees_with_interpreter() {
+        let rules = RuleSet::load(true, &[]).expect("built-in rules compile");
+        let analyzer =
+            phishloop_analysis::Analyzer::new(phishloop_analysis::Config::default(), phishloop_analysis::Mode::Auto)
+                .expect("default analysis configuration");
+        let settings = cel::to_value(crate::RuleSettings::default()).expect("converts");
+        let mut decided = 0;
+        let mut matched = 0;
+        for example in rules.rules().iter().flat_map(|rule| &rule.examples) {
+            let records = analyzer.analyze_input(Some("example"), example.message.as_bytes()).expect("analyses");
+            for record in &records {
+                let variables = Variables::with_settings(record.message.as_ref(), &record.report, settings.clone());
+                let (message, report) = rules.values(&variables).expect("converts");
+                let context = rules.context(&variables, message, report);
+                let roots = Roots::of(&context);
+                for rule in rules.rules() {
+                    for (direct, interpreted) in rule.conjuncts.compare_direct(&context, &roots) {
+                        let Some(direct) = direct else {
+                            continue;
+                        };
+                        assert_eq!(direct, interpreted, "rule {}", rule.id);
+                        decided += 1;
+                        matched += usize::from(direct);
+                    }
+                }
+            }
+        }
+        assert!(decided > 1000, "{decided} conjuncts evaluated directly");
+        assert!(matched > 50, "{matched} conjuncts true");
     }
 
     #[test]

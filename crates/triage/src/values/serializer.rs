@@ -60,7 +60,7 @@ impl<'n> Serializer<'n> {
     /// externally tagged enums.
     fn variant(self, variant: &'static str, value: Box<dyn Val>) -> Box<dyn Val> {
         let mut map = self.map();
-        map.insert(CelMapKey::from(variant.to_string()), |_| Ok(value)).ok();
+        map.insert(static_key(variant), |_| Ok(value)).ok();
         map.finish()
     }
 }
@@ -166,7 +166,7 @@ impl<'n> ser::Serializer for Serializer<'n> {
         value: &T,
     ) -> Result<Self::Ok> {
         let mut map = self.map();
-        map.insert(CelMapKey::from(variant.to_string()), |serializer| value.serialize(serializer))?;
+        map.insert(static_key(variant), |serializer| value.serialize(serializer))?;
         Ok(map.finish())
     }
 
@@ -189,7 +189,7 @@ impl<'n> ser::Serializer for Serializer<'n> {
         variant: &'static str,
         len: usize,
     ) -> Result<Self::SerializeTupleVariant> {
-        let inner = self.entry(&CelMapKey::from(variant.to_string())).unwrap_or(self).list(len);
+        let inner = self.entry(&static_key(variant)).unwrap_or(self).list(len);
         Ok(VariantBuilder { outer: self, variant, inner })
     }
 
@@ -208,7 +208,7 @@ impl<'n> ser::Serializer for Serializer<'n> {
         variant: &'static str,
         _len: usize,
     ) -> Result<Self::SerializeStructVariant> {
-        let inner = self.entry(&CelMapKey::from(variant.to_string())).unwrap_or(self).map();
+        let inner = self.entry(&static_key(variant)).unwrap_or(self).map();
         Ok(VariantBuilder { outer: self, variant, inner })
     }
 }
@@ -342,7 +342,7 @@ impl<'n> ser::SerializeStruct for MapBuilder<'n> {
     type Error = SerializationError;
 
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<()> {
-        self.insert(CelMapKey::from(key.to_string()), |serializer| value.serialize(serializer))
+        self.insert(static_key(key), |serializer| value.serialize(serializer))
     }
 
     fn end(self) -> Result<Self::Ok> {
@@ -355,12 +355,18 @@ impl<'n> ser::SerializeStructVariant for VariantBuilder<'n, MapBuilder<'n>> {
     type Error = SerializationError;
 
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<()> {
-        self.inner.insert(CelMapKey::from(key.to_string()), |serializer| value.serialize(serializer))
+        self.inner.insert(static_key(key), |serializer| value.serialize(serializer))
     }
 
     fn end(self) -> Result<Self::Ok> {
         Ok(self.outer.variant(self.variant, self.inner.finish()))
     }
+}
+
+/// Returns a map key for a field or variant name that borrows the name
+/// instead of copying it, because every message repeats the same names.
+fn static_key(name: &'static str) -> CelMapKey<'static> {
+    CelMapKey::String(CelString::from(name))
 }
 
 /// Turns a serialized key into a map key: a string, an integer or a
