@@ -5,8 +5,8 @@ mod common;
 
 use common::{sample_message, store_test};
 use phishloop_store::{
-    EventSubject, IncomingReport, JobStatus, NewOutboxMessage, OutboxFilter, OutboxKind, ReceivedReport,
-    ReportSource, ReportStatus, Sha256Hex, StoreError,
+    EventSubject, IncomingReport, JobStatus, NewOutboxMessage, OutboxFilter, OutboxKind, ReceivedReport, ReportSource,
+    ReportStatus, Sha256Hex, StoreError,
 };
 use serde_json::json;
 
