@@ -13,7 +13,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::db::{Backend, Sql, on_db, sqlite_now, sqlite_now_plus_ms};
+use crate::db::{Backend, Sql, on_db, on_writer, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, StoreError, invalid};
 use crate::events::{EventSubject, append_all_in_tx};
 use crate::store::{Store, check_kind, check_text};
@@ -338,7 +338,7 @@ impl Store {
         for action in actions {
             check_new_action(self, action)?;
         }
-        let created: Vec<CreatedAction> = on_db!(&self.db, |pool, backend| {
+        let created: Vec<CreatedAction> = on_writer!(&self.db, |pool, backend| {
             async {
                 let mut tx = pool.begin().await?;
                 let mut created = Vec::with_capacity(actions.len());
@@ -439,7 +439,7 @@ impl Store {
                 self.check_payload("action outcome", &outcome.to_string())?;
             }
         }
-        let updated: Vec<Option<Action>> = on_db!(&self.db, |pool, backend| {
+        let updated: Vec<Option<Action>> = on_writer!(&self.db, |pool, backend| {
             async {
                 let mut tx = pool.begin().await?;
                 let mut updated = Vec::with_capacity(transitions.len());
@@ -495,7 +495,7 @@ impl Store {
         stale_after: std::time::Duration,
     ) -> Result<Option<Action>> {
         let stale_ms = i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX);
-        let row: Option<ActionRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<ActionRow> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(CLAIM_RUNNING_ACTION.text(backend))
                 .bind(action_id)
                 .bind(stale_ms)
@@ -545,7 +545,7 @@ impl Store {
             self.check_payload("action outcome", &outcome.to_string())?;
         }
 
-        let row: Option<ActionRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<ActionRow> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(UPDATE_ACTION_STATUS.text(backend))
                 .bind(action_id)
                 .bind(to.as_str())
@@ -570,7 +570,7 @@ impl Store {
     pub async fn approve_action(&self, action_id: Uuid, approved_by: &str) -> Result<Action> {
         check_text("approved_by", approved_by, MAX_NAME_BYTES)?;
 
-        let row: Option<ActionRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<ActionRow> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(APPROVE_ACTION.text(backend)).bind(action_id).bind(approved_by).fetch_optional(pool).await?
         });
         let Some(row) = row else {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, sqlite_now, sqlite_now_plus_ms};
+use crate::db::{Sql, on_db, on_writer, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, StoreError};
 use crate::store::{Store, check_text, duration_ms};
 use crate::text_enum::text_enum;
@@ -132,7 +132,7 @@ impl Store {
         let ttl_ms = ttl.map(|ttl| duration_ms("block-list ttl", ttl, MAX_TTL)).transpose()?;
 
         let id = Uuid::now_v7();
-        let upserted: std::result::Result<EntryRow, sqlx::Error> = on_db!(&self.db, |pool, backend| {
+        let upserted: std::result::Result<EntryRow, sqlx::Error> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(UPSERT_ENTRY.text(backend))
                 .bind(id)
                 .bind(kind.as_str())
@@ -158,7 +158,7 @@ impl Store {
     /// Removes the listed entry of a kind and value from the feeds and
     /// returns it; `None` when the value is not listed.
     pub async fn remove_block_entry(&self, kind: BlockEntryKind, value: &str) -> Result<Option<StoredBlockEntry>> {
-        let row: Option<EntryRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<EntryRow> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(REMOVE_ENTRY.text(backend)).bind(kind.as_str()).bind(value).fetch_optional(pool).await?
         });
         row.map(entry_from_row).transpose()

@@ -31,9 +31,10 @@ use phishloop_campaign::{KeyStrength, SignatureKey};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::{Db, Sql, on_db, sqlite_now};
+use crate::db::{Sql, Writes, on_db, sqlite_now};
 use crate::error::{Result, StoreError, invalid};
 use crate::store::Store;
+use sqlx::Connection as _;
 
 /// Maximum number of keys per assignment. A message with the 500 URLs that
 /// the analysis keeps gives at most about 1,000 keys plus 18 bands.
@@ -215,10 +216,21 @@ const SELECT_CAMPAIGN_CASES: Sql =
 const SELECT_MERGED_FROM: Sql =
     Sql::same("SELECT merged_id FROM campaign_merges WHERE survivor_id = $1 ORDER BY merged_at, merged_id");
 
-/// An open transaction on either back end.
-enum Tx {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+/// An open transaction on either back end; on SQLite it holds the
+/// database's write lock (`BEGIN IMMEDIATE`), on PostgreSQL the assignment
+/// lock, until it ends.
+enum Tx<'c> {
+    Sqlite(sqlx::Transaction<'c, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'c, sqlx::Postgres>),
+}
+
+impl Tx<'_> {
+    async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Postgres(tx) => tx.commit().await,
+        }
+    }
 }
 
 /// Runs `$body` with `$conn` bound to the transaction's connection and
@@ -266,12 +278,26 @@ impl Store {
     pub async fn assign_campaign(&self, case_id: Uuid, keys: &[SignatureKey]) -> Result<CampaignAssignment> {
         check_keys(keys)?;
 
-        let mut tx = begin_locked(&self.db).await?;
-        let assignment = assign_in(&mut tx, case_id, keys).await?;
-        match tx {
-            Tx::Sqlite(tx) => tx.commit().await?,
-            Tx::Postgres(tx) => tx.commit().await?,
-        }
+        let assignment = match &self.db {
+            Writes::Sqlite(writer) => {
+                let mut guard = writer.lock().await?;
+                let mut tx = Tx::Sqlite(guard.connection()?.begin_with("BEGIN IMMEDIATE").await?);
+                let assignment = assign_in(&mut tx, case_id, keys).await?;
+                tx.commit().await?;
+                assignment
+            }
+            Writes::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query(TAKE_ASSIGN_LOCK.text(crate::db::Backend::Postgres))
+                    .bind(ASSIGN_LOCK_ID)
+                    .execute(&mut *tx)
+                    .await?;
+                let mut tx = Tx::Postgres(tx);
+                let assignment = assign_in(&mut tx, case_id, keys).await?;
+                tx.commit().await?;
+                assignment
+            }
+        };
 
         tracing::debug!(
             %case_id,
@@ -342,23 +368,8 @@ fn check_keys(keys: &[SignatureKey]) -> Result<()> {
     Ok(())
 }
 
-/// Begins a transaction that holds the assignment lock until it ends.
-async fn begin_locked(db: &Db) -> Result<Tx> {
-    match db {
-        Db::Sqlite(pool) => Ok(Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?)),
-        Db::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(TAKE_ASSIGN_LOCK.text(crate::db::Backend::Postgres))
-                .bind(ASSIGN_LOCK_ID)
-                .execute(&mut *tx)
-                .await?;
-            Ok(Tx::Postgres(tx))
-        }
-    }
-}
-
 /// The steps of `assign_campaign` inside the locked transaction.
-async fn assign_in(tx: &mut Tx, case_id: Uuid, keys: &[SignatureKey]) -> Result<CampaignAssignment> {
+async fn assign_in(tx: &mut Tx<'_>, case_id: Uuid, keys: &[SignatureKey]) -> Result<CampaignAssignment> {
     if !case_exists(tx, case_id).await? {
         return Err(StoreError::CaseNotFound(case_id));
     }
@@ -388,7 +399,7 @@ async fn assign_in(tx: &mut Tx, case_id: Uuid, keys: &[SignatureKey]) -> Result<
     Ok(CampaignAssignment { campaign_id, created, merged_from, case_count, reporter_count, previous: matches.current })
 }
 
-async fn case_exists(tx: &mut Tx, case_id: Uuid) -> Result<bool> {
+async fn case_exists(tx: &mut Tx<'_>, case_id: Uuid) -> Result<bool> {
     let count: i64 = on_tx!(tx, |conn, backend| {
         sqlx::query_scalar(SELECT_CASE_EXISTS.text(backend)).bind(case_id).fetch_one(conn).await?
     });
@@ -397,7 +408,7 @@ async fn case_exists(tx: &mut Tx, case_id: Uuid) -> Result<bool> {
 
 /// Looks up the campaign of each key, all in one statement, and the case's
 /// current campaign.
-async fn find_matches(tx: &mut Tx, case_id: Uuid, keys: &[SignatureKey]) -> Result<Matches> {
+async fn find_matches(tx: &mut Tx<'_>, case_id: Uuid, keys: &[SignatureKey]) -> Result<Matches> {
     let mut matches = Matches::default();
     let current: Option<Uuid> = on_tx!(tx, |conn, backend| {
         sqlx::query_scalar(SELECT_CASE_CAMPAIGN.text(backend)).bind(case_id).fetch_optional(conn).await?
@@ -451,7 +462,7 @@ fn most_matched(matches: &BTreeMap<Uuid, usize>) -> BTreeSet<Uuid> {
 
 /// Returns the target with the most cases, the oldest on a tie, so the
 /// fewest rows move.
-async fn choose_survivor(tx: &mut Tx, targets: &BTreeSet<Uuid>) -> Result<Uuid> {
+async fn choose_survivor(tx: &mut Tx<'_>, targets: &BTreeSet<Uuid>) -> Result<Uuid> {
     let mut best: Option<(i64, Uuid)> = None;
     for id in targets {
         let case_count: i64 = on_tx!(tx, |conn, backend| {
@@ -465,7 +476,7 @@ async fn choose_survivor(tx: &mut Tx, targets: &BTreeSet<Uuid>) -> Result<Uuid> 
     best.map(|(_, id)| id).ok_or_else(|| invalid("campaign targets", "expected at least one"))
 }
 
-async fn create_campaign(tx: &mut Tx) -> Result<Uuid> {
+async fn create_campaign(tx: &mut Tx<'_>) -> Result<Uuid> {
     let id = Uuid::now_v7();
     on_tx!(tx, |conn, backend| sqlx::query(INSERT_CAMPAIGN.text(backend))
         .bind(id)
@@ -476,7 +487,7 @@ async fn create_campaign(tx: &mut Tx) -> Result<Uuid> {
 }
 
 /// Moves every key and case of `merged` to `survivor` and records the merge.
-async fn merge_into(tx: &mut Tx, survivor: Uuid, merged: Uuid, case_id: Uuid) -> Result<()> {
+async fn merge_into(tx: &mut Tx<'_>, survivor: Uuid, merged: Uuid, case_id: Uuid) -> Result<()> {
     for statement in [&MOVE_KEYS, &MOVE_CASES, &REPOINT_MERGED, &TAKE_FIRST_SEEN, &MARK_MERGED] {
         on_tx!(tx, |conn, backend| {
             sqlx::query(statement.text(backend)).bind(survivor).bind(merged).execute(conn).await?.rows_affected()
@@ -496,7 +507,7 @@ async fn merge_into(tx: &mut Tx, survivor: Uuid, merged: Uuid, case_id: Uuid) ->
 }
 
 /// Recounts the campaign's cases and reporters and stores the counts.
-async fn refresh_counts(tx: &mut Tx, campaign_id: Uuid) -> Result<(u64, u64)> {
+async fn refresh_counts(tx: &mut Tx<'_>, campaign_id: Uuid) -> Result<(u64, u64)> {
     let (case_count, reporters) = on_tx!(tx, |conn, backend| {
         let case_count: i64 =
             sqlx::query_scalar(COUNT_CASES.text(backend)).bind(campaign_id).fetch_one(&mut *conn).await?;

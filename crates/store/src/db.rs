@@ -77,6 +77,88 @@ macro_rules! on_db {
 }
 pub(crate) use on_db;
 
+/// Like `on_db!` for the store's writes. On SQLite `$pool` is the single
+/// writer connection, held for the whole of `$body`; on PostgreSQL it is the
+/// pool. The body may use `$pool` once, so a body with several statements
+/// outside a transaction takes a connection with `sqlx::Acquire` first.
+/// Fails with sqlx's `PoolTimedOut` when the writer stays busy longer
+/// than `acquire_timeout`, as the pool did.
+macro_rules! on_writer {
+    ($db:expr, |$pool:ident, $backend:pat_param| $body:expr) => {
+        match $db {
+            $crate::db::Writes::Sqlite(writer) => {
+                #[allow(unused_imports)]
+                use sqlx::Connection as _;
+                let mut guard = writer.lock().await?;
+                let $pool = guard.connection()?;
+                let $backend = $crate::db::Backend::Sqlite;
+                $body
+            }
+            $crate::db::Writes::Postgres($pool) => {
+                let $backend = $crate::db::Backend::Postgres;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_writer;
+
+/// The target of a store's writes: SQLite's single writer connection or
+/// the PostgreSQL pool.
+#[derive(Clone, Debug)]
+pub(crate) enum Writes {
+    Sqlite(SqliteWriter),
+    Postgres(PgPool),
+}
+
+/// SQLite's single writer connection, taken out of its pool once and kept.
+///
+/// sqlx sends a ping to a connection each time it goes back to its pool, a
+/// round trip to the connection's thread that every other writer waits
+/// for. Held here, the connection goes back only when the store closes, so
+/// a write costs its statements alone. The mutex queues writers in order, as
+/// the one-connection pool did.
+///
+/// NOTE: a connection whose thread died (sqlx's `WorkerCrashed`) is not
+/// replaced; every later write fails until the service restarts.
+#[derive(Clone, Debug)]
+pub(crate) struct SqliteWriter {
+    pool: SqlitePool,
+    connection: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>>>,
+    acquire_timeout: std::time::Duration,
+}
+
+/// The locked writer connection; `None` once the store is closed.
+pub(crate) struct WriterGuard<'a>(tokio::sync::MutexGuard<'a, Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>>);
+
+impl WriterGuard<'_> {
+    pub(crate) fn connection(&mut self) -> std::result::Result<&mut sqlx::SqliteConnection, sqlx::Error> {
+        self.0.as_deref_mut().ok_or(sqlx::Error::PoolClosed)
+    }
+}
+
+impl SqliteWriter {
+    async fn new(pool: SqlitePool, acquire_timeout: std::time::Duration) -> Result<Self> {
+        let connection = pool.acquire().await?;
+        Ok(Self { pool, connection: std::sync::Arc::new(tokio::sync::Mutex::new(Some(connection))), acquire_timeout })
+    }
+
+    /// Waits for the writer connection, at most `acquire_timeout`.
+    pub(crate) async fn lock(&self) -> std::result::Result<WriterGuard<'_>, sqlx::Error> {
+        match tokio::time::timeout(self.acquire_timeout, self.connection.lock()).await {
+            Ok(guard) => Ok(WriterGuard(guard)),
+            Err(_) => Err(sqlx::Error::PoolTimedOut),
+        }
+    }
+
+    /// Returns the connection to its pool and closes the pool.
+    pub(crate) async fn close(&self) {
+        let connection = self.connection.lock().await.take();
+        drop(connection);
+        self.pool.close().await;
+    }
+}
+
 /// The current time on SQLite's clock, as the text that every time column of
 /// the SQLite schema holds: UTC, millisecond precision, fixed width, so text
 /// order is time order.
@@ -122,13 +204,13 @@ const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
 /// On SQLite, `writes` has one connection. SQLite lets one connection write
 /// at a time, and a second writer does not queue: it sleeps in the busy
 /// handler, for up to 100 ms a try, even when the lock came free sooner.
-/// Waiting for the one connection in the pool's queue instead hands the lock
-/// over at once and in order. `reads` has `max_connections` connections that
+/// Waiting for the one connection in the queue of `SqliteWriter`'s mutex
+/// instead hands the lock over at once and in order. `reads` has `max_connections` connections that
 /// cannot write (`query_only`), which read the last committed state beside
 /// the writer in write-ahead-log mode. On PostgreSQL both are the same pool.
 #[derive(Clone, Debug)]
 pub(crate) struct Pools {
-    pub(crate) writes: Db,
+    pub(crate) writes: Writes,
     pub(crate) reads: Db,
 }
 
@@ -136,15 +218,16 @@ pub(crate) struct Pools {
 pub(crate) async fn connect(config: &StoreConfig) -> Result<Pools> {
     let url = config.url.as_str();
     if url.starts_with("sqlite:") {
-        let writes = connect_sqlite(config, SqliteRole::Writer).await?;
-        migrate(&writes, config).await?;
+        let writer = connect_sqlite(config, SqliteRole::Writer).await?;
+        migrate(&Db::Sqlite(writer.clone()), config).await?;
+        let writes = Writes::Sqlite(SqliteWriter::new(writer, config.acquire_timeout).await?);
         // Opened after the migration, so that every reader sees the schema.
-        let reads = connect_sqlite(config, SqliteRole::Reader).await?;
+        let reads = Db::Sqlite(connect_sqlite(config, SqliteRole::Reader).await?);
         Ok(Pools { writes, reads })
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let pool = connect_postgres(config).await?;
-        migrate(&pool, config).await?;
-        Ok(Pools { writes: pool.clone(), reads: pool })
+        migrate(&Db::Postgres(pool.clone()), config).await?;
+        Ok(Pools { writes: Writes::Postgres(pool.clone()), reads: Db::Postgres(pool) })
     } else {
         Err(StoreError::UnsupportedUrl { url: redact_url(url) })
     }
@@ -156,7 +239,7 @@ enum SqliteRole {
     Reader,
 }
 
-async fn connect_sqlite(config: &StoreConfig, role: SqliteRole) -> Result<Db> {
+async fn connect_sqlite(config: &StoreConfig, role: SqliteRole) -> Result<SqlitePool> {
     let url = redact_url(&config.url);
     let mut options = SqliteConnectOptions::from_str(&config.url)
         .map_err(|source| StoreError::InvalidUrl { url: url.clone(), source })?
@@ -181,7 +264,8 @@ async fn connect_sqlite(config: &StoreConfig, role: SqliteRole) -> Result<Db> {
     // No ping before each acquire: the database is a file opened by this
     // process, so there is no link to test, and each ping is a round trip to
     // the connection's thread that every caller of the single writer waits
-    // for. sqlx still pings a connection when it returns to the pool.
+    // for. sqlx still pings a reader when it returns to the pool; the
+    // writer never returns until the store closes (see `SqliteWriter`).
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(config.acquire_timeout)
@@ -193,10 +277,10 @@ async fn connect_sqlite(config: &StoreConfig, role: SqliteRole) -> Result<Db> {
             hint: "check that the folder of the database file exists and is writable",
             source,
         })?;
-    Ok(Db::Sqlite(pool))
+    Ok(pool)
 }
 
-async fn connect_postgres(config: &StoreConfig) -> Result<Db> {
+async fn connect_postgres(config: &StoreConfig) -> Result<PgPool> {
     let url = redact_url(&config.url);
     let options = PgConnectOptions::from_str(&config.url)
         .map_err(|source| StoreError::InvalidUrl { url: url.clone(), source })?
@@ -212,7 +296,7 @@ async fn connect_postgres(config: &StoreConfig) -> Result<Db> {
             hint: "check that PostgreSQL is running, and the host, port, user, password and database name",
             source,
         })?;
-    Ok(Db::Postgres(pool))
+    Ok(pool)
 }
 
 async fn migrate(db: &Db, config: &StoreConfig) -> Result<()> {

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, sqlite_now};
+use crate::db::{Sql, on_db, on_writer, sqlite_now};
 use crate::error::{Result, StoreError};
 use crate::raw::Sha256Hex;
 use crate::store::{Store, check_kind};
@@ -316,7 +316,7 @@ impl Store {
         self.check_payload("event payload", &payload_text)?;
 
         let appended: std::result::Result<(Uuid, i64, String, DateTime<Utc>, String), sqlx::Error> =
-            on_db!(&self.db, |pool, backend| {
+            on_writer!(&self.db, |pool, backend| {
                 async {
                     let mut tx = pool.begin().await?;
                     let mut appended = append_all_in_tx!(tx, backend, &[(subject, kind, payload_text.clone())]).await?;

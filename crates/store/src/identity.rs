@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, sqlite_now};
+use crate::db::{Sql, on_db, on_writer, sqlite_now};
 use crate::error::{Result, StoreError};
 use crate::events::{EventSubject, append_in_tx};
 use crate::store::{Store, check_text};
@@ -222,7 +222,7 @@ impl Store {
         let defects = Value::Array(import.defects.iter().take(MAX_IMPORT_DETAILS).cloned().collect());
         self.check_payload("excluded click entries", &excluded.to_string())?;
 
-        let recorded: RecordedClicks = on_db!(&self.db, |pool, backend| {
+        let recorded: RecordedClicks = on_writer!(&self.db, |pool, backend| {
             async {
                 let mut tx = pool.begin().await?;
                 let row: ImportRow = sqlx::query_as(INSERT_IMPORT.text(backend))

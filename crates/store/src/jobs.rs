@@ -19,7 +19,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::db::{Db, Sql, on_db, sqlite_now, sqlite_now_plus_ms};
+use crate::db::{Db, Sql, Writes, on_db, on_writer, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, StoreError, invalid};
 use crate::store::{Store, check_kind, check_text, delay_ms, duration_ms};
 use crate::text_enum::text_enum;
@@ -342,7 +342,9 @@ impl Store {
 
         let id = Uuid::now_v7();
         // The insert returns the new row; only a key stored before costs a second statement.
-        let (created, row) = on_db!(&self.db, |pool, backend| {
+        let (created, row) = on_writer!(&self.db, |pool, backend| {
+            #[allow(unused_mut)]
+            let mut conn = sqlx::Acquire::acquire(pool).await?;
             let inserted: Option<JobRow> = sqlx::query_as(INSERT_JOB.text(backend))
                 .bind(id)
                 .bind(kind)
@@ -350,7 +352,7 @@ impl Store {
                 .bind(Json(payload))
                 .bind(i64::from(max_attempts))
                 .bind(delay)
-                .fetch_optional(pool)
+                .fetch_optional(&mut *conn)
                 .await?;
             match inserted {
                 Some(row) => (true, row),
@@ -358,7 +360,7 @@ impl Store {
                     let row: JobRow = sqlx::query_as(SELECT_JOB_BY_KEY.text(backend))
                         .bind(kind)
                         .bind(idempotency_key)
-                        .fetch_one(pool)
+                        .fetch_one(&mut *conn)
                         .await?;
                     (false, row)
                 }
@@ -396,7 +398,7 @@ impl Store {
     /// PostgreSQL. A lost notification only delays the job to the next poll,
     /// so a failure is logged and not returned.
     pub(crate) async fn announce_job(&self, kind: &str) {
-        let Db::Postgres(pool) = &self.db else {
+        let Writes::Postgres(pool) = &self.db else {
             return;
         };
         if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)").bind(JOB_CHANNEL).bind(kind).execute(pool).await {
@@ -407,7 +409,7 @@ impl Store {
     /// Returns a listener that wakes when another process queues a job, on
     /// PostgreSQL; `None` on SQLite, whose workers share one process and poll.
     pub async fn job_notifications(&self) -> Result<Option<JobNotifications>> {
-        let Db::Postgres(pool) = &self.db else {
+        let Writes::Postgres(pool) = &self.db else {
             return Ok(None);
         };
         let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
@@ -455,7 +457,7 @@ impl Store {
         self.bury_abandoned(kinds).await?;
 
         let token = Uuid::new_v4();
-        let row: Option<JobRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<JobRow> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(CLAIM_JOB.text(backend))
                 .bind(Json(kinds))
                 .bind(worker_id)
@@ -487,7 +489,7 @@ impl Store {
     pub async fn heartbeat(&self, lease: &Lease, lease_duration: Duration) -> Result<DateTime<Utc>> {
         let lease_ms = duration_ms("lease duration", lease_duration, MAX_LEASE)?;
 
-        let expires_at: Option<DateTime<Utc>> = on_db!(&self.db, |pool, backend| {
+        let expires_at: Option<DateTime<Utc>> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_scalar(HEARTBEAT.text(backend))
                 .bind(lease.job_id)
                 .bind(lease.token)
@@ -504,7 +506,7 @@ impl Store {
     /// Marks a job done. Fails with `LeaseLost` when the job is no longer
     /// running under this lease.
     pub async fn complete(&self, lease: &Lease) -> Result<Job> {
-        let row: Option<JobRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<JobRow> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(COMPLETE.text(backend)).bind(lease.job_id).bind(lease.token).fetch_optional(pool).await?
         });
         let Some(row) = row else {
@@ -528,7 +530,7 @@ impl Store {
         let row: Option<JobRow> = match retry_after {
             Some(delay) => {
                 let delay = delay_ms("retry delay", delay, MAX_DELAY)?;
-                on_db!(&self.db, |pool, backend| {
+                on_writer!(&self.db, |pool, backend| {
                     sqlx::query_as(FAIL_RETRY.text(backend))
                         .bind(lease.job_id)
                         .bind(lease.token)
@@ -538,7 +540,7 @@ impl Store {
                         .await?
                 })
             }
-            None => on_db!(&self.db, |pool, backend| {
+            None => on_writer!(&self.db, |pool, backend| {
                 sqlx::query_as(FAIL_DEAD.text(backend))
                     .bind(lease.job_id)
                     .bind(lease.token)
@@ -563,7 +565,7 @@ impl Store {
     /// Queues a dead job again with its attempt count reset, keeping its
     /// `last_error`. Fails with `JobNotDead` for a job in another status.
     pub async fn retry_dead(&self, job_id: Uuid) -> Result<Job> {
-        let row: Option<JobRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<JobRow> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(RETRY_DEAD.text(backend)).bind(job_id).fetch_optional(pool).await?
         });
         if let Some(row) = row {
@@ -588,7 +590,7 @@ impl Store {
                 return Ok(());
             }
         }
-        let buried: Vec<(Uuid, String, Option<String>, i64)> = on_db!(&self.db, |pool, backend| {
+        let buried: Vec<(Uuid, String, Option<String>, i64)> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(BURY_ABANDONED.text(backend)).bind(Json(kinds)).fetch_all(pool).await?
         });
         for (job_id, kind, worker_id, attempts) in buried {
@@ -600,9 +602,12 @@ impl Store {
     /// Builds the error for a lease that no longer matches, saying what
     /// happened to the job.
     async fn lease_lost(&self, lease: &Lease) -> StoreError {
-        let row: std::result::Result<Option<JobRow>, sqlx::Error> = on_db!(&self.db, |pool, backend| {
-            sqlx::query_as(SELECT_JOB.text(backend)).bind(lease.job_id).fetch_optional(pool).await
-        });
+        let row: std::result::Result<Option<JobRow>, sqlx::Error> = async {
+            Ok(on_writer!(&self.db, |pool, backend| {
+                sqlx::query_as(SELECT_JOB.text(backend)).bind(lease.job_id).fetch_optional(pool).await?
+            }))
+        }
+        .await;
         let reason = match row {
             Ok(None) => return StoreError::JobNotFound(lease.job_id),
             Ok(Some(row)) => match job_from_row(row) {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, sqlite_now, sqlite_now_plus_ms};
+use crate::db::{Sql, on_db, on_writer, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, StoreError, invalid};
 use crate::events::{EventSubject, append_all_in_tx};
 use crate::store::{Store, check_kind, check_text, delay_ms, duration_ms};
@@ -298,7 +298,7 @@ impl Store {
         let recipient = self.check_message(message)?;
 
         let id = Uuid::now_v7();
-        let queued = on_db!(&self.db, |pool, backend| {
+        let queued = on_writer!(&self.db, |pool, backend| {
             async {
                 let mut tx = pool.begin().await?;
                 // The insert returns the new row; only a message queued before costs a second statement.
@@ -381,7 +381,7 @@ impl Store {
     /// ends its lease. Marking it again keeps the first time and id.
     /// Fails with `OutboxMessageNotFound` for an unknown id.
     pub async fn record_delivery(&self, message_id: Uuid, smtp_message_id: Option<&str>) -> Result<OutboxMessage> {
-        let row: Option<OutboxRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<OutboxRow> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(MARK_SENT.text(backend)).bind(message_id).bind(smtp_message_id).fetch_optional(pool).await?
         });
         let row = row.ok_or(StoreError::OutboxMessageNotFound(message_id))?;
@@ -396,7 +396,7 @@ impl Store {
         let limit = limit.clamp(1, MAX_CLAIM);
         let lease_ms = duration_ms("lease", lease, std::time::Duration::from_secs(24 * 60 * 60))?;
         let token = Uuid::new_v4();
-        let rows: Vec<OutboxRow> = on_db!(&self.db, |pool, backend| {
+        let rows: Vec<OutboxRow> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(CLAIM_MESSAGES.text(backend))
                 .bind(token)
                 .bind(lease_ms)
@@ -420,7 +420,7 @@ impl Store {
     ) -> Result<OutboxMessage> {
         let delay_ms = delay_ms("retry delay", delay, std::time::Duration::from_secs(366 * 24 * 60 * 60))?;
         let error = truncate(error);
-        let row: Option<OutboxRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<OutboxRow> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(RETRY_LATER.text(backend))
                 .bind(message_id)
                 .bind(error)
@@ -437,7 +437,7 @@ impl Store {
     /// `OutboxMessageNotFound` when the message is unknown or no longer queued.
     pub async fn mark_message_failed(&self, message_id: Uuid, error: &str) -> Result<OutboxMessage> {
         let error = truncate(error);
-        let row: Option<OutboxRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<OutboxRow> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(MARK_FAILED.text(backend)).bind(message_id).bind(error).fetch_optional(pool).await?
         });
         let row = row.ok_or(StoreError::OutboxMessageNotFound(message_id))?;

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::db::{Sql, on_db, sqlite_now};
+use crate::db::{Sql, on_db, on_writer, sqlite_now};
 use crate::error::{Result, StoreError};
 use crate::store::Store;
 
@@ -118,7 +118,7 @@ impl Store {
         let level = self.config.compression_level;
         let compressed = tokio::task::spawn_blocking(move || compress(&owned, level)).await??;
 
-        let inserted = on_db!(&self.db, |pool, backend| {
+        let inserted = on_writer!(&self.db, |pool, backend| {
             sqlx::query(INSERT_RAW.text(backend))
                 .bind(sha256.as_str())
                 .bind(size)

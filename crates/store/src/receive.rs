@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::db::on_db;
+use crate::db::on_writer;
 use crate::error::{Result, StoreError};
 use crate::events::{EventSubject, append_all_in_tx};
 use crate::jobs::{INSERT_JOB, Job, JobOptions, JobRow, job_from_row};
@@ -103,7 +103,7 @@ impl Store {
 
         let job_id = Uuid::now_v7();
         let message_id = Uuid::now_v7();
-        let received: Option<ReceivedReport> = on_db!(&self.db, |pool, backend| {
+        let received: Option<ReceivedReport> = on_writer!(&self.db, |pool, backend| {
             async {
                 let mut tx = pool.begin().await?;
                 sqlx::query(INSERT_RAW.text(backend))

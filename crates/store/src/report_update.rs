@@ -11,7 +11,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, sqlite_now};
+use crate::db::{Sql, on_writer, sqlite_now};
 use crate::error::{Result, StoreError};
 use crate::events::{EventSubject, append_all_in_tx};
 use crate::reports::ReportStatus;
@@ -95,7 +95,7 @@ impl Store {
             return Ok(());
         }
 
-        let stored: std::result::Result<u64, sqlx::Error> = on_db!(&self.db, |pool, backend| {
+        let stored: std::result::Result<u64, sqlx::Error> = on_writer!(&self.db, |pool, backend| {
             async {
                 let mut tx = pool.begin().await?;
                 let updated = match (update.analysis, update.status) {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, sqlite_now};
+use crate::db::{Sql, on_db, on_writer, sqlite_now};
 use crate::error::{Result, StoreError};
 use crate::raw::Sha256Hex;
 use crate::store::{Store, check_text};
@@ -259,7 +259,7 @@ impl Store {
         check_new_report(&report.reporter, report.comment.as_deref(), report.source_key.as_deref())?;
 
         let id = Uuid::now_v7();
-        let inserted: std::result::Result<Option<ReportRow>, sqlx::Error> = on_db!(&self.db, |pool, backend| {
+        let inserted: std::result::Result<Option<ReportRow>, sqlx::Error> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(INSERT_REPORT.text(backend))
                 .bind(id)
                 .bind(&report.reporter)
@@ -292,7 +292,7 @@ impl Store {
     /// Returns the stored report with source key `key`, after an insert
     /// with that key conflicted.
     pub(crate) async fn report_with_key(&self, key: &str) -> Result<CreatedReport> {
-        let row: Option<ReportRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<ReportRow> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(SELECT_REPORT_BY_SOURCE_KEY.text(backend)).bind(key).fetch_optional(pool).await?
         });
         // Reports are never deleted, so the conflicting row is still there.
@@ -337,7 +337,7 @@ impl Store {
             self.check_payload("decision", &decision.to_string())?;
         }
 
-        let updated: std::result::Result<Option<ReportRow>, sqlx::Error> = on_db!(&self.db, |pool, backend| {
+        let updated: std::result::Result<Option<ReportRow>, sqlx::Error> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(UPDATE_REPORT_STATUS.text(backend))
                 .bind(report_id)
                 .bind(status.as_str())
@@ -363,7 +363,7 @@ impl Store {
     pub async fn set_report_analysis(&self, report_id: Uuid, analysis: &Value) -> Result<Report> {
         self.check_payload("analysis summary", &analysis.to_string())?;
 
-        let row: Option<ReportRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<ReportRow> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(UPDATE_REPORT_ANALYSIS.text(backend))
                 .bind(report_id)
                 .bind(Json(analysis))
@@ -389,14 +389,21 @@ impl Store {
         // or waits for and yields to a concurrent one, and cases are never
         // deleted, so the select always finds the winner.
         let new_id = Uuid::now_v7();
-        let (case_created, case_id) = on_db!(&self.db, |pool, backend| {
-            let inserted: Option<Uuid> =
-                sqlx::query_scalar(INSERT_CASE.text(backend)).bind(new_id).bind(join_key).fetch_optional(pool).await?;
+        let (case_created, case_id) = on_writer!(&self.db, |pool, backend| {
+            #[allow(unused_mut)]
+            let mut conn = sqlx::Acquire::acquire(pool).await?;
+            let inserted: Option<Uuid> = sqlx::query_scalar(INSERT_CASE.text(backend))
+                .bind(new_id)
+                .bind(join_key)
+                .fetch_optional(&mut *conn)
+                .await?;
             match inserted {
                 Some(case_id) => (true, case_id),
                 None => {
-                    let case_id: Uuid =
-                        sqlx::query_scalar(SELECT_CASE_ID_BY_KEY.text(backend)).bind(join_key).fetch_one(pool).await?;
+                    let case_id: Uuid = sqlx::query_scalar(SELECT_CASE_ID_BY_KEY.text(backend))
+                        .bind(join_key)
+                        .fetch_one(&mut *conn)
+                        .await?;
                     (false, case_id)
                 }
             }
@@ -408,7 +415,7 @@ impl Store {
             return Err(other_case_error(report_id, current_case, case_id, join_key));
         }
 
-        let updated = on_db!(&self.db, |pool, backend| {
+        let updated = on_writer!(&self.db, |pool, backend| {
             sqlx::query(UPDATE_REPORT_CASE.text(backend))
                 .bind(case_id)
                 .bind(report_id)

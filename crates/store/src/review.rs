@@ -15,7 +15,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::actions::{Action, ActionRow, ActionStatus, action_columns, action_from_row};
-use crate::db::{Sql, on_db, sqlite_now};
+use crate::db::{Sql, on_db, on_writer, sqlite_now};
 use crate::error::{Result, StoreError, invalid};
 use crate::events::{EventSubject, append_in_tx};
 use crate::store::{Store, check_text};
@@ -147,7 +147,7 @@ impl Store {
 
         let id = Uuid::now_v7();
         let case_id = correction.case_id;
-        let recorded: (CorrectionRow, Vec<Uuid>, i64) = on_db!(&self.db, |pool, backend| {
+        let recorded: (CorrectionRow, Vec<Uuid>, i64) = on_writer!(&self.db, |pool, backend| {
             async {
                 let mut tx = pool.begin().await?;
                 let case: Option<(Uuid,)> =
@@ -242,7 +242,7 @@ impl Store {
             "reason": reason,
         });
 
-        let rejected: Option<Action> = on_db!(&self.db, |pool, backend| {
+        let rejected: Option<Action> = on_writer!(&self.db, |pool, backend| {
             async {
                 let mut tx = pool.begin().await?;
                 let row: Option<ActionRow> = sqlx::query_as(REJECT_ACTION.text(backend))

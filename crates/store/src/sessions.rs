@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, sqlite_now, sqlite_now_plus_ms};
+use crate::db::{Sql, on_db, on_writer, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, invalid};
 use crate::raw::Sha256Hex;
 use crate::store::{Store, check_text, duration_ms};
@@ -109,7 +109,7 @@ impl Store {
             return Err(invalid("session idle time", format!("{idle:?} is longer than the lifetime {lifetime:?}")));
         }
 
-        on_db!(&self.db, |pool, backend| {
+        on_writer!(&self.db, |pool, backend| {
             sqlx::query(INSERT_SESSION.text(backend))
                 .bind(id_sha256.as_str())
                 .bind(user_id)
@@ -147,7 +147,7 @@ impl Store {
         }
 
         if refresh {
-            let refreshed: Option<(DateTime<Utc>,)> = on_db!(&self.db, |pool, backend| {
+            let refreshed: Option<(DateTime<Utc>,)> = on_writer!(&self.db, |pool, backend| {
                 sqlx::query_as(REFRESH_SESSION.text(backend))
                     .bind(id_sha256.as_str())
                     .bind(idle_ms)
@@ -163,7 +163,7 @@ impl Store {
 
     /// Ends a session; returns false when no session had this SHA-256.
     pub async fn delete_session(&self, id_sha256: &Sha256Hex) -> Result<bool> {
-        let deleted = on_db!(&self.db, |pool, backend| {
+        let deleted = on_writer!(&self.db, |pool, backend| {
             sqlx::query(DELETE_SESSION.text(backend)).bind(id_sha256.as_str()).execute(pool).await?.rows_affected()
         });
         Ok(deleted > 0)
@@ -171,7 +171,7 @@ impl Store {
 
     /// Deletes expired sessions and returns how many.
     pub async fn delete_expired_sessions(&self) -> Result<u64> {
-        let deleted = on_db!(&self.db, |pool, backend| {
+        let deleted = on_writer!(&self.db, |pool, backend| {
             sqlx::query(DELETE_EXPIRED_SESSIONS.text(backend)).execute(pool).await?.rows_affected()
         });
         Ok(deleted)

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::StoreConfig;
-use crate::db::{self, Backend, Db};
+use crate::db::{self, Backend, Db, Writes};
 use crate::error::{Result, StoreError, invalid};
 
 /// A connection pool to the phishloop database, SQLite or PostgreSQL.
@@ -13,8 +13,8 @@ use crate::error::{Result, StoreError, invalid};
 /// many tasks, processes and (on PostgreSQL) machines at once.
 #[derive(Clone, Debug)]
 pub struct Store {
-    /// The pool for writes and transactions.
-    pub(crate) db: Db,
+    /// Where writes and transactions go.
+    pub(crate) db: Writes,
     /// The pool for reads outside a transaction; see `db::Pools`.
     pub(crate) reads: Db,
     pub(crate) config: Arc<StoreConfig>,
@@ -45,11 +45,13 @@ impl Store {
 
     /// Closes every connection of the pools and waits until they are closed.
     pub async fn close(&self) {
-        for db in [&self.reads, &self.db] {
-            match db {
-                Db::Sqlite(pool) => pool.close().await,
-                Db::Postgres(pool) => pool.close().await,
-            }
+        match &self.reads {
+            Db::Sqlite(pool) => pool.close().await,
+            Db::Postgres(pool) => pool.close().await,
+        }
+        match &self.db {
+            Writes::Sqlite(writer) => writer.close().await,
+            Writes::Postgres(pool) => pool.close().await,
         }
     }
 
@@ -63,10 +65,10 @@ impl Store {
     }
 }
 
-fn backend_of(db: &Db) -> Backend {
+fn backend_of(db: &Writes) -> Backend {
     match db {
-        Db::Sqlite(_) => Backend::Sqlite,
-        Db::Postgres(_) => Backend::Postgres,
+        Writes::Sqlite(_) => Backend::Sqlite,
+        Writes::Postgres(_) => Backend::Postgres,
     }
 }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, sqlite_now};
+use crate::db::{Sql, on_db, on_writer, sqlite_now};
 use crate::error::{Result, StoreError};
 use crate::raw::Sha256Hex;
 use crate::store::{Store, check_text};
@@ -108,7 +108,7 @@ impl Store {
         check_text("token name", name, MAX_TOKEN_NAME_BYTES)?;
 
         let id = Uuid::now_v7();
-        let inserted: std::result::Result<TokenRow, sqlx::Error> = on_db!(&self.db, |pool, backend| {
+        let inserted: std::result::Result<TokenRow, sqlx::Error> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(INSERT_TOKEN.text(backend))
                 .bind(id)
                 .bind(name)
@@ -142,7 +142,7 @@ impl Store {
     /// Revokes a token and returns it. Revoking a revoked token keeps its
     /// first revocation time. Fails with `TokenNotFound` for an unknown id.
     pub async fn revoke_api_token(&self, token_id: Uuid) -> Result<ApiToken> {
-        let row: Option<TokenRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<TokenRow> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(REVOKE_TOKEN.text(backend)).bind(token_id).fetch_optional(pool).await?
         });
         let row = row.ok_or(StoreError::TokenNotFound(token_id))?;

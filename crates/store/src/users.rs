@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, sqlite_now, sqlite_now_plus_ms};
+use crate::db::{Sql, on_db, on_writer, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, StoreError, invalid};
 use crate::store::{Store, check_text, duration_ms};
 use crate::text_enum::text_enum;
@@ -226,7 +226,7 @@ impl Store {
         check_text("password hash", password_hash, MAX_PASSWORD_HASH_BYTES)?;
 
         let id = Uuid::now_v7();
-        let inserted: std::result::Result<UserRow, sqlx::Error> = on_db!(&self.db, |pool, backend| {
+        let inserted: std::result::Result<UserRow, sqlx::Error> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(INSERT_USER.text(backend))
                 .bind(id)
                 .bind(&name)
@@ -272,7 +272,7 @@ impl Store {
     /// the same transaction. Fails with `UserNotFound` for an unknown name.
     pub async fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<User> {
         let name = name.trim().to_lowercase();
-        let row: Option<UserRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<UserRow> = on_writer!(&self.db, |pool, backend| {
             async {
                 let mut tx = pool.begin().await?;
                 let row: Option<UserRow> = sqlx::query_as(SET_USER_DISABLED.text(backend))
@@ -298,7 +298,7 @@ impl Store {
     pub async fn set_user_password(&self, name: &str, password_hash: &str) -> Result<User> {
         check_text("password hash", password_hash, MAX_PASSWORD_HASH_BYTES)?;
         let name = name.trim().to_lowercase();
-        let row: Option<UserRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<UserRow> = on_writer!(&self.db, |pool, backend| {
             async {
                 let mut tx = pool.begin().await?;
                 let row: Option<UserRow> = sqlx::query_as(SET_USER_PASSWORD.text(backend))
@@ -323,7 +323,7 @@ impl Store {
     /// so a guesser gets one try per lock period.
     pub async fn record_login_failure(&self, user_id: Uuid, lock_after: u32, lock_for: Duration) -> Result<User> {
         let lock_ms = duration_ms("lock duration", lock_for, MAX_LOCK)?;
-        let row: Option<UserRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<UserRow> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(RECORD_LOGIN_FAILURE.text(backend))
                 .bind(user_id)
                 .bind(i64::from(lock_after.max(1)))
@@ -337,7 +337,7 @@ impl Store {
 
     /// Records a successful sign-in: clears the failures and the lock.
     pub async fn record_login_success(&self, user_id: Uuid) -> Result<User> {
-        let row: Option<UserRow> = on_db!(&self.db, |pool, backend| {
+        let row: Option<UserRow> = on_writer!(&self.db, |pool, backend| {
             sqlx::query_as(RECORD_LOGIN_SUCCESS.text(backend)).bind(user_id).fetch_optional(pool).await?
         });
         let row = row.ok_or(StoreError::UserNotFound { name: user_id.to_string() })?;
