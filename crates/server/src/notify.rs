@@ -49,8 +49,8 @@ impl Notifier {
         Ok(Self { store, coach, organization_domains, outbox_queued })
     }
 
-    /// The acknowledgement to the reporter of a new report, which intake
-    /// stores with the report; `None` when the reporter is unknown.
+    /// Renders the acknowledgement to the reporter of a new report, which
+    /// intake stores with the report. Returns `None` for an unknown reporter.
     pub(crate) fn acknowledgement(&self, reporter: &str) -> Option<NewOutboxMessage> {
         let reporter = known_address(reporter)?;
         let summary = summary(None, Some(reporter), None, Impact::default());
@@ -338,7 +338,7 @@ fn known_reporter(report: &Report) -> Option<&str> {
     known_address(&report.reporter)
 }
 
-/// The reporter's address, trimmed; `None` when the reporter is unknown.
+/// Returns the reporter's address, trimmed, or `None` for an unknown reporter.
 fn known_address(reporter: &str) -> Option<&str> {
     let reporter = reporter.trim();
     (reporter != UNKNOWN_REPORTER && reporter.contains('@')).then_some(reporter)

@@ -102,12 +102,7 @@ impl Store {
     /// `MessageTooLarge` above `max_message_bytes`. Hashing and compression
     /// run on tokio's blocking thread pool.
     pub async fn put_raw(&self, message: &[u8]) -> Result<Sha256Hex> {
-        let limit = self.config.max_message_bytes;
-        if message.len() > limit {
-            return Err(StoreError::MessageTooLarge { size: message.len(), limit });
-        }
-        let size =
-            i64::try_from(message.len()).map_err(|_| StoreError::MessageTooLarge { size: message.len(), limit })?;
+        let size = self.raw_size(message)?;
 
         let owned = message.to_vec();
         let (sha256, owned) = tokio::task::spawn_blocking(move || (Sha256Hex::of(&owned), owned)).await?;
@@ -135,16 +130,23 @@ impl Store {
     /// SHA-256, its size and its compressed bytes, computed together on
     /// tokio's blocking thread pool.
     pub(crate) async fn prepare_raw(&self, message: &[u8]) -> Result<(Sha256Hex, i64, Vec<u8>)> {
-        let limit = self.config.max_message_bytes;
-        let size = i64::try_from(message.len())
-            .ok()
-            .filter(|_| message.len() <= limit)
-            .ok_or(StoreError::MessageTooLarge { size: message.len(), limit })?;
+        let size = self.raw_size(message)?;
         let owned = message.to_vec();
         let level = self.config.compression_level;
         let (sha256, compressed) =
             tokio::task::spawn_blocking(move || (Sha256Hex::of(&owned), compress(&owned, level))).await?;
         Ok((sha256, size, compressed?))
+    }
+
+    /// Returns the size of a raw message as stored, or `MessageTooLarge`
+    /// above `max_message_bytes`.
+    fn raw_size(&self, message: &[u8]) -> Result<i64> {
+        let limit = self.config.max_message_bytes;
+        let too_large = StoreError::MessageTooLarge { size: message.len(), limit };
+        if message.len() > limit {
+            return Err(too_large);
+        }
+        i64::try_from(message.len()).map_err(|_| too_large)
     }
 
     /// Returns whether a raw message with this SHA-256 is stored.

@@ -2,10 +2,10 @@
 //! first job and the acknowledgement to its reporter, with the events that
 //! record them.
 //!
-//! Intake writes these four for every report. Stored one by one they cost
-//! the single SQLite writer five commits and each a round trip to the
-//! connection's thread; stored together they cost one. A crash keeps all of
-//! them or none, so no report is left without its job.
+//! Intake writes these four for every report. Stored one by one, they cost
+//! the single SQLite writer five commits, each with its round trips to the
+//! connection's thread. Stored together, they cost one commit. A crash keeps
+//! all of them or none, so no report is left without its job.
 
 use serde_json::{Value, json};
 use sqlx::types::Json;

@@ -13,7 +13,7 @@ use crate::error::{Result, StoreError, invalid};
 /// many tasks, processes and (on PostgreSQL) machines at once.
 #[derive(Clone, Debug)]
 pub struct Store {
-    /// Where writes and transactions go.
+    /// The target of writes and transactions.
     pub(crate) db: Writes,
     /// The pool for reads outside a transaction; see `db::Pools`.
     pub(crate) reads: Db,

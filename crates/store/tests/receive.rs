@@ -34,8 +34,8 @@ fn incoming<'a>(message: &'a [u8], source_key: Option<&'a str>, subject: &str) -
     }
 }
 
-/// The events intake appends: `received`, and `reporter_acknowledged` when
-/// an acknowledgement was queued.
+/// Returns the events intake appends: `received`, and
+/// `reporter_acknowledged` when an acknowledgement was queued.
 fn intake_events(received: &ReceivedReport) -> Vec<phishloop_store::ReceiptEvent> {
     let subject = EventSubject::Report(received.report.id);
     let mut events = vec![(subject, "received", json!({ "job_id": received.job.id }))];
