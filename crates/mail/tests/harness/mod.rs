@@ -79,10 +79,32 @@ fn require_binary(name: &str) -> PathBuf {
     );
 }
 
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port on 127.0.0.1");
-    listener.local_addr().expect("local address of the port probe").port()
+/// Returns `N` distinct loopback ports that were free a moment ago and were
+/// not returned before in this process, so parallel tests do not collide.
+/// Another process may still take one before the server binds it, so
+/// [`MailServers::start_inner`] retries with new ports.
+fn free_ports<const N: usize>() -> [u16; N] {
+    static HANDED_OUT: OnceLock<std::sync::Mutex<std::collections::HashSet<u16>>> = OnceLock::new();
+    let mut handed_out =
+        HANDED_OUT.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut probes = Vec::with_capacity(N);
+    let mut ports = [0; N];
+    let mut chosen = 0;
+    while chosen < N {
+        let probe = TcpListener::bind("127.0.0.1:0").expect("bind a free port on 127.0.0.1");
+        let port = probe.local_addr().expect("local address of the port probe").port();
+        if handed_out.insert(port) {
+            ports[chosen] = port;
+            chosen += 1;
+        }
+        probes.push(probe);
+    }
+    ports
 }
+
+/// How many times Dovecot is started on new ports when it exits because
+/// one of its ports was taken.
+const DOVECOT_ATTEMPTS: usize = 3;
 
 impl MailServers {
     /// Starts Dovecot with `users`.
@@ -108,16 +130,37 @@ impl MailServers {
         set_mode(dir.path(), 0o755);
         let ca_file = write_certificates(dir.path());
 
-        let imap_port = free_port();
-        let imaps_port = free_port();
-        let lmtp_port = free_port();
-        let smtp_port = free_port();
-        let submission_port = free_port();
         write_users(dir.path(), users);
-        let ports = DovecotPorts { imap_port, imaps_port, lmtp_port, submission_port, relay_port: smtp_port };
-        let config = write_dovecot_config(dir.path(), &ports, capability);
-        let dovecot =
-            spawn(&dovecot_binary, &["-F", "-c", config.to_str().expect("UTF-8 path")], dir.path(), "dovecot");
+        let mut attempt = 1;
+        let (dovecot, [imap_port, imaps_port, lmtp_port, smtp_port, submission_port]) = loop {
+            let ports = free_ports();
+            let [imap_port, imaps_port, lmtp_port, smtp_port, submission_port] = ports;
+            let config = write_dovecot_config(
+                dir.path(),
+                &DovecotPorts { imap_port, imaps_port, lmtp_port, submission_port, relay_port: smtp_port },
+                capability,
+            );
+            let mut dovecot =
+                spawn(&dovecot_binary, &["-F", "-c", config.to_str().expect("UTF-8 path")], dir.path(), "dovecot");
+            let mut listening = true;
+            for port in [imap_port, imaps_port, lmtp_port] {
+                listening = listening && wait_for_port(port, &mut dovecot).await;
+            }
+            if listening {
+                break (dovecot, ports);
+            }
+            let exited = matches!(dovecot.try_wait(), Ok(Some(_)));
+            stop(&mut dovecot);
+            let logs = logs_in(dir.path());
+            if !exited || attempt == DOVECOT_ATTEMPTS {
+                panic!(
+                    "dovecot did not listen on 127.0.0.1 ports {imap_port}, {imaps_port} and {lmtp_port} \
+                     (attempt {attempt} of {DOVECOT_ATTEMPTS}); logs:\n{logs}"
+                );
+            }
+            eprintln!("harness: dovecot exited at start (attempt {attempt}), trying new ports; logs:\n{logs}");
+            attempt += 1;
+        };
         let mut servers = MailServers {
             dir,
             imap_port,
@@ -130,9 +173,6 @@ impl MailServers {
             smtpd: None,
             _smtp_lock: None,
         };
-        servers.wait_for_port(imap_port, "dovecot imap").await;
-        servers.wait_for_port(imaps_port, "dovecot imaps").await;
-        servers.wait_for_port(lmtp_port, "dovecot lmtp").await;
 
         if let Some(binary) = smtpd_binary {
             servers._smtp_lock = Some(smtp_lock().lock_owned().await);
@@ -166,18 +206,7 @@ impl MailServers {
 
     /// Returns the servers' logs, for failure messages.
     pub fn logs(&self) -> String {
-        let mut text = String::new();
-        for name in ["dovecot.log", "dovecot.out", "smtpd.out"] {
-            if let Ok(content) = std::fs::read_to_string(self.dir.path().join(name)) {
-                let tail: Vec<&str> = content.lines().rev().take(40).collect();
-                text.push_str(&format!("--- {name}\n"));
-                for line in tail.into_iter().rev() {
-                    text.push_str(line);
-                    text.push('\n');
-                }
-            }
-        }
-        text
+        logs_in(self.dir.path())
     }
 
     /// Delivers `raw` to `recipients` straight to Dovecot over LMTP.
@@ -233,6 +262,38 @@ impl MailServers {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// Waits up to 20 s for a listener on `port`; false when none came or
+/// `server` exited first.
+async fn wait_for_port(port: u16, server: &mut Child) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return true;
+        }
+        if matches!(server.try_wait(), Ok(Some(_))) {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Returns the last lines of each server log in `dir`.
+fn logs_in(dir: &Path) -> String {
+    let mut text = String::new();
+    for name in ["dovecot.log", "dovecot.out", "smtpd.out"] {
+        if let Ok(content) = std::fs::read_to_string(dir.join(name)) {
+            let tail: Vec<&str> = content.lines().rev().take(40).collect();
+            text.push_str(&format!("--- {name}\n"));
+            for line in tail.into_iter().rev() {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    text
 }
 
 impl Drop for MailServers {
