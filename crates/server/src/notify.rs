@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::error::ServiceError;
 use crate::intake::UNKNOWN_REPORTER;
+use crate::respond::Responded;
 
 /// Renders and queues the messages of the loop.
 #[derive(Debug)]
@@ -85,9 +86,10 @@ impl Notifier {
         case_id: Uuid,
         decision: &Decision,
         message: Option<&MessageAnalysis>,
-        actions: &[Action],
+        responded: &Responded,
         told_before: bool,
     ) -> Result<(), ServiceError> {
+        let actions = responded.actions.as_slice();
         let impact = impact_of(actions);
         if let Some(reporter) = known_reporter(report) {
             let summary = summary(Some(case_id), Some(reporter), None, impact);
@@ -111,8 +113,8 @@ impl Notifier {
         if !deserves_lesson(decision) {
             return Ok(());
         }
-        let reporters = self.case_reporters(case_id).await?;
-        for recipient in self.message_recipients(message, actions, &reporters) {
+        let reporters = &responded.reporters;
+        for recipient in self.message_recipients(message, actions, reporters) {
             if reporters.contains(&recipient) {
                 continue;
             }
@@ -250,14 +252,6 @@ impl Notifier {
             self.outbox_queued.notify_one();
         }
         Ok(queued)
-    }
-
-    async fn case_reporters(&self, case_id: Uuid) -> Result<BTreeSet<String>, ServiceError> {
-        let reporters = self.store.case_reporters(case_id).await?;
-        if reporters.is_empty() && self.store.get_case(case_id).await?.is_none() {
-            return Err(ServiceError::NotFound { what: "case", id: case_id });
-        }
-        Ok(reporters.iter().map(|reporter| reporter.address.to_lowercase()).collect())
     }
 
     /// Returns the To and Cc addresses of the reported original at the

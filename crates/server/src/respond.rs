@@ -8,7 +8,7 @@
 //! Connectors are idempotent per key, so an action left `running` by a
 //! crashed worker runs again on the next attempt.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +25,15 @@ use uuid::Uuid;
 use crate::block_feed::StoredBlockList;
 use crate::error::ServiceError;
 use crate::intake::UNKNOWN_REPORTER;
+
+/// The result of `Responder::respond` for a case, which the notifier reports.
+#[derive(Debug)]
+pub(crate) struct Responded {
+    /// Every action of the case afterwards.
+    pub(crate) actions: Vec<Action>,
+    /// The case's reporter addresses in lowercase, as read for the plan.
+    pub(crate) reporters: BTreeSet<String>,
+}
 
 /// The planner's configuration and the connectors that carry actions out.
 pub(crate) struct Responder {
@@ -98,26 +107,28 @@ impl Responder {
     }
 
     /// Plans the actions for a decided report, stores them and carries out
-    /// the `auto` ones. Returns every action of the case afterwards.
+    /// the `auto` ones. Returns every action of the case afterwards, with
+    /// the case's reporters.
     pub(crate) async fn respond(
         &self,
         report: &Report,
         case_id: Uuid,
         decision: &Decision,
         message: Option<&MessageAnalysis>,
-    ) -> Result<Vec<Action>, ServiceError> {
-        let facts = self.case_facts(case_id, decision).await?;
+    ) -> Result<Responded, ServiceError> {
+        let (facts, reporters) = self.case_facts(case_id, decision).await?;
         let planned = plan(decision, message, &facts, &self.config);
         self.store_planned(report.id, case_id, &planned.actions).await?;
 
+        let mut actions = self.store.actions_for_case(case_id).await?;
         let mut local = Vec::new();
         let mut remote = Vec::new();
-        for action in self.store.actions_for_case(case_id).await? {
+        for action in &actions {
             if action.mode != ActionMode::Auto {
                 continue;
             }
             let action = match action.status {
-                ActionStatus::Planned => action,
+                ActionStatus::Planned => action.clone(),
                 // Another worker may be running it right now: take it over
                 // only when its heartbeat stopped, as after a killed worker.
                 ActionStatus::Running => {
@@ -136,16 +147,28 @@ impl Responder {
         }
         // The block list and the dry-run log act at once, so they go first
         // and their outcomes are stored together.
-        self.execute_local(local).await?;
+        let mut moved = self.execute_local(local).await?;
         for action in remote {
             match self.execute(action).await {
-                Ok(_) => {}
+                Ok(action) => moved.push(Some(action)),
                 // Another worker moved it on first, such as the job of a second report of the case.
-                Err(ServiceError::Store(StoreError::ActionStatusConflict { .. })) => {}
+                Err(ServiceError::Store(StoreError::ActionStatusConflict { .. })) => moved.push(None),
                 Err(error) => return Err(error),
             }
         }
-        Ok(self.store.actions_for_case(case_id).await?)
+
+        // The list read above plus the outcomes of this call is the case's
+        // state, unless another worker moved an action meanwhile.
+        if moved.iter().any(Option::is_none) {
+            actions = self.store.actions_for_case(case_id).await?;
+        } else {
+            for action in moved.into_iter().flatten() {
+                if let Some(listed) = actions.iter_mut().find(|listed| listed.id == action.id) {
+                    *listed = action;
+                }
+            }
+        }
+        Ok(Responded { actions, reporters })
     }
 
     /// Returns the case's reporters and people as the planner needs them.
@@ -153,7 +176,12 @@ impl Responder {
     /// reporter count is the larger of the case's and its campaign's. The
     /// clickers, submitters and credential owners come from the case's
     /// stored click verdicts and the identity inventory.
-    async fn case_facts(&self, case_id: Uuid, decision: &Decision) -> Result<CaseFacts, ServiceError> {
+    /// Also returns every reporter address of the case in lowercase.
+    async fn case_facts(
+        &self,
+        case_id: Uuid,
+        decision: &Decision,
+    ) -> Result<(CaseFacts, BTreeSet<String>), ServiceError> {
         // Only the reporters are read, not the case's reports with their analyses.
         let case_reporters = self.store.case_reporters(case_id).await?;
         if case_reporters.is_empty() && self.store.get_case(case_id).await?.is_none() {
@@ -170,14 +198,16 @@ impl Responder {
         let reporter_count = case_count.max(self.store.campaign_reporter_count(case_id).await?);
         let people = self.store.identity_people(case_id).await?;
         let people = crate::identity::people_facts(&people, &self.inventory, decision);
-        Ok(CaseFacts {
+        let all_reporters = case_reporters.iter().map(|reporter| reporter.address.to_lowercase()).collect();
+        let facts = CaseFacts {
             case_id: case_id.to_string(),
             reporter_count: u32::try_from(reporter_count).unwrap_or(u32::MAX),
             reporters,
             clickers: people.clickers,
             submitters: people.submitters,
             credential_owners: people.credential_owners,
-        })
+        };
+        Ok((facts, all_reporters))
     }
 
     /// Stores the planned actions with an `action_planned` event for each
@@ -260,8 +290,9 @@ impl Responder {
 
     /// Carries out actions of the connectors that work inside phishloop and
     /// stores all their outcomes and events in one transaction. An action
-    /// that another worker moved on meanwhile keeps that worker's outcome.
-    async fn execute_local(&self, actions: Vec<Action>) -> Result<(), ServiceError> {
+    /// that another worker moved on meanwhile keeps that worker's outcome and
+    /// gets `None` in the result, which lists the others as they are now.
+    async fn execute_local(&self, actions: Vec<Action>) -> Result<Vec<Option<Action>>, ServiceError> {
         let mut transitions = Vec::with_capacity(actions.len());
         for action in &actions {
             let Some(connector) = self.connectors.get(&action.connector) else {
@@ -290,7 +321,7 @@ impl Responder {
         for done in done.iter().flatten() {
             log_outcome(done);
         }
-        Ok(())
+        Ok(done)
     }
 
     /// Runs a connector while stamping the `running` action every third of

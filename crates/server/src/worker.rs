@@ -265,9 +265,9 @@ impl Worker {
         done_kinds: &[String],
     ) -> Result<(), AttemptError> {
         let message = outcome.message.as_ref();
-        let actions = self.responder.respond(report, case_id, &outcome.decision, message).await?;
+        let responded = self.responder.respond(report, case_id, &outcome.decision, message).await?;
         let told_before = done_kinds.iter().any(|kind| kind == "reporter_told");
-        self.notifier.tell(report, case_id, &outcome.decision, message, &actions, told_before).await?;
+        self.notifier.tell(report, case_id, &outcome.decision, message, &responded, told_before).await?;
         crate::identity::secrets::tell_secret_owners(&self.notifier, self.responder.inventory(), case_id, message)
             .await?;
         Ok(())

@@ -13,7 +13,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::db::{Backend, Sql, on_db, on_writer, sqlite_now, sqlite_now_plus_ms};
+use crate::db::{Backend, Sql, on_reader, on_writer, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, StoreError, invalid};
 use crate::events::{EventSubject, append_all_in_tx};
 use crate::store::{Store, check_kind, check_text};
@@ -506,7 +506,7 @@ impl Store {
     }
 
     pub async fn get_action(&self, action_id: Uuid) -> Result<Option<Action>> {
-        let row: Option<ActionRow> = on_db!(&self.reads, |pool, backend| {
+        let row: Option<ActionRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_ACTION.text(backend)).bind(action_id).fetch_optional(pool).await?
         });
         row.map(action_from_row).transpose()
@@ -514,7 +514,7 @@ impl Store {
 
     /// Returns the actions of a case in the order they were planned.
     pub async fn actions_for_case(&self, case_id: Uuid) -> Result<Vec<Action>> {
-        let rows: Vec<ActionRow> = on_db!(&self.reads, |pool, backend| {
+        let rows: Vec<ActionRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_CASE_ACTIONS.text(backend)).bind(case_id).fetch_all(pool).await?
         });
         rows.into_iter().map(action_from_row).collect()
@@ -522,7 +522,7 @@ impl Store {
 
     /// Returns up to `limit` actions of every case, oldest first.
     pub async fn list_actions(&self, limit: u32) -> Result<Vec<Action>> {
-        let rows: Vec<ActionRow> = on_db!(&self.reads, |pool, backend| {
+        let rows: Vec<ActionRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_ACTIONS.text(backend)).bind(i64::from(limit)).fetch_all(pool).await?
         });
         rows.into_iter().map(action_from_row).collect()

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, on_writer, sqlite_now, sqlite_now_plus_ms};
+use crate::db::{Sql, on_reader, on_writer, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, StoreError};
 use crate::store::{Store, check_text, duration_ms};
 use crate::text_enum::text_enum;
@@ -167,7 +167,7 @@ impl Store {
     /// Returns the entries of a kind that the feeds publish now: not removed
     /// and not expired by the database clock, sorted by value.
     pub async fn listed_block_entries(&self, kind: BlockEntryKind) -> Result<Vec<StoredBlockEntry>> {
-        let rows: Vec<EntryRow> = on_db!(&self.reads, |pool, backend| {
+        let rows: Vec<EntryRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_LISTED.text(backend)).bind(kind.as_str()).fetch_all(pool).await?
         });
         rows.into_iter().map(entry_from_row).collect()
@@ -175,7 +175,7 @@ impl Store {
 
     /// Returns every entry a case added, removed ones included, oldest first.
     pub async fn block_entries_for_case(&self, case_id: Uuid) -> Result<Vec<StoredBlockEntry>> {
-        let rows: Vec<EntryRow> = on_db!(&self.reads, |pool, backend| {
+        let rows: Vec<EntryRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_CASE_ENTRIES.text(backend)).bind(case_id).fetch_all(pool).await?
         });
         rows.into_iter().map(entry_from_row).collect()

@@ -31,7 +31,7 @@ use phishloop_campaign::{KeyStrength, SignatureKey};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::{Sql, Writes, on_db, sqlite_now};
+use crate::db::{Sql, Writes, on_reader, sqlite_now};
 use crate::error::{Result, StoreError, invalid};
 use crate::store::Store;
 use sqlx::Connection as _;
@@ -234,7 +234,7 @@ impl Tx<'_> {
 }
 
 /// Runs `$body` with `$conn` bound to the transaction's connection and
-/// `$backend` to its `Backend`, compiled once per back end like `on_db!`.
+/// `$backend` to its `Backend`, compiled once per back end like `on_reader!`.
 macro_rules! on_tx {
     ($tx:expr, |$conn:ident, $backend:pat_param| $body:expr) => {
         match $tx {
@@ -313,15 +313,17 @@ impl Store {
     /// campaigns. A merged campaign is returned too, with `merged_into` set
     /// and no cases.
     pub async fn get_campaign(&self, campaign_id: Uuid) -> Result<Option<CampaignDetail>> {
-        let (row, cases, merged_from, reporters) = on_db!(&self.reads, |pool, backend| {
+        let (row, cases, merged_from, reporters) = on_reader!(&self.reads, |pool, backend| {
+            #[allow(unused_mut)]
+            let mut conn = sqlx::Acquire::acquire(pool).await?;
             let row: Option<CampaignRow> =
-                sqlx::query_as(SELECT_CAMPAIGN.text(backend)).bind(campaign_id).fetch_optional(pool).await?;
+                sqlx::query_as(SELECT_CAMPAIGN.text(backend)).bind(campaign_id).fetch_optional(&mut *conn).await?;
             let cases: Vec<Uuid> =
-                sqlx::query_scalar(SELECT_CAMPAIGN_CASES.text(backend)).bind(campaign_id).fetch_all(pool).await?;
+                sqlx::query_scalar(SELECT_CAMPAIGN_CASES.text(backend)).bind(campaign_id).fetch_all(&mut *conn).await?;
             let merged_from: Vec<Uuid> =
-                sqlx::query_scalar(SELECT_MERGED_FROM.text(backend)).bind(campaign_id).fetch_all(pool).await?;
+                sqlx::query_scalar(SELECT_MERGED_FROM.text(backend)).bind(campaign_id).fetch_all(&mut *conn).await?;
             let reporters: Vec<String> =
-                sqlx::query_scalar(SELECT_REPORTERS.text(backend)).bind(campaign_id).fetch_all(pool).await?;
+                sqlx::query_scalar(SELECT_REPORTERS.text(backend)).bind(campaign_id).fetch_all(&mut *conn).await?;
             (row, cases, merged_from, reporters)
         });
         let Some(row) = row else {
@@ -340,7 +342,7 @@ impl Store {
     /// counted as `get_campaign` counts it, in one statement. Returns 0 when
     /// the case is in no campaign.
     pub async fn campaign_reporter_count(&self, case_id: Uuid) -> Result<u64> {
-        let reporters: Vec<String> = on_db!(&self.reads, |pool, backend| {
+        let reporters: Vec<String> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_scalar(SELECT_CASE_CAMPAIGN_REPORTERS.text(backend)).bind(case_id).fetch_all(pool).await?
         });
         Ok(distinct_reporters(&reporters))
@@ -348,7 +350,7 @@ impl Store {
 
     /// Returns the campaign of a case, if the case was assigned to one.
     pub async fn campaign_of_case(&self, case_id: Uuid) -> Result<Option<Uuid>> {
-        Ok(on_db!(&self.reads, |pool, backend| {
+        Ok(on_reader!(&self.reads, |pool, backend| {
             sqlx::query_scalar(SELECT_CASE_CAMPAIGN.text(backend)).bind(case_id).fetch_optional(pool).await?
         }))
     }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::{Backend, Sql, on_db};
+use crate::db::{Backend, Sql, on_reader};
 use crate::error::Result;
 use crate::outbox::{OutboxKind, OutboxMessage, OutboxRow, message_from_row, outbox_columns};
 use crate::queue::sqlite_time;
@@ -147,7 +147,7 @@ impl Store {
     /// Returns up to `limit` reports received at or after `since`, oldest
     /// first, with what the dashboard shows of each.
     pub async fn dashboard_reports(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<DashboardReport>> {
-        let rows: Vec<DashboardRow> = on_db!(&self.reads, |pool, backend| {
+        let rows: Vec<DashboardRow> = on_reader!(&self.reads, |pool, backend| {
             let query = sqlx::query_as(SELECT_DASHBOARD_REPORTS.text(backend));
             let query = match backend {
                 Backend::Sqlite => query.bind(sqlite_time(since)),
@@ -188,7 +188,7 @@ impl Store {
     /// Returns what each case with a report received at or after `since`
     /// led to.
     pub async fn case_effects(&self, since: DateTime<Utc>) -> Result<Vec<CaseEffect>> {
-        let rows: Vec<EffectRow> = on_db!(&self.reads, |pool, backend| {
+        let rows: Vec<EffectRow> = on_reader!(&self.reads, |pool, backend| {
             let query = sqlx::query_as(SELECT_CASE_EFFECTS.text(backend));
             let query = match backend {
                 Backend::Sqlite => query.bind(sqlite_time(since)),
@@ -211,7 +211,7 @@ impl Store {
     /// Returns up to `limit` messages to people, newest first, of `kind`
     /// or of every kind.
     pub async fn recent_outbox_messages(&self, kind: Option<OutboxKind>, limit: u32) -> Result<Vec<OutboxMessage>> {
-        let rows: Vec<OutboxRow> = on_db!(&self.reads, |pool, backend| {
+        let rows: Vec<OutboxRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_RECENT_MESSAGES.text(backend))
                 .bind(kind.map(OutboxKind::as_str))
                 .bind(i64::from(limit))

@@ -27,7 +27,7 @@ pub enum Backend {
     Postgres,
 }
 
-/// The connection pool of a store.
+/// A connection pool of either back end, as the migrations take it.
 #[derive(Clone, Debug)]
 pub(crate) enum Db {
     Sqlite(SqlitePool),
@@ -58,26 +58,31 @@ impl Sql {
     }
 }
 
-/// Runs `$body` with `$pool` bound to the store's pool and `$backend` to its
+/// Runs `$body` against the store's reads, with `$backend` bound to its
 /// `Backend`. The body is compiled once per back end, so the same Rust code
-/// binds and decodes with each driver's own types.
-macro_rules! on_db {
-    ($db:expr, |$pool:ident, $backend:pat_param| $body:expr) => {
-        match $db {
-            $crate::db::Db::Sqlite($pool) => {
+/// binds and decodes with each driver's own types. On SQLite `$pool` is one
+/// reader connection, held for the whole of `$body`; on PostgreSQL it is the
+/// pool. As with `on_writer!`, a body with several statements takes a
+/// connection with `sqlx::Acquire` first.
+macro_rules! on_reader {
+    ($reads:expr, |$pool:ident, $backend:pat_param| $body:expr) => {
+        match $reads {
+            $crate::db::Reads::Sqlite(readers) => {
+                let mut guard = readers.acquire().await?;
+                let $pool = guard.connection();
                 let $backend = $crate::db::Backend::Sqlite;
                 $body
             }
-            $crate::db::Db::Postgres($pool) => {
+            $crate::db::Reads::Postgres($pool) => {
                 let $backend = $crate::db::Backend::Postgres;
                 $body
             }
         }
     };
 }
-pub(crate) use on_db;
+pub(crate) use on_reader;
 
-/// Like `on_db!` for the store's writes. On SQLite `$pool` is the single
+/// Like `on_reader!` for the store's writes. On SQLite `$pool` is the single
 /// writer connection, held for the whole of `$body`; on PostgreSQL it is the
 /// pool. The body may use `$pool` once, so a body with several statements
 /// outside a transaction takes a connection with `sqlx::Acquire` first.
@@ -124,6 +129,8 @@ pub(crate) enum Writes {
 #[derive(Clone, Debug)]
 pub(crate) struct SqliteWriter {
     pool: SqlitePool,
+    /// Runs as long as any clone of the writer exists.
+    checkpointer: std::sync::Arc<Checkpointer>,
     connection: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>>>,
     acquire_timeout: std::time::Duration,
 }
@@ -138,9 +145,15 @@ impl WriterGuard<'_> {
 }
 
 impl SqliteWriter {
-    async fn new(pool: SqlitePool, acquire_timeout: std::time::Duration) -> Result<Self> {
+    async fn new(pool: SqlitePool, config: &StoreConfig) -> Result<Self> {
         let connection = pool.acquire().await?;
-        Ok(Self { pool, connection: std::sync::Arc::new(tokio::sync::Mutex::new(Some(connection))), acquire_timeout })
+        let checkpointer = std::sync::Arc::new(Checkpointer::start(config).await?);
+        Ok(Self {
+            pool,
+            checkpointer,
+            connection: std::sync::Arc::new(tokio::sync::Mutex::new(Some(connection))),
+            acquire_timeout: config.acquire_timeout,
+        })
     }
 
     /// Waits for the writer connection, at most `acquire_timeout`.
@@ -153,8 +166,151 @@ impl SqliteWriter {
 
     /// Returns the connection to its pool and closes the pool.
     pub(crate) async fn close(&self) {
+        self.checkpointer.task.abort();
         let connection = self.connection.lock().await.take();
         drop(connection);
+        self.pool.close().await;
+    }
+}
+
+/// A task that copies the write-ahead log into the database file on its
+/// own connection, every `CHECKPOINT_INTERVAL`.
+///
+/// Without it, the commit that takes the log past SQLite's threshold copies
+/// the pages and waits for the disk (`fsync`) on the writer connection.
+/// Every write queued behind that commit waits too, and at 100 reports a
+/// second this happens several times a second. A passive checkpoint on
+/// another connection runs beside the writer. The task stops when the last
+/// handle is dropped.
+#[derive(Debug)]
+pub(crate) struct Checkpointer {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Checkpointer {
+    async fn start(config: &StoreConfig) -> Result<Self> {
+        let options = sqlite_options(config, SqliteRole::Checkpointer)?;
+        let mut connection =
+            <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options).await.map_err(|source| {
+                StoreError::Connect {
+                    url: redact_url(&config.url),
+                    hint: "check that the folder of the database file exists and is writable",
+                    source,
+                }
+            })?;
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(CHECKPOINT_INTERVAL);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut failing = false;
+            loop {
+                ticks.tick().await;
+                let result: std::result::Result<(i64, i64, i64), sqlx::Error> =
+                    sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&mut connection).await;
+                match result {
+                    Ok(_) => failing = false,
+                    // Logged once per run of failures: the writer still
+                    // checkpoints by itself past its threshold.
+                    Err(error) if !failing => {
+                        failing = true;
+                        tracing::warn!(%error, "checkpointing the SQLite write-ahead log failed; retrying");
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+        Ok(Self { task })
+    }
+}
+
+/// The target of a store's reads: SQLite's reader connections or the
+/// PostgreSQL pool.
+#[derive(Clone, Debug)]
+pub(crate) enum Reads {
+    Sqlite(SqliteReaders),
+    Postgres(PgPool),
+}
+
+/// SQLite's read-only connections, taken out of their pool and kept, for
+/// the reason `SqliteWriter` gives: a read then costs its statements alone,
+/// without the ping that sqlx sends when a connection goes back to its
+/// pool. At most `max_connections` exist. They open when first needed.
+///
+/// NOTE: as with the writer, a connection whose thread died is not
+/// replaced, so reads that get it fail until the service restarts.
+#[derive(Clone, Debug)]
+pub(crate) struct SqliteReaders {
+    pool: SqlitePool,
+    idle: std::sync::Arc<std::sync::Mutex<Vec<sqlx::pool::PoolConnection<sqlx::Sqlite>>>>,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    acquire_timeout: std::time::Duration,
+}
+
+/// A reader connection in use; it goes back to the idle list when dropped.
+pub(crate) struct ReaderGuard<'a> {
+    readers: &'a SqliteReaders,
+    connection: Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>,
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
+
+impl ReaderGuard<'_> {
+    pub(crate) fn connection(&mut self) -> &mut sqlx::SqliteConnection {
+        self.connection.as_deref_mut().expect("a reader guard holds its connection until dropped")
+    }
+}
+
+impl Drop for ReaderGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            self.readers.idle_list().push(connection);
+        }
+    }
+}
+
+impl SqliteReaders {
+    fn new(pool: SqlitePool, max_connections: u32, acquire_timeout: std::time::Duration) -> Self {
+        let permits = usize::try_from(max_connections).unwrap_or(usize::MAX);
+        Self {
+            pool,
+            idle: Default::default(),
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(permits)),
+            acquire_timeout,
+        }
+    }
+
+    /// Waits for a free reader connection, at most `acquire_timeout`, and
+    /// opens one when none is idle.
+    pub(crate) async fn acquire(&self) -> std::result::Result<ReaderGuard<'_>, sqlx::Error> {
+        let permit = match tokio::time::timeout(self.acquire_timeout, self.permits.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(sqlx::Error::PoolClosed),
+            Err(_) => return Err(sqlx::Error::PoolTimedOut),
+        };
+        let idle = self.idle_list().pop();
+        let connection = match idle {
+            Some(connection) => connection,
+            None => self.pool.acquire().await?,
+        };
+        Ok(ReaderGuard { readers: self, connection: Some(connection), _permit: permit })
+    }
+
+    fn idle_list(&self) -> std::sync::MutexGuard<'_, Vec<sqlx::pool::PoolConnection<sqlx::Sqlite>>> {
+        // The list is only pushed to and popped from, so a panic elsewhere
+        // cannot leave it half changed.
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Stops handing out connections, returns the idle ones to their pool
+    /// and closes it; `Pool::close` waits for connections still in use.
+    pub(crate) async fn close(&self) {
+        self.permits.close();
+        let idle = std::mem::take(&mut *self.idle_list());
+        drop(idle);
         self.pool.close().await;
     }
 }
@@ -211,7 +367,7 @@ const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
 #[derive(Clone, Debug)]
 pub(crate) struct Pools {
     pub(crate) writes: Writes,
-    pub(crate) reads: Db,
+    pub(crate) reads: Reads,
 }
 
 /// Opens the pools on the database of `config.url` and migrates it to the latest schema.
@@ -220,14 +376,15 @@ pub(crate) async fn connect(config: &StoreConfig) -> Result<Pools> {
     if url.starts_with("sqlite:") {
         let writer = connect_sqlite(config, SqliteRole::Writer).await?;
         migrate(&Db::Sqlite(writer.clone()), config).await?;
-        let writes = Writes::Sqlite(SqliteWriter::new(writer, config.acquire_timeout).await?);
+        let writes = Writes::Sqlite(SqliteWriter::new(writer, config).await?);
         // Opened after the migration, so that every reader sees the schema.
-        let reads = Db::Sqlite(connect_sqlite(config, SqliteRole::Reader).await?);
+        let readers = connect_sqlite(config, SqliteRole::Reader).await?;
+        let reads = Reads::Sqlite(SqliteReaders::new(readers, config.max_connections, config.acquire_timeout));
         Ok(Pools { writes, reads })
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let pool = connect_postgres(config).await?;
         migrate(&Db::Postgres(pool.clone()), config).await?;
-        Ok(Pools { writes: Writes::Postgres(pool.clone()), reads: Db::Postgres(pool) })
+        Ok(Pools { writes: Writes::Postgres(pool.clone()), reads: Reads::Postgres(pool) })
     } else {
         Err(StoreError::UnsupportedUrl { url: redact_url(url) })
     }
@@ -237,12 +394,21 @@ pub(crate) async fn connect(config: &StoreConfig) -> Result<Pools> {
 enum SqliteRole {
     Writer,
     Reader,
+    Checkpointer,
 }
 
-async fn connect_sqlite(config: &StoreConfig, role: SqliteRole) -> Result<SqlitePool> {
-    let url = redact_url(&config.url);
-    let mut options = SqliteConnectOptions::from_str(&config.url)
-        .map_err(|source| StoreError::InvalidUrl { url: url.clone(), source })?
+/// Pages of write-ahead log past which the writer copies them into the
+/// database file itself, in its commit. The checkpointer keeps the log far
+/// below it, so this happens only when the checkpointer falls behind.
+const WRITER_AUTOCHECKPOINT_PAGES: &str = "16384";
+
+/// How often the checkpointer copies committed pages of the write-ahead log
+/// into the database file.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
+fn sqlite_options(config: &StoreConfig, role: SqliteRole) -> Result<SqliteConnectOptions> {
+    let options = SqliteConnectOptions::from_str(&config.url)
+        .map_err(|source| StoreError::InvalidUrl { url: redact_url(&config.url), source })?
         .create_if_missing(role == SqliteRole::Writer)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(match config.sqlite_synchronous {
@@ -253,19 +419,26 @@ async fn connect_sqlite(config: &StoreConfig, role: SqliteRole) -> Result<Sqlite
         // Other processes on the same file (`phishloop token create` beside
         // a running service) still wait in the busy handler.
         .busy_timeout(config.busy_timeout);
+    Ok(match role {
+        SqliteRole::Writer => options.pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES),
+        SqliteRole::Reader => options.pragma("query_only", "ON"),
+        SqliteRole::Checkpointer => options,
+    })
+}
+
+async fn connect_sqlite(config: &StoreConfig, role: SqliteRole) -> Result<SqlitePool> {
+    let url = redact_url(&config.url);
+    let options = sqlite_options(config, role)?;
     let max_connections = match role {
-        SqliteRole::Writer => 1,
-        SqliteRole::Reader => {
-            options = options.pragma("query_only", "ON");
-            config.max_connections
-        }
+        SqliteRole::Reader => config.max_connections,
+        SqliteRole::Writer | SqliteRole::Checkpointer => 1,
     };
 
     // No ping before each acquire: the database is a file opened by this
     // process, so there is no link to test, and each ping is a round trip to
     // the connection's thread that every caller of the single writer waits
-    // for. sqlx still pings a reader when it returns to the pool; the
-    // writer never returns until the store closes (see `SqliteWriter`).
+    // for. sqlx also pings a connection when it returns to its pool, so the
+    // writer and the readers are held outside it (see `SqliteWriter`).
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(config.acquire_timeout)

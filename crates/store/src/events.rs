@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, on_writer, sqlite_now};
+use crate::db::{Sql, on_reader, on_writer, sqlite_now};
 use crate::error::{Result, StoreError};
 use crate::raw::Sha256Hex;
 use crate::store::{Store, check_kind};
@@ -355,7 +355,7 @@ impl Store {
             EventSubject::Case(_) => &SELECT_CASE_EVENTS,
             EventSubject::Report(_) => &SELECT_REPORT_EVENTS,
         };
-        let rows: Vec<std::result::Result<StoredEvent, String>> = on_db!(&self.reads, |pool, backend| {
+        let rows: Vec<std::result::Result<StoredEvent, String>> = on_reader!(&self.reads, |pool, backend| {
             let rows = sqlx::query(statement.text(backend)).bind(subject.id()).fetch_all(pool).await?;
             rows.iter().map(stored_event_from_row).collect()
         });
@@ -401,7 +401,9 @@ impl Store {
 
     async fn read_head(&self) -> Result<(i64, String)> {
         let head: Option<(i64, String)> =
-            on_db!(&self.reads, |pool, backend| sqlx::query_as(SELECT_HEAD.text(backend)).fetch_optional(pool).await?);
+            on_reader!(&self.reads, |pool, backend| sqlx::query_as(SELECT_HEAD.text(backend))
+                .fetch_optional(pool)
+                .await?);
         head.ok_or(StoreError::InvalidStoredValue { column: "event_chain_head", value: "no row".to_owned() })
     }
 
@@ -412,7 +414,7 @@ impl Store {
         after_seq: i64,
         head_seq: i64,
     ) -> Result<Vec<(i64, std::result::Result<StoredEvent, String>)>> {
-        let batch = on_db!(&self.reads, |pool, backend| {
+        let batch = on_reader!(&self.reads, |pool, backend| {
             let rows = sqlx::query(SELECT_EVENT_BATCH.text(backend))
                 .bind(after_seq)
                 .bind(head_seq)

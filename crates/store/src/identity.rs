@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, on_writer, sqlite_now};
+use crate::db::{Sql, on_reader, on_writer, sqlite_now};
 use crate::error::{Result, StoreError};
 use crate::events::{EventSubject, append_in_tx};
 use crate::store::{Store, check_text};
@@ -319,7 +319,7 @@ impl Store {
 
     /// Returns every person of a case with a verdict, by address.
     pub async fn identity_people(&self, case_id: Uuid) -> Result<Vec<IdentityPerson>> {
-        let rows: Vec<PersonRow> = on_db!(&self.reads, |pool, backend| {
+        let rows: Vec<PersonRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_CASE_PEOPLE.text(backend)).bind(case_id).fetch_all(pool).await?
         });
         rows.into_iter().map(person_from_row).collect()
@@ -327,7 +327,7 @@ impl Store {
 
     /// Returns the click imports of a case, oldest first.
     pub async fn click_imports(&self, case_id: Uuid) -> Result<Vec<ClickImport>> {
-        let rows: Vec<ImportRow> = on_db!(&self.reads, |pool, backend| {
+        let rows: Vec<ImportRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_CASE_IMPORTS.text(backend)).bind(case_id).fetch_all(pool).await?
         });
         Ok(rows.into_iter().map(import_from_row).collect())

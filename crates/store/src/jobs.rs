@@ -19,7 +19,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::db::{Db, Sql, Writes, on_db, on_writer, sqlite_now, sqlite_now_plus_ms};
+use crate::db::{Reads, Sql, Writes, on_reader, on_writer, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, StoreError, invalid};
 use crate::store::{Store, check_kind, check_text, delay_ms, duration_ms};
 use crate::text_enum::text_enum;
@@ -418,7 +418,7 @@ impl Store {
     }
 
     pub async fn get_job(&self, job_id: Uuid) -> Result<Option<Job>> {
-        let row: Option<JobRow> = on_db!(&self.reads, |pool, backend| {
+        let row: Option<JobRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_JOB.text(backend)).bind(job_id).fetch_optional(pool).await?
         });
         row.map(|row| job_from_row(row).map(|(job, _)| job)).transpose()
@@ -427,7 +427,7 @@ impl Store {
     /// Returns up to `limit` jobs with `status`, earliest `due_at` first, such
     /// as the dead jobs an operator should look at.
     pub async fn jobs_with_status(&self, status: JobStatus, limit: u32) -> Result<Vec<Job>> {
-        let rows: Vec<JobRow> = on_db!(&self.reads, |pool, backend| {
+        let rows: Vec<JobRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_JOBS_WITH_STATUS.text(backend))
                 .bind(status.as_str())
                 .bind(i64::from(limit))
@@ -442,8 +442,10 @@ impl Store {
     /// The claim counts one attempt and leases the job for `lease_duration`
     /// (1 ms to 24 hours). Returns `None` when no such job is due.
     ///
-    /// Before claiming, marks dead the jobs of `kinds` whose lease expired on
-    /// their last attempt, and records that expiry as their `last_error`.
+    /// When no job is due, marks dead the jobs of `kinds` whose lease expired
+    /// on their last attempt, and records that expiry as their `last_error`.
+    /// Such a job is never claimed again, so it can wait until the queue is
+    /// idle, and a busy queue does not pay for the check on every claim.
     pub async fn claim(&self, worker_id: &str, kinds: &[&str], lease_duration: Duration) -> Result<Option<ClaimedJob>> {
         check_text("worker id", worker_id, MAX_WORKER_ID_BYTES)?;
         if kinds.is_empty() {
@@ -453,8 +455,6 @@ impl Store {
             check_kind("job kind", kind)?;
         }
         let lease_ms = duration_ms("lease duration", lease_duration, MAX_LEASE)?;
-
-        self.bury_abandoned(kinds).await?;
 
         let token = Uuid::new_v4();
         let row: Option<JobRow> = on_writer!(&self.db, |pool, backend| {
@@ -467,6 +467,7 @@ impl Store {
                 .await?
         });
         let Some(row) = row else {
+            self.bury_abandoned(kinds).await?;
             return Ok(None);
         };
 
@@ -583,9 +584,10 @@ impl Store {
         // On SQLite a read beside the writer finds out first whether there is
         // anything to bury, so that the common case costs the single writer
         // nothing. On PostgreSQL the update alone is one statement as well.
-        if let Db::Sqlite(pool) = &self.reads {
+        if let Reads::Sqlite(readers) = &self.reads {
+            let mut guard = readers.acquire().await?;
             let abandoned: Option<i64> =
-                sqlx::query_scalar(ANY_ABANDONED_SQLITE).bind(Json(kinds)).fetch_optional(pool).await?;
+                sqlx::query_scalar(ANY_ABANDONED_SQLITE).bind(Json(kinds)).fetch_optional(guard.connection()).await?;
             if abandoned.is_none() {
                 return Ok(());
             }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, on_writer, sqlite_now, sqlite_now_plus_ms};
+use crate::db::{Sql, on_reader, on_writer, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, StoreError, invalid};
 use crate::events::{EventSubject, append_all_in_tx};
 use crate::store::{Store, check_kind, check_text, delay_ms, duration_ms};
@@ -359,7 +359,7 @@ impl Store {
 
     /// Returns up to `filter.limit` messages that match the filter, oldest first.
     pub async fn outbox_messages(&self, filter: &OutboxFilter) -> Result<Vec<OutboxMessage>> {
-        let rows: Vec<OutboxRow> = on_db!(&self.reads, |pool, backend| {
+        let rows: Vec<OutboxRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_MESSAGES.text(backend))
                 .bind(filter.status.map(OutboxStatus::as_str))
                 .bind(filter.kind.map(OutboxKind::as_str))
@@ -446,7 +446,7 @@ impl Store {
 
     /// Returns one outbox message, or `None` for an unknown id.
     pub async fn get_message(&self, message_id: Uuid) -> Result<Option<OutboxMessage>> {
-        let row: Option<OutboxRow> = on_db!(&self.reads, |pool, backend| {
+        let row: Option<OutboxRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_MESSAGE.text(backend)).bind(message_id).fetch_optional(pool).await?
         });
         row.map(message_from_row).transpose()

@@ -11,7 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::{Backend, Sql, on_db};
+use crate::db::{Backend, Sql, on_reader};
 use crate::error::Result;
 use crate::store::Store;
 
@@ -154,7 +154,7 @@ impl Store {
     /// first, then the most recently reported.
     pub async fn queue_cases(&self, filter: &QueueFilter) -> Result<Vec<QueueCase>> {
         let limit = i64::from(filter.limit.clamp(1, MAX_QUEUE_ROWS));
-        let rows: Vec<QueueRow> = on_db!(&self.reads, |pool, backend| {
+        let rows: Vec<QueueRow> = on_reader!(&self.reads, |pool, backend| {
             let query = sqlx::query_as(SELECT_QUEUE.text(backend))
                 .bind(filter.verdict.as_deref())
                 .bind(filter.category.as_deref())

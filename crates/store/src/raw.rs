@@ -11,7 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::db::{Sql, on_db, on_writer, sqlite_now};
+use crate::db::{Sql, on_reader, on_writer, sqlite_now};
 use crate::error::{Result, StoreError};
 use crate::store::Store;
 
@@ -151,7 +151,7 @@ impl Store {
 
     /// Returns whether a raw message with this SHA-256 is stored.
     pub async fn has_raw(&self, sha256: &Sha256Hex) -> Result<bool> {
-        let count: i64 = on_db!(&self.reads, |pool, backend| {
+        let count: i64 = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_scalar(COUNT_RAW.text(backend)).bind(sha256.as_str()).fetch_one(pool).await?
         });
         Ok(count > 0)
@@ -163,7 +163,7 @@ impl Store {
     /// recorded size or do not hash to `sha256`, and with `StoredRawTooLarge`
     /// when the recorded size exceeds `max_message_bytes`, before allocating.
     pub async fn get_raw(&self, sha256: &Sha256Hex) -> Result<Option<Vec<u8>>> {
-        let row: Option<(i64, String, Vec<u8>)> = on_db!(&self.reads, |pool, backend| {
+        let row: Option<(i64, String, Vec<u8>)> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_RAW.text(backend)).bind(sha256.as_str()).fetch_optional(pool).await?
         });
         let Some((size, compression, data)) = row else {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, on_writer, sqlite_now};
+use crate::db::{Sql, on_reader, on_writer, sqlite_now};
 use crate::error::{Result, StoreError};
 use crate::raw::Sha256Hex;
 use crate::store::{Store, check_text};
@@ -304,7 +304,7 @@ impl Store {
     }
 
     pub async fn get_report(&self, report_id: Uuid) -> Result<Option<Report>> {
-        let row: Option<ReportRow> = on_db!(&self.reads, |pool, backend| {
+        let row: Option<ReportRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_REPORT.text(backend)).bind(report_id).fetch_optional(pool).await?
         });
         row.map(report_from_row).transpose()
@@ -313,7 +313,7 @@ impl Store {
     /// Returns up to `limit` reports with `status`, oldest first, such as the
     /// analyst queue of `needs_review` reports.
     pub async fn reports_with_status(&self, status: ReportStatus, limit: u32) -> Result<Vec<Report>> {
-        let rows: Vec<ReportRow> = on_db!(&self.reads, |pool, backend| {
+        let rows: Vec<ReportRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_REPORTS_WITH_STATUS.text(backend))
                 .bind(status.as_str())
                 .bind(i64::from(limit))
@@ -435,11 +435,13 @@ impl Store {
 
     /// Returns the case with its reports and reporters.
     pub async fn get_case(&self, case_id: Uuid) -> Result<Option<CaseDetail>> {
-        let (case, rows) = on_db!(&self.reads, |pool, backend| {
+        let (case, rows) = on_reader!(&self.reads, |pool, backend| {
+            #[allow(unused_mut)]
+            let mut conn = sqlx::Acquire::acquire(pool).await?;
             let case: Option<(Uuid, String, DateTime<Utc>)> =
-                sqlx::query_as(SELECT_CASE.text(backend)).bind(case_id).fetch_optional(pool).await?;
+                sqlx::query_as(SELECT_CASE.text(backend)).bind(case_id).fetch_optional(&mut *conn).await?;
             let rows: Vec<ReportRow> =
-                sqlx::query_as(SELECT_CASE_REPORTS.text(backend)).bind(case_id).fetch_all(pool).await?;
+                sqlx::query_as(SELECT_CASE_REPORTS.text(backend)).bind(case_id).fetch_all(&mut *conn).await?;
             (case, rows)
         });
         let Some((id, join_key, created_at)) = case else {
@@ -455,7 +457,7 @@ impl Store {
     /// the reports' analyses and decisions. Empty when no report joined the
     /// case or the case does not exist.
     pub async fn case_reporters(&self, case_id: Uuid) -> Result<Vec<Reporter>> {
-        let rows: Vec<(String, DateTime<Utc>)> = on_db!(&self.reads, |pool, backend| {
+        let rows: Vec<(String, DateTime<Utc>)> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_CASE_REPORTERS.text(backend)).bind(case_id).fetch_all(pool).await?
         });
         Ok(group_reporters(rows.iter().map(|(address, received_at)| (address.as_str(), *received_at))))
@@ -463,7 +465,7 @@ impl Store {
 
     /// Returns the case with this join key, if a report joined it.
     pub async fn find_case(&self, join_key: &str) -> Result<Option<Case>> {
-        let row: Option<(Uuid, String, DateTime<Utc>)> = on_db!(&self.reads, |pool, backend| {
+        let row: Option<(Uuid, String, DateTime<Utc>)> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_CASE_BY_KEY.text(backend)).bind(join_key).fetch_optional(pool).await?
         });
         Ok(row.map(|(id, join_key, created_at)| Case { id, join_key, created_at }))
@@ -473,7 +475,7 @@ impl Store {
     /// last committed state beside the writer, which is enough because
     /// `join_case`'s update checks the case again.
     async fn report_case(&self, report_id: Uuid) -> Result<Option<Uuid>> {
-        let row: Option<(Option<Uuid>,)> = on_db!(&self.reads, |pool, backend| {
+        let row: Option<(Option<Uuid>,)> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_REPORT_CASE.text(backend)).bind(report_id).fetch_optional(pool).await?
         });
         row.map(|(case_id,)| case_id).ok_or(StoreError::ReportNotFound(report_id))

@@ -15,7 +15,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::actions::{Action, ActionRow, ActionStatus, action_columns, action_from_row};
-use crate::db::{Sql, on_db, on_writer, sqlite_now};
+use crate::db::{Sql, on_reader, on_writer, sqlite_now};
 use crate::error::{Result, StoreError, invalid};
 use crate::events::{EventSubject, append_in_tx};
 use crate::store::{Store, check_text};
@@ -218,7 +218,7 @@ impl Store {
 
     /// Returns the corrections of a case, oldest first.
     pub async fn corrections_for_case(&self, case_id: Uuid) -> Result<Vec<Correction>> {
-        let rows: Vec<CorrectionRow> = on_db!(&self.reads, |pool, backend| {
+        let rows: Vec<CorrectionRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_CASE_CORRECTIONS.text(backend)).bind(case_id).fetch_all(pool).await?
         });
         Ok(rows.into_iter().map(correction_from_row).collect())

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, on_writer, sqlite_now, sqlite_now_plus_ms};
+use crate::db::{Sql, on_reader, on_writer, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, invalid};
 use crate::raw::Sha256Hex;
 use crate::store::{Store, check_text, duration_ms};
@@ -129,7 +129,7 @@ impl Store {
     /// from now (at most once a minute).
     pub async fn find_session(&self, id_sha256: &Sha256Hex, idle: Duration) -> Result<Option<Session>> {
         let idle_ms = duration_ms("session idle time", idle, MAX_SESSION_TIME)?;
-        let row: Option<SessionRow> = on_db!(&self.reads, |pool, backend| {
+        let row: Option<SessionRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_SESSION.text(backend))
                 .bind(id_sha256.as_str())
                 .bind(REFRESH_AFTER_MS)

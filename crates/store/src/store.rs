@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::StoreConfig;
-use crate::db::{self, Backend, Db, Writes};
+use crate::db::{self, Backend, Reads, Writes};
 use crate::error::{Result, StoreError, invalid};
 
 /// A connection pool to the phishloop database, SQLite or PostgreSQL.
@@ -15,8 +15,8 @@ use crate::error::{Result, StoreError, invalid};
 pub struct Store {
     /// The target of writes and transactions.
     pub(crate) db: Writes,
-    /// The pool for reads outside a transaction; see `db::Pools`.
-    pub(crate) reads: Db,
+    /// The target of reads outside a transaction; see `db::Pools`.
+    pub(crate) reads: Reads,
     pub(crate) config: Arc<StoreConfig>,
 }
 
@@ -46,8 +46,8 @@ impl Store {
     /// Closes every connection of the pools and waits until they are closed.
     pub async fn close(&self) {
         match &self.reads {
-            Db::Sqlite(pool) => pool.close().await,
-            Db::Postgres(pool) => pool.close().await,
+            Reads::Sqlite(readers) => readers.close().await,
+            Reads::Postgres(pool) => pool.close().await,
         }
         match &self.db {
             Writes::Sqlite(writer) => writer.close().await,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, on_writer, sqlite_now};
+use crate::db::{Sql, on_reader, on_writer, sqlite_now};
 use crate::error::{Result, StoreError};
 use crate::raw::Sha256Hex;
 use crate::store::{Store, check_text};
@@ -133,7 +133,7 @@ impl Store {
     /// Returns the token with this SHA-256, revoked or not; the caller
     /// checks `revoked_at`.
     pub async fn find_api_token(&self, token_sha256: &Sha256Hex) -> Result<Option<ApiToken>> {
-        let row: Option<TokenRow> = on_db!(&self.reads, |pool, backend| {
+        let row: Option<TokenRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_TOKEN_BY_HASH.text(backend)).bind(token_sha256.as_str()).fetch_optional(pool).await?
         });
         row.map(token_from_row).transpose()

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::{Sql, on_db, on_writer, sqlite_now, sqlite_now_plus_ms};
+use crate::db::{Sql, on_reader, on_writer, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, StoreError, invalid};
 use crate::store::{Store, check_text, duration_ms};
 use crate::text_enum::text_enum;
@@ -248,14 +248,14 @@ impl Store {
     /// Returns the account with this name, ignoring case.
     pub async fn find_user(&self, name: &str) -> Result<Option<User>> {
         let name = name.trim().to_lowercase();
-        let row: Option<UserRow> = on_db!(&self.reads, |pool, backend| {
+        let row: Option<UserRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_USER_BY_NAME.text(backend)).bind(&name).fetch_optional(pool).await?
         });
         row.map(user_from_row).transpose()
     }
 
     pub async fn get_user(&self, user_id: Uuid) -> Result<Option<User>> {
-        let row: Option<UserRow> = on_db!(&self.reads, |pool, backend| {
+        let row: Option<UserRow> = on_reader!(&self.reads, |pool, backend| {
             sqlx::query_as(SELECT_USER.text(backend)).bind(user_id).fetch_optional(pool).await?
         });
         row.map(user_from_row).transpose()
@@ -264,7 +264,7 @@ impl Store {
     /// Returns every account, by name.
     pub async fn list_users(&self) -> Result<Vec<User>> {
         let rows: Vec<UserRow> =
-            on_db!(&self.reads, |pool, backend| sqlx::query_as(SELECT_USERS.text(backend)).fetch_all(pool).await?);
+            on_reader!(&self.reads, |pool, backend| sqlx::query_as(SELECT_USERS.text(backend)).fetch_all(pool).await?);
         rows.into_iter().map(user_from_row).collect()
     }
 

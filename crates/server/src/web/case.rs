@@ -439,8 +439,8 @@ async fn run_loop_again(state: &WebState, case_id: Uuid) -> Result<(), WebError>
         .map_err(crate::error::ServiceError::from)?;
 
     let message = outcome.message.as_ref();
-    let actions = state.app.responder.respond(report, case_id, &decision, message).await?;
-    state.app.notifier.tell(report, case_id, &decision, message, &actions, true).await?;
+    let responded = state.app.responder.respond(report, case_id, &decision, message).await?;
+    state.app.notifier.tell(report, case_id, &decision, message, &responded, true).await?;
     Ok(())
 }
 
