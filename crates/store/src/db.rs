@@ -266,8 +266,15 @@ impl ReaderGuard<'_> {
 
 impl Drop for ReaderGuard<'_> {
     fn drop(&mut self) {
-        if let Some(connection) = self.connection.take() {
-            self.readers.idle_list().push(connection);
+        let Some(connection) = self.connection.take() else { return };
+        // Checked under the list's lock, which `close` takes after closing
+        // the permits: a connection put back after `close` drained the list
+        // would never return to its pool, and `Pool::close` would wait forever.
+        let mut idle = self.readers.idle_list();
+        if self.readers.permits.is_closed() {
+            drop(connection);
+        } else {
+            idle.push(connection);
         }
     }
 }

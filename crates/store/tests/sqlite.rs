@@ -76,3 +76,26 @@ async fn many_reads_share_few_connections() {
     assert_eq!(found, 50);
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn close_during_reads_finishes() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let mut config = StoreConfig::new(format!("sqlite://{}", folder.path().join("store.db").display()));
+    config.max_connections = 2;
+    let store = Store::connect_with(config).await.expect("SQLite store");
+    let sha256 = store.put_raw(&incompressible_message(9, 4096)).await.expect("store a message");
+
+    let mut reads = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let store = store.clone();
+        let sha256 = sha256.clone();
+        reads.spawn(async move { store.get_raw(&sha256).await });
+    }
+    let closed = tokio::time::timeout(Duration::from_secs(10), store.close()).await;
+
+    assert!(closed.is_ok(), "closing the store with reads in flight did not finish within 10 s");
+    // Every read ends, with the message or with an error for the closed store.
+    while let Some(result) = reads.join_next().await {
+        let _ = result.expect("read task");
+    }
+}
