@@ -29,6 +29,7 @@ fi
 scratch="$(cd "$scratch" && pwd)"
 
 cargo build --release --locked --quiet
+phishloop="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release/phishloop"
 views="$(mktemp -d "$scratch/../eval-views.XXXXXX")"
 trap 'rm -rf "$views"' EXIT
 
@@ -47,8 +48,8 @@ cp -al "$scratch/ham/spamassassin" "$views/2002-2005/ham/spamassassin"
 
 for era in modern 2002-2005; do
     echo "== $era"
-    ./target/release/phishloop eval "$@" "$views/$era"
+    "$phishloop" eval "$@" "$views/$era"
     echo
 done
 echo "== whole corpus, with spam"
-./target/release/phishloop eval "$@" "$scratch"
+"$phishloop" eval "$@" "$scratch"

@@ -17,7 +17,7 @@ use phishloop_model::{AnalysisRecord, MessageAnalysis};
 pub const BUCKETS: usize = 1 << 16;
 /// Version of the feature set; a model trained on another version is
 /// rejected.
-pub const FEATURE_VERSION: u32 = 3;
+pub const FEATURE_VERSION: u32 = 4;
 
 /// The features of a record as bucket indices (with repeats), in the order
 /// they are collected.
@@ -256,7 +256,11 @@ fn content(features: &mut Features, message: &MessageAnalysis) {
     features.count("phones", message.phone_numbers.len());
     features.flag("toll_free", message.phone_numbers.iter().any(|phone| phone.toll_free));
     features.count("secrets", message.secrets.len());
-    features.flag("html_only", message.body.has_html && !message.body.has_text);
+    // HTML without a text part is no feature. Many mailing lists reject it,
+    // and they make up most of the legitimate mail in the development
+    // corpus, while webmail and notices often send nothing else. A model
+    // that learnt it took legitimate mail from outside lists for spam or
+    // phishing.
     if let Some(html) = &message.body.html {
         features.flag("html_form", html.forms > 0);
         features.flag("html_password", html.password_inputs > 0);
