@@ -261,32 +261,104 @@ Message-ID: <sim-1@{from_domain}>
     )
 }
 
-#[test]
-fn simulation_headers_of_common_tools() {
-    for header in ["X-PHISHTEST: 1f2e3d\n", "X-Gophish-Contact: security@corp-example.com\n"] {
-        let message = simulation(header, "example-training.net");
-        let decision = decide_bytes("simulation.eml", message.as_bytes());
-        assert_eq!(decision.verdict, Verdict::Simulation, "{header}");
-        assert!(evidence_ids(&decision).contains(&"simulation-header"), "{:?}", evidence_ids(&decision));
-    }
-    let without = simulation("", "example-training.net");
-    assert_ne!(decide_bytes("plain.eml", without.as_bytes()).verdict, Verdict::Simulation);
+/// The organisation's border server, whose Authentication-Results count.
+const BOUNDARY: &str = "[organization]
+domains = [\"corp-example.com\"]
+[trust]
+authserv_ids = [\"mx.corp-example.com\"]
+internal_hosts = [\"*.corp-example.com\"]
+";
+
+/// Headers of the border server recording `dmarc` for `from_domain`.
+fn boundary_headers(dmarc: &str, from_domain: &str) -> String {
+    format!(
+        "Authentication-Results: mx.corp-example.com; spf=pass smtp.mailfrom={from_domain};
+ dkim=pass header.d={from_domain}; dmarc={dmarc} header.from={from_domain}
+Received: from mail.{from_domain} (mail.{from_domain} [198.51.100.7])
+ by mx.corp-example.com with ESMTPS id 4F1A2; Tue, 11 Mar 2025 09:14:02 +0000
+"
+    )
 }
 
-#[test]
-fn configured_simulation_domain() {
-    let config = Config {
+fn decide_with(config: Config, analysis_config: &str, message: &str) -> Decision {
+    let triage = Triage::new(config).expect("triage");
+    let analyzer = support::analyzer(analysis_config, Mode::Auto);
+    let records = support::analyze(&analyzer, "simulation.eml", message.as_bytes());
+    triage.decide(&records[0])
+}
+
+fn simulation_domain_config() -> Config {
+    Config {
         rule_settings: RuleSettings {
             simulation_domains: vec!["example-training.net".to_string()],
             ..RuleSettings::default()
         },
         ..Config::default()
-    };
-    let triage = Triage::new(config).expect("triage");
-    let analyzer = support::analyzer("", Mode::Auto);
-    let message = simulation("", "example-training.net");
-    let records = support::analyze(&analyzer, "simulation.eml", message.as_bytes());
-    assert_eq!(triage.decide(&records[0]).verdict, Verdict::Simulation);
+    }
+}
+
+#[test]
+fn simulation_header_alone_needs_review() {
+    for header in ["X-PHISHTEST: 1f2e3d\n", "X-Gophish-Contact: security@corp-example.com\n"] {
+        let message = simulation(header, "example-training.net");
+        let decision = decide_bytes("simulation.eml", message.as_bytes());
+
+        assert_ne!(decision.verdict, Verdict::Simulation, "{header}");
+        assert!(decision.needs_review, "{header}");
+        assert!(
+            decision.review_reasons.iter().any(|reason| reason.contains("simulation-header")),
+            "{header}: {:?}",
+            decision.review_reasons
+        );
+        assert!(evidence_ids(&decision).contains(&"simulation-header"), "{:?}", evidence_ids(&decision));
+    }
+    let without = decide_bytes("plain.eml", simulation("", "example-training.net").as_bytes());
+    assert!(!without.review_reasons.iter().any(|reason| reason.contains("simulation")), "{:?}", without.review_reasons);
+}
+
+#[test]
+fn simulation_header_trusted_when_configured() {
+    let config = Config { trust_simulation_marks: true, ..Config::default() };
+    let message = simulation("X-PHISHTEST: 1f2e3d\n", "example-training.net");
+
+    assert_eq!(decide_with(config, "", &message).verdict, Verdict::Simulation);
+}
+
+#[test]
+fn simulation_domain_with_dmarc_pass() {
+    let headers = format!("{}X-PHISHTEST: 1f2e3d\n", boundary_headers("pass", "example-training.net"));
+    let message = simulation(&headers, "example-training.net");
+    let decision = decide_with(simulation_domain_config(), BOUNDARY, &message);
+
+    assert_eq!(decision.verdict, Verdict::Simulation);
+    assert!(!decision.needs_review, "{:?}", decision.review_reasons);
+}
+
+#[test]
+fn spoofed_simulation_domain_needs_review() {
+    // The same sender without results from the border, and with DMARC failed there.
+    let unauthenticated = simulation("X-PHISHTEST: 1f2e3d\n", "example-training.net");
+    let failed = simulation(
+        &format!("{}X-PHISHTEST: 1f2e3d\n", boundary_headers("fail", "example-training.net")),
+        "example-training.net",
+    );
+    for message in [unauthenticated, failed] {
+        let decision = decide_with(simulation_domain_config(), BOUNDARY, &message);
+
+        assert_ne!(decision.verdict, Verdict::Simulation);
+        assert!(decision.needs_review);
+    }
+}
+
+#[test]
+fn simulation_marks_from_other_domain() {
+    // DMARC passed, but for a domain that is not the simulation tool's.
+    let headers = format!("{}X-PHISHTEST: 1f2e3d\n", boundary_headers("pass", "example-helpdesk.net"));
+    let message = simulation(&headers, "example-helpdesk.net");
+    let decision = decide_with(simulation_domain_config(), BOUNDARY, &message);
+
+    assert_ne!(decision.verdict, Verdict::Simulation);
+    assert!(decision.needs_review);
 }
 
 // ---------------------------------------------------------------------------

@@ -36,7 +36,7 @@ mod values;
 use std::path::PathBuf;
 
 use phishloop_model::{
-    AnalysisRecord, Category, Decision, Evidence, EvidenceSource, ModelOutput, ParseStatus, Verdict,
+    AnalysisRecord, Category, Decision, Evidence, EvidenceSource, MessageAnalysis, ModelOutput, ParseStatus, Verdict,
 };
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +70,11 @@ pub struct Config {
     /// A model file to use instead of the built-in one; `"none"` disables
     /// the model.
     pub model: Option<String>,
+    /// Whether the marks of a simulation (its headers, Gophish tracking, its
+    /// link domains) prove a simulation alone. Off by default, because anyone
+    /// can write them into a phish. Turn it on only when the mail gateway
+    /// removes those headers from mail that is not the simulation tool's.
+    pub trust_simulation_marks: bool,
     /// What rules see as `config`.
     pub rule_settings: RuleSettings,
 }
@@ -85,6 +90,7 @@ impl Default for Config {
             built_in_rules: true,
             rule_folders: Vec::new(),
             model: None,
+            trust_simulation_marks: false,
             rule_settings: RuleSettings::default(),
         }
     }
@@ -268,9 +274,20 @@ impl Triage {
         }
 
         let mut evidence = self.rule_evidence(record);
-        let simulation = self.rules.rules().iter().any(|rule| {
-            rule.verdict == Some(RuleVerdict::Simulation) && evidence.iter().any(|item| item.id == rule.id)
-        });
+        // Simulation marks decide only for a sender that is the simulation
+        // tool's beyond doubt, because a phish can carry the same marks.
+        let simulation_marks: Vec<String> = self
+            .rules
+            .rules()
+            .iter()
+            .filter(|rule| {
+                rule.verdict == Some(RuleVerdict::Simulation) && evidence.iter().any(|item| item.id == rule.id)
+            })
+            .map(|rule| rule.id.clone())
+            .collect();
+        let simulation = !simulation_marks.is_empty()
+            && (self.config.trust_simulation_marks
+                || authenticated_simulation_sender(message, &self.config.rule_settings.simulation_domains));
         let (rule_evidence, benign) = rule_score(&evidence);
 
         let features = features::extract(record);
@@ -303,6 +320,13 @@ impl Triage {
                 "confidence {} is below the review threshold {}",
                 round(confidence),
                 self.config.review_confidence
+            ));
+        }
+        if !simulation && !simulation_marks.is_empty() {
+            review_reasons.push(format!(
+                "marked as a phishing simulation ({}), but the sender is not a domain of \
+                 simulation_domains with DMARC passed at the boundary: confirm with the simulation's owners",
+                simulation_marks.join(", ")
             ));
         }
         if record.report.needs_manual_review {
@@ -449,4 +473,20 @@ fn not_a_message(parse: &phishloop_model::ParseInfo) -> Option<String> {
          block is broken; check what was reported"
             .to_owned()
     })
+}
+
+/// Returns true when the From domain is one of `simulation_domains` and
+/// DMARC passed for it in the results the organisation's boundary added.
+fn authenticated_simulation_sender(message: &MessageAnalysis, simulation_domains: &[String]) -> bool {
+    let Some(domain) = message.sender.from_registrable_domain.as_deref() else {
+        return false;
+    };
+    let trusted = &message.authentication.trusted;
+    let dmarc_domain_matches = trusted.dmarc_domain.as_deref().is_some_and(|dmarc_domain| {
+        let dmarc_domain = dmarc_domain.to_ascii_lowercase();
+        dmarc_domain == domain || dmarc_domain.ends_with(&format!(".{domain}"))
+    });
+    simulation_domains.iter().any(|listed| listed.eq_ignore_ascii_case(domain))
+        && trusted.dmarc.as_deref() == Some("pass")
+        && dmarc_domain_matches
 }
