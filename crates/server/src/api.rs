@@ -152,6 +152,7 @@ pub struct AcceptedReport {
 /// Reporter and comment for a `message/rfc822` submission; a multipart
 /// submission sends them as form fields.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SubmitQuery {
     /// The reporter's address; without it, the sender of a report wrapper.
     pub reporter: Option<String>,
@@ -161,13 +162,28 @@ pub struct SubmitQuery {
     pub source: Option<String>,
 }
 
+/// The multipart form of a report, as `POST /api/v1/reports` reads it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct SubmitForm {
+    /// The reported message file (.eml or .msg).
+    #[schema(value_type = String, format = Binary)]
+    message: Vec<u8>,
+    /// The reporter's address.
+    reporter: Option<String>,
+    /// The reporter's comment.
+    comment: Option<String>,
+}
+
 /// Submit a reported message for analysis.
 #[utoipa::path(
     post,
     path = "/api/v1/reports",
     params(SubmitQuery),
-    request_body(content = String, content_type = "message/rfc822",
-        description = "The raw message; or multipart/form-data with a `message` file part and optional `reporter` and `comment` fields."),
+    request_body(
+        description = "The raw message, or a form with the message file and optional reporter and comment.",
+        content((String = "message/rfc822"), (SubmitForm = "multipart/form-data"))
+    ),
     responses(
         (status = 202, description = "Stored and queued for analysis", body = AcceptedReport),
         (status = 400, description = "Invalid request", body = ErrorBody),
@@ -361,9 +377,9 @@ impl ReportView {
     path = "/api/v1/reports/{id}",
     params(("id" = Uuid, Path, description = "Report id")),
     responses(
-        (status = 200, body = ReportView),
-        (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 200, description = "Success", body = ReportView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
     )
 )]
 async fn get_report(
@@ -421,10 +437,10 @@ pub struct ReporterView {
     path = "/api/v1/cases/{id}",
     params(("id" = Uuid, Path, description = "Case id")),
     responses(
-        (status = 200, body = CaseView),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 200, description = "Success", body = CaseView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
     )
 )]
 async fn get_case(
@@ -477,10 +493,10 @@ pub struct CampaignView {
     path = "/api/v1/campaigns/{id}",
     params(("id" = Uuid, Path, description = "Campaign id")),
     responses(
-        (status = 200, body = CampaignView),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 200, description = "Success", body = CampaignView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
     )
 )]
 async fn get_campaign(
@@ -542,10 +558,10 @@ impl From<Event> for EventView {
     path = "/api/v1/cases/{id}/timeline",
     params(("id" = Uuid, Path, description = "Case id")),
     responses(
-        (status = 200, body = Vec<EventView>),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 200, description = "Success", body = Vec<EventView>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
     )
 )]
 async fn get_timeline(
@@ -569,9 +585,9 @@ async fn get_timeline(
     get,
     path = "/api/v1/metrics",
     responses(
-        (status = 200, body = MetricsSnapshot),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
+        (status = 200, description = "Success", body = MetricsSnapshot),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
     )
 )]
 async fn get_metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<MetricsSnapshot>, ServiceError> {

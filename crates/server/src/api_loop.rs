@@ -122,10 +122,10 @@ impl From<OutboxMessage> for OutboxMessageView {
     path = "/api/v1/cases/{id}/actions",
     params(("id" = Uuid, Path, description = "Case id")),
     responses(
-        (status = 200, body = Vec<ActionView>),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 200, description = "Success", body = Vec<ActionView>),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
     )
 )]
 pub(crate) async fn list_case_actions(
@@ -164,10 +164,10 @@ async fn deciding_caller(
     path = "/api/v1/actions/{id}/approve",
     params(("id" = Uuid, Path, description = "Action id")),
     responses(
-        (status = 200, body = ActionView),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 200, description = "Success", body = ActionView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
         (status = 409, description = "The action does not await approval", body = ErrorBody),
     )
 )]
@@ -189,10 +189,10 @@ pub(crate) async fn approve_action(
     path = "/api/v1/actions/{id}/retry",
     params(("id" = Uuid, Path, description = "Action id")),
     responses(
-        (status = 200, body = ActionView),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 200, description = "Success", body = ActionView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
         (status = 409, description = "The action has not failed", body = ErrorBody),
     )
 )]
@@ -213,10 +213,10 @@ pub(crate) async fn retry_action(
     path = "/api/v1/actions/{id}/undo",
     params(("id" = Uuid, Path, description = "Action id")),
     responses(
-        (status = 200, body = ActionView),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 200, description = "Success", body = ActionView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
         (status = 409, description = "The action has not succeeded, or its connector cannot undo it", body = ErrorBody),
     )
 )]
@@ -232,6 +232,7 @@ pub(crate) async fn undo_action(
 
 /// Filters of the outbox listing.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OutboxQuery {
     /// `queued`, `sent` or `failed`.
     pub status: Option<String>,
@@ -245,10 +246,10 @@ pub struct OutboxQuery {
     path = "/api/v1/outbox",
     params(OutboxQuery),
     responses(
-        (status = 200, body = Vec<OutboxMessageView>),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
+        (status = 200, description = "Success", body = Vec<OutboxMessageView>),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
     )
 )]
 pub(crate) async fn list_outbox(

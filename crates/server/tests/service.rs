@@ -322,8 +322,36 @@ service_test!(openapi_and_health_served, |env| {
     assert!(document["paths"]["/api/v1/reports"]["post"].is_object(), "{document}");
     assert!(document["paths"]["/api/v1/cases/{id}/timeline"]["get"].is_object());
     assert_eq!(health.status(), 200);
+    let form = &document["paths"]["/api/v1/reports"]["post"]["requestBody"]["content"]["multipart/form-data"];
+    assert!(form["schema"].is_object(), "the multipart form of a report is documented");
+    for problem in openapi_problems(&document) {
+        panic!("{problem}");
+    }
     service.stop().await;
 });
+
+/// Lists what OpenAPI 3 requires and the document lacks: a path parameter
+/// must appear in the path template, and every response needs a description.
+fn openapi_problems(document: &Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let paths = document["paths"].as_object().expect("paths object");
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().expect("operations object") {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap_or_default();
+                if parameter["in"] == "path" && !path.contains(&format!("{{{name}}}")) {
+                    problems.push(format!("{method} {path}: path parameter {name} is not in the path"));
+                }
+            }
+            for (status, response) in operation["responses"].as_object().expect("responses object") {
+                if !response["description"].is_string() {
+                    problems.push(format!("{method} {path}: response {status} has no description"));
+                }
+            }
+        }
+    }
+    problems
+}
 
 service_test!(received_report_without_job_is_queued, |env| {
     // A report stored before a crash that lost its job: the workers find it.

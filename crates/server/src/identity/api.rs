@@ -27,6 +27,7 @@ const EXCLUDED_SHOWN: usize = 50;
 
 /// Parameters of a click import.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ClickImportQuery {
     /// `proxy_csv`, `proxy_jsonl`, `dns_csv`, `dns_jsonl` or `defender`.
     pub format: String,
@@ -50,11 +51,11 @@ pub struct ClickImportQuery {
     params(ClickImportQuery),
     request_body(content = String, description = "The log", content_type = "text/plain"),
     responses(
-        (status = 200, body = ClickImportSummary),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 200, description = "Success", body = ClickImportSummary),
+        (status = 400, description = "Invalid request", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
         (status = 409, description = "The case has no decision yet", body = ErrorBody),
     )
 )]
@@ -266,10 +267,10 @@ pub struct CampaignIdentityView {
     path = "/api/v1/cases/{id}/identity",
     params(("id" = Uuid, Path, description = "Case id")),
     responses(
-        (status = 200, body = CaseIdentityView),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 200, description = "Success", body = CaseIdentityView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
     )
 )]
 pub(crate) async fn get_case_identity(
@@ -288,10 +289,10 @@ pub(crate) async fn get_case_identity(
     path = "/api/v1/campaigns/{id}/identity",
     params(("id" = Uuid, Path, description = "Campaign id")),
     responses(
-        (status = 200, body = CampaignIdentityView),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 200, description = "Success", body = CampaignIdentityView),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+        (status = 404, description = "Not found", body = ErrorBody),
     )
 )]
 pub(crate) async fn get_campaign_identity(
