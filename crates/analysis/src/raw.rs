@@ -211,6 +211,14 @@ mod tests {
     }
 
     #[test]
+    fn line_ending_counts() {
+        let prepared = prepare(b"From: a@example.net\r\nSubject: x\r\n\r\nbo\rdy\nend\r", 1 << 20);
+        let mixed = prepared.defects.iter().find(|defect| defect.code == DefectCode::MixedLineEndings);
+        let detail = mixed.and_then(|defect| defect.detail.as_deref());
+        assert_eq!(detail, Some("3 CRLF, 1 bare LF and 2 bare CR line endings"));
+    }
+
+    #[test]
     fn size_limit_truncates() {
         let message = b"From: a@example.net\n\nbody body body";
         let prepared = prepare(message, 25);

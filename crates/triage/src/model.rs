@@ -72,9 +72,10 @@ pub struct Model {
     pub trained_on: [u64; 3],
     bias: [f32; 3],
     /// `BUCKETS` groups of `CLASSES.len()` weights, one per class, at
-    /// [`slot`]. The weights of one bucket share a cache line, because
-    /// every prediction reads all classes of the same few hundred buckets.
-    /// The model file stores one row of `BUCKETS` weights per class.
+    /// [`slot`]. Every prediction reads all classes of a few hundred
+    /// buckets, and a bucket's 12 contiguous bytes span one or two cache
+    /// lines where one row per class spanned three. The model file stores
+    /// one row of `BUCKETS` weights per class.
     weights: Vec<f32>,
 }
 
@@ -288,7 +289,8 @@ impl Model {
     }
 }
 
-/// The index of the weight of `bucket` for `class` in [`Model`]'s weights.
+/// Returns the index of the weight of `bucket` for `class` in [`Model`]'s
+/// weights.
 fn slot(class: usize, bucket: u32) -> usize {
     bucket as usize * CLASSES.len() + class
 }
@@ -375,6 +377,26 @@ mod tests {
         assert_eq!(Model::read(&bytes[..]).expect("read back"), model);
         assert!(matches!(Model::read(&b"NOTMODEL"[..]), Err(ModelError::Magic)));
         assert!(matches!(Model::read(&bytes[..bytes.len() / 2]), Err(ModelError::Damaged(_))));
+    }
+
+    /// The file keeps one row of weights per class, whatever the order in
+    /// memory, so that model files stay readable across versions.
+    #[test]
+    fn file_stores_class_rows() {
+        let model = Model::train("toy", Split { train_share: 1.0 }, &toy_examples(), &TrainOptions::default());
+        let mut bytes = Vec::new();
+        model.write(&mut bytes).expect("written");
+        let rows_start = bytes.len() - CLASSES.len() * BUCKETS * 4;
+        for class in 0..CLASSES.len() {
+            for bucket in [1u32, 3, 5, 100, 200, 300] {
+                let offset = rows_start + (class * BUCKETS + bucket as usize) * 4;
+                let stored =
+                    f32::from_le_bytes([bytes[offset], bytes[offset + 1], bytes[offset + 2], bytes[offset + 3]]);
+                let weight = model.weights[slot(class, bucket)];
+                assert_ne!(weight, 0.0, "class {class}, bucket {bucket} was trained");
+                assert_eq!(stored, weight, "class {class}, bucket {bucket}");
+            }
+        }
     }
 
     #[test]
