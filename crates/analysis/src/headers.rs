@@ -439,6 +439,10 @@ fn is_plausible(date: &DateTime) -> bool {
 }
 
 pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
+    // No character is shorter than a byte, so a short text needs no walk.
+    if text.len() <= max_chars {
+        return text.to_string();
+    }
     match text.char_indices().nth(max_chars) {
         Some((end, _)) => text[..end].to_string(),
         None => text.to_string(),

@@ -297,7 +297,7 @@ fn finish(
     } else {
         &collector.html_text
     };
-    let collapsed = visible.split_whitespace().collect::<Vec<_>>().join(" ");
+    let collapsed = collapse_whitespace(visible);
     let excerpt_source = if collector.secret_values.is_empty() {
         Cow::Borrowed(collapsed.as_str())
     } else {
@@ -695,6 +695,19 @@ fn empty_headers() -> Headers {
         fields: Vec::new(),
         names: Vec::new(),
     }
+}
+
+/// Returns `text` with every run of Unicode white space replaced by one
+/// space and none at either end, written into one buffer.
+fn collapse_whitespace(text: &str) -> String {
+    let mut collapsed = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !collapsed.is_empty() {
+            collapsed.push(' ');
+        }
+        collapsed.push_str(word);
+    }
+    collapsed
 }
 
 fn append(buffer: &mut String, text: &str) {

@@ -123,39 +123,32 @@ fn field_name(line: &[u8]) -> Option<(&str, bool)> {
     valid.then_some((name, name.len() != raw_name.len()))
 }
 
-/// Checks line endings, line lengths and NUL bytes in one pass.
+/// Checks line endings, line lengths and NUL bytes.
+///
+/// Carriage returns and NUL bytes are only counted, with `memchr`'s
+/// vectorised count, and only line feeds are visited one by one. Every CR
+/// that does not start a CRLF pair is a bare CR.
 fn scan_lines(bytes: &[u8], defects: &mut Vec<Defect>) {
+    let carriage_returns = memchr::memchr_iter(b'\r', bytes).count();
+    let nul_bytes = memchr::memchr_iter(0, bytes).count();
+    let mut line_feeds = 0usize;
     let mut crlf = 0usize;
-    let mut bare_lf = 0usize;
-    let mut bare_cr = 0usize;
-    let mut nul_bytes = 0usize;
     let mut long_lines = 0usize;
     let mut line_start = 0;
-    for position in memchr::memchr3_iter(b'\n', b'\r', 0, bytes) {
-        match bytes[position] {
-            b'\n' => {
-                let crlf_ending = position > 0 && bytes[position - 1] == b'\r';
-                if crlf_ending {
-                    crlf += 1;
-                } else {
-                    bare_lf += 1;
-                }
-                if position - line_start - usize::from(crlf_ending) > MAX_LINE_LENGTH {
-                    long_lines += 1;
-                }
-                line_start = position + 1;
-            }
-            b'\r' => {
-                if bytes.get(position + 1) != Some(&b'\n') {
-                    bare_cr += 1;
-                }
-            }
-            _ => nul_bytes += 1,
+    for position in memchr::memchr_iter(b'\n', bytes) {
+        line_feeds += 1;
+        let crlf_ending = position > 0 && bytes[position - 1] == b'\r';
+        crlf += usize::from(crlf_ending);
+        if position - line_start - usize::from(crlf_ending) > MAX_LINE_LENGTH {
+            long_lines += 1;
         }
+        line_start = position + 1;
     }
     if bytes.len() - line_start > MAX_LINE_LENGTH {
         long_lines += 1;
     }
+    let bare_lf = line_feeds - crlf;
+    let bare_cr = carriage_returns - crlf;
 
     if (crlf > 0 && bare_lf > 0) || bare_cr > 0 {
         defects.push(defect(
@@ -215,6 +208,14 @@ mod tests {
         let found = codes(b"From: a@example.net\r\nSubject: x\n\nbo\0dy\n");
         assert!(found.contains(&DefectCode::MixedLineEndings));
         assert!(found.contains(&DefectCode::NulBytes));
+    }
+
+    #[test]
+    fn line_ending_counts() {
+        let prepared = prepare(b"From: a@example.net\r\nSubject: x\r\n\r\nbo\rdy\nend\r", 1 << 20);
+        let mixed = prepared.defects.iter().find(|defect| defect.code == DefectCode::MixedLineEndings);
+        let detail = mixed.and_then(|defect| defect.detail.as_deref());
+        assert_eq!(detail, Some("3 CRLF, 1 bare LF and 2 bare CR line endings"));
     }
 
     #[test]

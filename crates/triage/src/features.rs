@@ -97,24 +97,29 @@ impl Features {
     /// Adds the feature `prefix: ` followed by `parts` joined with spaces,
     /// hashed without building the string.
     fn add_parts(&mut self, prefix: &str, parts: &[&str]) {
-        let position = self.position;
-        self.position += 1;
         if let Some(naming) = &mut self.naming {
+            let position = self.position;
+            self.position += 1;
             if let Some(&(_, bucket)) = naming.targets.iter().find(|(target, _)| *target == position) {
                 naming.names.push((bucket, format!("{prefix}: {}", parts.join(" "))));
             }
             return;
         }
-        let mut hash = fnv1a(FNV_OFFSET, prefix.as_bytes());
-        hash = fnv1a(hash, b":");
+        let mut hash = prefix_hash(prefix);
         for (index, part) in parts.iter().enumerate() {
             if index > 0 {
                 hash = fnv1a(hash, b" ");
             }
             hash = fnv1a(hash, part.as_bytes());
         }
-        let bucket = (hash % BUCKETS as u64) as u32;
-        self.buckets.push(bucket);
+        self.push_hash(hash);
+    }
+
+    /// Adds a feature by the FNV-1a hash of its `prefix:parts` text, outside
+    /// a naming pass.
+    fn push_hash(&mut self, hash: u64) {
+        self.position += 1;
+        self.buckets.push((hash % BUCKETS as u64) as u32);
     }
 
     /// Returns whether a naming pass has passed its last target, so that
@@ -126,7 +131,13 @@ impl Features {
     /// Lowercase words of 2 to 24 letters or digits, and pairs of
     /// neighbouring words. Words of digits alone are left out: they are
     /// mostly dates and years, which tell when a collection was gathered.
+    ///
+    /// Outside a naming pass the hashes are chained, because FNV-1a reads
+    /// its input in order. The hash of `prefix:` is computed once, and the
+    /// hash of a pair continues from the hash of its first word's feature.
     fn words(&mut self, prefix: &str, text: &str) {
+        let prefix_hash = prefix_hash(prefix);
+        let mut previous_hash = None;
         let mut previous = String::new();
         let mut word = String::new();
         for found in text
@@ -143,6 +154,15 @@ impl Features {
                 word.make_ascii_lowercase();
             } else {
                 word.push_str(&found.to_lowercase());
+            }
+            if self.naming.is_none() {
+                let word_hash = fnv1a(prefix_hash, word.as_bytes());
+                self.push_hash(word_hash);
+                if let Some(previous_hash) = previous_hash {
+                    self.push_hash(fnv1a(fnv1a(previous_hash, b" "), word.as_bytes()));
+                }
+                previous_hash = Some(word_hash);
+                continue;
             }
             self.add2(prefix, &word);
             if !previous.is_empty() {
@@ -273,6 +293,11 @@ fn content(features: &mut Features, message: &MessageAnalysis) {
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// The FNV-1a hash of `prefix:`, the start of every feature's text.
+fn prefix_hash(prefix: &str) -> u64 {
+    fnv1a(fnv1a(FNV_OFFSET, prefix.as_bytes()), b":")
+}
 
 /// 64-bit FNV-1a: stable across platforms and versions, which a model file
 /// needs; `std`'s hasher is not.

@@ -48,8 +48,10 @@ impl<'n> Serializer<'n> {
         Some(Serializer { names })
     }
 
-    fn map(self) -> MapBuilder<'n> {
-        MapBuilder { serializer: self, entries: HashMap::new(), next: None }
+    /// Starts a map with room for `capacity` entries, so that filling it
+    /// does not grow the table again and again.
+    fn map(self, capacity: usize) -> MapBuilder<'n> {
+        MapBuilder { serializer: self, entries: HashMap::with_capacity(capacity), next: None }
     }
 
     fn list(self, capacity: usize) -> ListBuilder<'n> {
@@ -59,7 +61,7 @@ impl<'n> Serializer<'n> {
     /// Wraps `value` in a one-entry map `{variant: value}`, as serde writes
     /// externally tagged enums.
     fn variant(self, variant: &'static str, value: Box<dyn Val>) -> Box<dyn Val> {
-        let mut map = self.map();
+        let mut map = self.map(1);
         map.insert(static_key(variant), |_| Ok(value)).ok();
         map.finish()
     }
@@ -165,7 +167,7 @@ impl<'n> ser::Serializer for Serializer<'n> {
         variant: &'static str,
         value: &T,
     ) -> Result<Self::Ok> {
-        let mut map = self.map();
+        let mut map = self.map(1);
         map.insert(static_key(variant), |serializer| value.serialize(serializer))?;
         Ok(map.finish())
     }
@@ -193,12 +195,15 @@ impl<'n> ser::Serializer for Serializer<'n> {
         Ok(VariantBuilder { outer: self, variant, inner })
     }
 
-    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap> {
-        Ok(self.map())
+    fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap> {
+        Ok(self.map(len.unwrap_or(0)))
     }
 
-    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self::SerializeStruct> {
-        Ok(self.map())
+    /// Reserves room for every field, although fields that no rule names
+    /// are left out, because filling a larger table costs fewer
+    /// instructions than growing a small one several times.
+    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Self::SerializeStruct> {
+        Ok(self.map(len))
     }
 
     fn serialize_struct_variant(
@@ -206,9 +211,9 @@ impl<'n> ser::Serializer for Serializer<'n> {
         _name: &'static str,
         _index: u32,
         variant: &'static str,
-        _len: usize,
+        len: usize,
     ) -> Result<Self::SerializeStructVariant> {
-        let inner = self.entry(&static_key(variant)).unwrap_or(self).map();
+        let inner = self.entry(&static_key(variant)).unwrap_or(self).map(len);
         Ok(VariantBuilder { outer: self, variant, inner })
     }
 }
