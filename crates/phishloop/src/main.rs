@@ -292,6 +292,26 @@ enum TokenCommand {
         #[arg(long, value_name = "DIR")]
         data: Option<PathBuf>,
     },
+    /// List every token with its id, name, role and state (never the token itself).
+    List {
+        /// Database URL, as for `serve`.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// Folder of the default SQLite database, as for `serve`.
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+    },
+    /// Revoke a token by the id that `token create` and `token list` print.
+    Revoke {
+        /// The token's id.
+        id: uuid::Uuid,
+        /// Database URL, as for `serve`.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// Folder of the default SQLite database, as for `serve`.
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+    },
 }
 
 /// Report-wrapper handling, see `phishloop analyze --help`.
@@ -375,6 +395,12 @@ fn main() -> ExitCode {
         } => clicks::import(&file, &clicks::ImportOptions { server, token, format, field_map, case, campaign, json }),
         Command::Token { command: TokenCommand::Create { name, role, database, data } } => {
             serve::create_token(settings, database, data, &name, &role)
+        }
+        Command::Token { command: TokenCommand::List { database, data } } => {
+            serve::list_tokens(settings, database, data)
+        }
+        Command::Token { command: TokenCommand::Revoke { id, database, data } } => {
+            serve::revoke_token(settings, database, data, id)
         }
         Command::User { command } => user::run(settings, command),
         Command::Schema => {

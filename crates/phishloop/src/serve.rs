@@ -62,14 +62,7 @@ pub fn create_token(
     role: &str,
 ) -> Result<u8> {
     let role: TokenRole = role.parse()?;
-    let mut server = settings.server;
-    if let Some(database) = database {
-        server.database = Some(database);
-    }
-    if let Some(data) = data {
-        server.data_dir = data;
-    }
-
+    let server = token_server(settings, database, data);
     runtime()?.block_on(async move {
         let store = phishloop_server::connect_store(&server).await.context("cannot open the database")?;
         let (stored, token) = phishloop_server::create_token(&store, name, role).await?;
@@ -81,6 +74,50 @@ pub fn create_token(
         println!("{token}");
         Ok(exit::OK)
     })
+}
+
+/// Prints one line per stored token: id, role, state, creation time and name.
+pub fn list_tokens(settings: Settings, database: Option<String>, data: Option<PathBuf>) -> Result<u8> {
+    let server = token_server(settings, database, data);
+    runtime()?.block_on(async move {
+        let store = phishloop_server::connect_store(&server).await.context("cannot open the database")?;
+        let tokens = store.list_api_tokens().await;
+        store.close().await;
+        for token in tokens? {
+            let state = match token.revoked_at {
+                Some(revoked_at) => format!("revoked {}", revoked_at.to_rfc3339()),
+                None => "valid".to_owned(),
+            };
+            println!("{}\t{}\t{}\t{}\t{}", token.id, token.role, state, token.created_at.to_rfc3339(), token.name);
+        }
+        Ok(exit::OK)
+    })
+}
+
+/// Revokes the token with `id`; requests with it get `401` from then on.
+pub fn revoke_token(settings: Settings, database: Option<String>, data: Option<PathBuf>, id: uuid::Uuid) -> Result<u8> {
+    let server = token_server(settings, database, data);
+    runtime()?.block_on(async move {
+        let store = phishloop_server::connect_store(&server).await.context("cannot open the database")?;
+        let revoked = store.revoke_api_token(id).await;
+        store.close().await;
+        let revoked =
+            revoked.with_context(|| format!("cannot revoke token {id}; `phishloop token list` shows the ids"))?;
+        eprintln!("revoked token {} named {:?} with role {}", revoked.id, revoked.name, revoked.role);
+        Ok(exit::OK)
+    })
+}
+
+/// Returns the server settings with the `--database` and `--data` options of a `token` command applied.
+fn token_server(settings: Settings, database: Option<String>, data: Option<PathBuf>) -> phishloop_server::ServerConfig {
+    let mut server = settings.server;
+    if let Some(database) = database {
+        server.database = Some(database);
+    }
+    if let Some(data) = data {
+        server.data_dir = data;
+    }
+    server
 }
 
 /// The async runtime of the service and the commands that talk to it: one

@@ -308,3 +308,46 @@ async fn clicks_import_command_records_clicks() {
     running.stop().await.expect("stop");
     store.close().await;
 }
+
+fn token_command(arguments: &[&str], data: &Path) -> std::process::Output {
+    Command::new(BINARY)
+        .arg("token")
+        .args(arguments)
+        .arg("--data")
+        .arg(data)
+        .env_remove("PHISHLOOP_CONFIG")
+        .output()
+        .expect("phishloop token runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_commands_list_and_revoke() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let created = token_command(&["create", "--name", "soc-bot", "--role", "analyst"], folder.path());
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let token = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    let listed = token_command(&["list"], folder.path());
+    let listing = String::from_utf8_lossy(&listed.stdout).to_string();
+    let id = listing.split('\t').next().expect("an id column").to_owned();
+
+    assert!(listed.status.success());
+    assert!(listing.contains("\tanalyst\tvalid\t"), "{listing}");
+    assert!(listing.trim_end().ends_with("\tsoc-bot"), "{listing}");
+    assert!(!listing.contains(&token), "the list never shows a token");
+
+    let revoked = token_command(&["revoke", &id], folder.path());
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    let listing = String::from_utf8_lossy(&token_command(&["list"], folder.path()).stdout).to_string();
+    assert!(listing.contains("\tanalyst\trevoked "), "{listing}");
+
+    // The stored token, which the service looks up by hash, is revoked.
+    let url = format!("sqlite://{}", folder.path().join("phishloop.db").display());
+    let store = Store::connect(&url).await.expect("store");
+    let stored = store.find_api_token(&phishloop_store::Sha256Hex::of(token.as_bytes())).await.expect("lookup");
+    assert!(stored.expect("the token is stored").revoked_at.is_some());
+    store.close().await;
+
+    let unknown = token_command(&["revoke", "0190a5b4-0000-7000-8000-000000000000"], folder.path());
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("phishloop token list"));
+}

@@ -85,6 +85,8 @@ const INSERT_TOKEN: Sql = Sql::each(
 const SELECT_TOKEN_BY_HASH: Sql =
     Sql::same(concat!("SELECT ", token_columns!(), " FROM api_tokens WHERE token_sha256 = $1"));
 
+const SELECT_TOKENS: Sql = Sql::same(concat!("SELECT ", token_columns!(), " FROM api_tokens ORDER BY created_at, id"));
+
 /// Sets `revoked_at` once; revoking again keeps the first time.
 const REVOKE_TOKEN: Sql = Sql::each(
     concat!(
@@ -137,6 +139,14 @@ impl Store {
             sqlx::query_as(SELECT_TOKEN_BY_HASH.text(backend)).bind(token_sha256.as_str()).fetch_optional(pool).await?
         });
         row.map(token_from_row).transpose()
+    }
+
+    /// Returns every token, revoked ones included, oldest first.
+    pub async fn list_api_tokens(&self) -> Result<Vec<ApiToken>> {
+        let rows: Vec<TokenRow> = on_reader!(&self.reads, |pool, backend| {
+            sqlx::query_as(SELECT_TOKENS.text(backend)).fetch_all(pool).await?
+        });
+        rows.into_iter().map(token_from_row).collect()
     }
 
     /// Revokes a token and returns it. Revoking a revoked token keeps its
