@@ -76,7 +76,7 @@ async fn receive(
     }
 
     let reporter = match reporter.filter(|reporter| !reporter.trim().is_empty()) {
-        Some(reporter) => reporter.trim().to_owned(),
+        Some(reporter) => checked_reporter(reporter.trim())?.to_owned(),
         None => reporter_from_wrapper(pipeline, &message).await,
     };
     let incoming = IncomingReport {
@@ -141,6 +141,43 @@ async fn reporter_from_wrapper(pipeline: &std::sync::Arc<Pipeline>, message: &[u
         Err(error) => {
             tracing::warn!(%error, "reading the report wrapper failed; storing the report with an unknown reporter");
             UNKNOWN_REPORTER.to_owned()
+        }
+    }
+}
+
+/// Returns `reporter` when it reads as one email address: a local part and a
+/// domain around one `@`, with no spaces or control characters. The
+/// reporter is stored, counted and addressed, so free text is rejected.
+fn checked_reporter(reporter: &str) -> Result<&str, ServiceError> {
+    let plain = !reporter.chars().any(|character| character.is_whitespace() || character.is_control());
+    let shaped = reporter.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && !domain.is_empty() && !domain.contains('@') && !domain.starts_with('.')
+    });
+    if plain && shaped {
+        return Ok(reporter);
+    }
+    Err(ServiceError::BadRequest(format!(
+        "invalid reporter {reporter:?}: give the reporter's email address, such as alice@example.com"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reporter_addresses_accepted() {
+        for reporter in ["alice@corp-example.com", "a.b+tag@mail.corp-example.com"] {
+            assert_eq!(checked_reporter(reporter).ok(), Some(reporter));
+        }
+    }
+
+    #[test]
+    fn reporter_free_text_rejected() {
+        for reporter in ["not an address", "alice@corp-example.com\nX-Extra: 1", "alice", "@corp-example.com", "a@b@c"]
+        {
+            let error = checked_reporter(reporter).expect_err(reporter).to_string();
+            assert!(error.contains("invalid reporter"), "{reporter}: {error}");
         }
     }
 }
