@@ -453,12 +453,21 @@ async fn get_case(
     let CaseDetail { case, reports, reporters } =
         state.store.get_case(id).await?.ok_or(ServiceError::NotFound { what: "case", id })?;
     let campaign_id = state.store.campaign_of_case(id).await?;
+    let decided: std::collections::HashMap<Uuid, DateTime<Utc>> =
+        state.store.decided_times(id).await?.into_iter().collect();
+    let reports = reports
+        .into_iter()
+        .map(|report| {
+            let decided_at = decided.get(&report.id).copied();
+            ReportView { decided_at, ..ReportView::new(report, &[], None) }
+        })
+        .collect();
     Ok(Json(CaseView {
         campaign_id,
         id: case.id,
         join_key: case.join_key,
         created_at: case.created_at,
-        reports: reports.into_iter().map(|report| ReportView::new(report, &[], None)).collect(),
+        reports,
         reporters: reporters
             .into_iter()
             .map(|reporter| ReporterView {

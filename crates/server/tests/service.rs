@@ -84,16 +84,22 @@ service_test!(three_reporters_make_one_case, |env| {
     let reporters = ["alice@corp-example.com", "bob@corp-example.com", "carol@corp-example.com"];
 
     let mut case_ids = Vec::new();
+    let mut decided_times = Vec::new();
     for reporter in reporters {
         let report_id = service.submit_ok(&message, Some(reporter)).await;
         let report = service.wait_decided(&report_id).await;
         case_ids.push(report["case_id"].as_str().expect("case id").to_owned());
+        decided_times.push(report["decided_at"].clone());
     }
     let (status, case) = service.get(&format!("/api/v1/cases/{}", case_ids[0])).await;
 
     assert_eq!(status, 200, "{case}");
     assert!(case_ids.iter().all(|id| *id == case_ids[0]), "{case_ids:?}");
     assert_eq!(case["reports"].as_array().expect("reports").len(), 3);
+    let case_decided_times: Vec<Value> =
+        case["reports"].as_array().expect("reports").iter().map(|report| report["decided_at"].clone()).collect();
+    assert!(decided_times.iter().all(Value::is_string), "{decided_times:?}");
+    assert_eq!(case_decided_times, decided_times, "the case shows each report's decision time");
     let addresses: Vec<&str> = case["reporters"]
         .as_array()
         .expect("reporters")

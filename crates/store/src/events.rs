@@ -219,6 +219,12 @@ const SELECT_CASE_EVENTS: Sql =
 const SELECT_REPORT_EVENTS: Sql =
     Sql::same(concat!("SELECT ", event_columns!(), " FROM events WHERE report_id = $1 ORDER BY seq"));
 
+/// The time of the first `decided` event of each report of case `$1`.
+const SELECT_CASE_DECIDED: Sql = Sql::same(
+    "SELECT e.report_id, min(e.created_at) FROM events e JOIN reports r ON r.id = e.report_id \
+     WHERE r.case_id = $1 AND e.kind = 'decided' GROUP BY e.report_id",
+);
+
 const SELECT_EVENT_BATCH: Sql =
     Sql::same(concat!("SELECT ", event_columns!(), " FROM events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"));
 
@@ -347,6 +353,14 @@ impl Store {
             prev_hash: Sha256Hex::parse(&prev_hash)?,
             hash: Sha256Hex::parse(&hash)?,
         })
+    }
+
+    /// Returns when each decided report of a case was first decided, in one
+    /// statement; reports not decided yet are left out.
+    pub async fn decided_times(&self, case_id: Uuid) -> Result<Vec<(Uuid, DateTime<Utc>)>> {
+        Ok(on_reader!(&self.reads, |pool, backend| {
+            sqlx::query_as(SELECT_CASE_DECIDED.text(backend)).bind(case_id).fetch_all(pool).await?
+        }))
     }
 
     /// Returns the events about a case or a report, in chain order.
