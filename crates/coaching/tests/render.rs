@@ -93,11 +93,26 @@ fn malicious_outcome_quotes_this_lure() {
     assert!(rendered.text.contains("hxxps://example-phish[.]net/login"));
     assert!(rendered.text.contains("1-800-555-0199"));
     assert!(rendered.text.contains("gift cards"));
+    assert!(rendered.text.contains("your report helped us stop it"));
     assert!(rendered.text.contains("12 copies removed"));
     assert!(rendered.text.contains("11 people protected"));
     assert!(rendered.text.contains("Hello Dana"));
     assert!(rendered.html.contains("<code>example-phish[.]net</code>"));
     assert!(!rendered.html.contains("<a "), "a clickable link in the HTML");
+}
+
+#[test]
+fn malicious_outcome_without_impact_claims_nothing() {
+    let message = analyze(LURE);
+    let nothing_done = CaseSummary { impact: Impact::default(), ..case() };
+    let rendered =
+        coach().outcome(&decision(Verdict::Malicious, Category::CredentialHarvesting), Some(&message), &nothing_done);
+
+    assert!(rendered.issues.is_empty(), "{:?}", rendered.issues);
+    assert!(!rendered.text.contains("helped us stop it"), "{}", rendered.text);
+    assert!(rendered.text.contains("Our security team is acting on it now."), "{}", rendered.text);
+    assert!(!rendered.html.contains("helped us stop it"));
+    assert!(!rendered.text.contains("What your report changed"));
 }
 
 #[test]
