@@ -5,7 +5,8 @@
 //! ham. A phishing message counts as detected with any verdict but `benign`
 //! or `simulation`; a legitimate message counts as flagged with any verdict
 //! but `benign`. Messages in the model's training split are skipped, so
-//! that nothing is evaluated on what the model learnt from.
+//! that nothing is evaluated on what the model learnt from. `--all` turns
+//! this off for folders that hold none of the model's training corpus.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -54,6 +55,8 @@ struct Evaluation {
     /// Share of each corpus the model was trained on; those messages are
     /// skipped.
     training_share: Option<f64>,
+    /// False with `--all`: every message was evaluated.
+    training_part_skipped: bool,
     evaluated: usize,
     skipped_training: usize,
     skipped_duplicates: usize,
@@ -61,7 +64,7 @@ struct Evaluation {
     folders: BTreeMap<String, Metrics>,
 }
 
-pub fn run(settings: &Settings, roots: &[PathBuf], json: bool) -> Result<u8> {
+pub fn run(settings: &Settings, roots: &[PathBuf], json: bool, all: bool) -> Result<u8> {
     let analyzer = Analyzer::new(settings.analysis.clone(), Mode::Auto).context("invalid analysis configuration")?;
     let triage = Triage::new(settings.triage.clone()).context("invalid triage configuration")?;
     let split = triage.model().map(|model| model.split);
@@ -69,6 +72,7 @@ pub fn run(settings: &Settings, roots: &[PathBuf], json: bool) -> Result<u8> {
     let mut evaluation = Evaluation {
         model: triage.model().map(|model| model.name.clone()),
         training_share: split.map(|split| split.train_share),
+        training_part_skipped: !all,
         evaluated: 0,
         skipped_training: 0,
         skipped_duplicates: 0,
@@ -82,7 +86,7 @@ pub fn run(settings: &Settings, roots: &[PathBuf], json: bool) -> Result<u8> {
         let (files, duplicates) = labelled::read(root);
         evaluation.skipped_duplicates += duplicates;
         for file in files {
-            if split.is_some_and(|split| split.is_training(&file.sha256)) {
+            if !all && split.is_some_and(|split| split.is_training(&file.sha256)) {
                 evaluation.skipped_training += 1;
                 continue;
             }
@@ -178,6 +182,10 @@ fn percent(value: Option<f64>) -> String {
 
 fn print(evaluation: &Evaluation) {
     match (&evaluation.model, evaluation.training_share) {
+        (Some(model), Some(_)) if !evaluation.training_part_skipped => println!(
+            "model {model}; every message evaluated (--all), {}: do not use it on the model's own training corpus",
+            evaluation.evaluated
+        ),
         (Some(model), Some(share)) => println!(
             "model {model}, trained on {:.0}% of its corpus by SHA-256; {} messages of that part skipped, {} evaluated",
             share * 100.0,

@@ -225,6 +225,11 @@ enum Command {
         /// Print the figures as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Evaluate every message, also those whose SHA-256 falls in the
+        /// model's training share: for mail the model never saw, such as
+        /// your own.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -379,7 +384,7 @@ fn main() -> ExitCode {
                 balance_sources: !no_source_balance,
             },
         ),
-        Command::Eval { dirs, json } => eval::run(&settings, &dirs, json),
+        Command::Eval { dirs, json, all } => eval::run(&settings, &dirs, json, all),
         Command::Serve { listen, database, data, workers, worker_only } => {
             serve::run(settings, serve::ServeOptions { listen, database, data, workers, worker_only })
         }

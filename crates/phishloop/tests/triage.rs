@@ -547,6 +547,20 @@ fn training_is_deterministic_and_eval_uses_only_held_out_messages() {
     }
     assert!(figures["folders"]["phish"].is_object(), "figures per source folder");
 
+    let every = phishloop(&[
+        "eval",
+        "--json",
+        "--all",
+        "--config",
+        config.to_str().expect("UTF-8 path"),
+        corpus.to_str().expect("UTF-8 path"),
+    ]);
+    let every: Value = serde_json::from_slice(&every.stdout).expect("JSON figures with --all");
+    assert_eq!(every["evaluated"].as_u64(), Some(120), "--all evaluates every message");
+    assert_eq!(every["skipped_training"].as_u64(), Some(0));
+    assert_eq!(every["training_part_skipped"], false);
+    assert_eq!(figures["training_part_skipped"], true);
+
     let readable =
         phishloop(&["eval", "--config", config.to_str().expect("UTF-8 path"), corpus.to_str().expect("UTF-8 path")]);
     let readable = text(&readable.stdout);
