@@ -94,11 +94,15 @@ impl IdentityParts {
         for problem in &problems {
             tracing::warn!(%problem, "inventory listing incomplete");
         }
-        tracing::info!(
-            connectors = ?systems.connectors.iter().map(|c| c.name()).collect::<Vec<_>>(),
-            credentials = systems.inventory.credentials().len(),
-            "identity systems configured"
-        );
+        if systems.connectors.is_empty() && systems.inventory.credentials().is_empty() {
+            tracing::info!("no identity systems configured");
+        } else {
+            tracing::info!(
+                connectors = ?systems.connectors.iter().map(|c| c.name()).collect::<Vec<_>>(),
+                credentials = systems.inventory.credentials().len(),
+                "identity systems configured"
+            );
+        }
         Ok(IdentityParts {
             systems: Arc::new(systems),
             clicks: config.clicks.clone(),
