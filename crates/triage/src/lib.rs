@@ -322,6 +322,15 @@ impl Triage {
                 self.config.review_confidence
             ));
         }
+        // The model learnt spam from bulk mail of outside senders, and it
+        // misreads short notes between colleagues as such.
+        if verdict == Verdict::Spam && message.sender.from_internal {
+            review_reasons.push(
+                "spam from one of the organisation's own domains: internal mail is seldom bulk mail, so a person \
+                 should check it"
+                    .to_string(),
+            );
+        }
         if !simulation && !simulation_marks.is_empty() {
             review_reasons.push(format!(
                 "marked as a phishing simulation ({}), but the sender is not a domain of \
