@@ -280,6 +280,13 @@ Received: from mail.{from_domain} (mail.{from_domain} [198.51.100.7])
     )
 }
 
+/// The simulation lure from `from_domain` with an `X-PHISHTEST` header,
+/// below the border server's results for `dmarc` when given.
+fn marked_simulation(dmarc: Option<&str>, from_domain: &str) -> String {
+    let boundary = dmarc.map(|dmarc| boundary_headers(dmarc, from_domain)).unwrap_or_default();
+    simulation(&format!("{boundary}X-PHISHTEST: 1f2e3d\n"), from_domain)
+}
+
 fn decide_with(config: Config, analysis_config: &str, message: &str) -> Decision {
     let triage = Triage::new(config).expect("triage");
     let analyzer = support::analyzer(analysis_config, Mode::Auto);
@@ -319,15 +326,14 @@ fn simulation_header_alone_needs_review() {
 #[test]
 fn simulation_header_trusted_when_configured() {
     let config = Config { trust_simulation_marks: true, ..Config::default() };
-    let message = simulation("X-PHISHTEST: 1f2e3d\n", "example-training.net");
+    let message = marked_simulation(None, "example-training.net");
 
     assert_eq!(decide_with(config, "", &message).verdict, Verdict::Simulation);
 }
 
 #[test]
 fn simulation_domain_with_dmarc_pass() {
-    let headers = format!("{}X-PHISHTEST: 1f2e3d\n", boundary_headers("pass", "example-training.net"));
-    let message = simulation(&headers, "example-training.net");
+    let message = marked_simulation(Some("pass"), "example-training.net");
     let decision = decide_with(simulation_domain_config(), BOUNDARY, &message);
 
     assert_eq!(decision.verdict, Verdict::Simulation);
@@ -337,12 +343,9 @@ fn simulation_domain_with_dmarc_pass() {
 #[test]
 fn spoofed_simulation_domain_needs_review() {
     // The same sender without results from the border, and with DMARC failed there.
-    let unauthenticated = simulation("X-PHISHTEST: 1f2e3d\n", "example-training.net");
-    let failed = simulation(
-        &format!("{}X-PHISHTEST: 1f2e3d\n", boundary_headers("fail", "example-training.net")),
-        "example-training.net",
-    );
-    for message in [unauthenticated, failed] {
+    for message in
+        [marked_simulation(None, "example-training.net"), marked_simulation(Some("fail"), "example-training.net")]
+    {
         let decision = decide_with(simulation_domain_config(), BOUNDARY, &message);
 
         assert_ne!(decision.verdict, Verdict::Simulation);
@@ -353,8 +356,7 @@ fn spoofed_simulation_domain_needs_review() {
 #[test]
 fn simulation_marks_from_other_domain() {
     // DMARC passed, but for a domain that is not the simulation tool's.
-    let headers = format!("{}X-PHISHTEST: 1f2e3d\n", boundary_headers("pass", "example-helpdesk.net"));
-    let message = simulation(&headers, "example-helpdesk.net");
+    let message = marked_simulation(Some("pass"), "example-helpdesk.net");
     let decision = decide_with(simulation_domain_config(), BOUNDARY, &message);
 
     assert_ne!(decision.verdict, Verdict::Simulation);

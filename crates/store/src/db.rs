@@ -196,14 +196,9 @@ impl Drop for Checkpointer {
 impl Checkpointer {
     async fn start(config: &StoreConfig) -> Result<Self> {
         let options = sqlite_options(config, SqliteRole::Checkpointer)?;
-        let mut connection =
-            <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options).await.map_err(|source| {
-                StoreError::Connect {
-                    url: redact_url(&config.url),
-                    hint: "check that the folder of the database file exists and is writable",
-                    source,
-                }
-            })?;
+        let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&options)
+            .await
+            .map_err(|source| sqlite_connect_error(config, source))?;
         let task = tokio::spawn(async move {
             let mut ticks = tokio::time::interval(CHECKPOINT_INTERVAL);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -433,8 +428,16 @@ fn sqlite_options(config: &StoreConfig, role: SqliteRole) -> Result<SqliteConnec
     })
 }
 
+/// Returns the error for a SQLite database that could not be opened.
+fn sqlite_connect_error(config: &StoreConfig, source: sqlx::Error) -> StoreError {
+    StoreError::Connect {
+        url: redact_url(&config.url),
+        hint: "check that the folder of the database file exists and is writable",
+        source,
+    }
+}
+
 async fn connect_sqlite(config: &StoreConfig, role: SqliteRole) -> Result<SqlitePool> {
-    let url = redact_url(&config.url);
     let options = sqlite_options(config, role)?;
     let max_connections = match role {
         SqliteRole::Reader => config.max_connections,
@@ -452,11 +455,7 @@ async fn connect_sqlite(config: &StoreConfig, role: SqliteRole) -> Result<Sqlite
         .test_before_acquire(false)
         .connect_with(options)
         .await
-        .map_err(|source| StoreError::Connect {
-            url,
-            hint: "check that the folder of the database file exists and is writable",
-            source,
-        })?;
+        .map_err(|source| sqlite_connect_error(config, source))?;
     Ok(pool)
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use phishloop_store::{Store, StoreConfig};
+use phishloop_store::{Sha256Hex, Store, StoreConfig};
 
 /// Returns `size` bytes of printable text that zstd cannot shrink much, so the
 /// stored message takes about as many pages as it has bytes.
@@ -19,6 +19,31 @@ fn incompressible_message(seed: u64, size: usize) -> Vec<u8> {
         body.push(b'!' + (state % 94) as u8);
     }
     body
+}
+
+/// Opens a store in `folder` with two reader connections and stores one
+/// 4 KiB message; returns the store and the message's hash.
+async fn store_with_two_readers(folder: &std::path::Path, seed: u64) -> (Store, Sha256Hex) {
+    let mut config = StoreConfig::new(format!("sqlite://{}", folder.join("store.db").display()));
+    config.max_connections = 2;
+    let store = Store::connect_with(config).await.expect("SQLite store");
+    let sha256 = store.put_raw(&incompressible_message(seed, 4096)).await.expect("store a message");
+    (store, sha256)
+}
+
+/// Starts `count` concurrent reads of the message `sha256`.
+fn spawn_reads(
+    store: &Store,
+    sha256: &Sha256Hex,
+    count: usize,
+) -> tokio::task::JoinSet<phishloop_store::Result<Option<Vec<u8>>>> {
+    let mut reads = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        let store = store.clone();
+        let sha256 = sha256.clone();
+        reads.spawn(async move { store.get_raw(&sha256).await });
+    }
+    reads
 }
 
 #[tokio::test]
@@ -55,17 +80,9 @@ async fn checkpointer_moves_log_into_database() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_reads_share_few_connections() {
     let folder = tempfile::tempdir().expect("temporary folder");
-    let mut config = StoreConfig::new(format!("sqlite://{}", folder.path().join("store.db").display()));
-    config.max_connections = 2;
-    let store = Store::connect_with(config).await.expect("SQLite store");
-    let sha256 = store.put_raw(&incompressible_message(7, 4096)).await.expect("store a message");
+    let (store, sha256) = store_with_two_readers(folder.path(), 7).await;
 
-    let mut reads = tokio::task::JoinSet::new();
-    for _ in 0..50 {
-        let store = store.clone();
-        let sha256 = sha256.clone();
-        reads.spawn(async move { store.get_raw(&sha256).await });
-    }
+    let mut reads = spawn_reads(&store, &sha256, 50);
     let mut found = 0;
     while let Some(result) = reads.join_next().await {
         let raw = result.expect("read task").expect("read through a shared connection");
@@ -80,17 +97,9 @@ async fn many_reads_share_few_connections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn close_during_reads_finishes() {
     let folder = tempfile::tempdir().expect("temporary folder");
-    let mut config = StoreConfig::new(format!("sqlite://{}", folder.path().join("store.db").display()));
-    config.max_connections = 2;
-    let store = Store::connect_with(config).await.expect("SQLite store");
-    let sha256 = store.put_raw(&incompressible_message(9, 4096)).await.expect("store a message");
+    let (store, sha256) = store_with_two_readers(folder.path(), 9).await;
 
-    let mut reads = tokio::task::JoinSet::new();
-    for _ in 0..50 {
-        let store = store.clone();
-        let sha256 = sha256.clone();
-        reads.spawn(async move { store.get_raw(&sha256).await });
-    }
+    let mut reads = spawn_reads(&store, &sha256, 50);
     let closed = tokio::time::timeout(Duration::from_secs(10), store.close()).await;
 
     assert!(closed.is_ok(), "closing the store with reads in flight did not finish within 10 s");

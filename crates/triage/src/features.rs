@@ -294,7 +294,7 @@ fn content(features: &mut Features, message: &MessageAnalysis) {
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
-/// The FNV-1a hash of `prefix:`, the start of every feature's text.
+/// Returns the FNV-1a hash of `prefix:`, the start of every feature's text.
 fn prefix_hash(prefix: &str) -> u64 {
     fnv1a(fnv1a(FNV_OFFSET, prefix.as_bytes()), b":")
 }
