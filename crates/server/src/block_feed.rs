@@ -10,7 +10,7 @@ use chrono::Utc;
 use phishloop_response::{
     BlockEntry, BlockKind, BlockList, Connector, Operation, Outcome, OutcomeStatus, PlannedAction,
 };
-use phishloop_store::{BlockEntryKind, Store};
+use phishloop_store::{BlockEntryKind, BlockListing, Store};
 use uuid::Uuid;
 
 use crate::error::ServiceError;
@@ -26,30 +26,48 @@ impl StoredBlockList {
         Self { store }
     }
 
+    /// Returns the entry that carrying out `action` lists, or the outcome
+    /// that explains why it lists none. The service stores the entry in the transaction
+    /// that records the action as done (see `Responder::execute_local`).
+    pub(crate) fn listing(&self, action: &PlannedAction, operation: Operation) -> Result<BlockListing, Box<Outcome>> {
+        let outcome = |status, details: String| Box::new(Outcome::new(self.name(), action, operation, status, details));
+        match BlockEntry::from_action(action, Utc::now(), None) {
+            Ok(Some(entry)) => Ok(BlockListing { kind: stored_kind(entry.kind), value: entry.value }),
+            Ok(None) => {
+                Err(outcome(OutcomeStatus::Unsupported, format!("the block list cannot carry out {}", action.kind)))
+            }
+            Err(error) => Err(outcome(OutcomeStatus::Failed, error.to_string())),
+        }
+    }
+
+    /// Returns the outcome of listing `listing` for `action`.
+    pub(crate) fn listed(&self, action: &PlannedAction, listing: &BlockListing) -> Outcome {
+        let details = format!("listed {}", listing.value);
+        Outcome::new(self.name(), action, Operation::Execute, OutcomeStatus::Succeeded, details)
+    }
+
     async fn apply(&self, action: &PlannedAction, operation: Operation) -> Outcome {
         let outcome = |status, details: String| Outcome::new(self.name(), action, operation, status, details);
-        let entry = match BlockEntry::from_action(action, Utc::now(), None) {
-            Ok(Some(entry)) => entry,
-            Ok(None) => {
-                return outcome(OutcomeStatus::Unsupported, format!("the block list cannot carry out {}", action.kind));
-            }
-            Err(error) => return outcome(OutcomeStatus::Failed, error.to_string()),
+        let listing = match self.listing(action, operation) {
+            Ok(listing) => listing,
+            Err(outcome) => return *outcome,
         };
         let Ok(case_id) = action.case_id.parse::<Uuid>() else {
             return outcome(OutcomeStatus::Failed, format!("invalid case id {:?}", action.case_id));
         };
 
-        let kind = stored_kind(entry.kind);
         let result = match operation {
             Operation::Execute => self
                 .store
-                .add_block_entry(kind, &entry.value, case_id, None, None)
+                .add_block_entry(listing.kind, &listing.value, case_id, None, None)
                 .await
-                .map(|_| format!("listed {}", entry.value)),
-            Operation::Undo => self.store.remove_block_entry(kind, &entry.value).await.map(|removed| match removed {
-                Some(_) => format!("removed {}", entry.value),
-                None => format!("{} was not listed", entry.value),
-            }),
+                .map(|_| format!("listed {}", listing.value)),
+            Operation::Undo => {
+                self.store.remove_block_entry(listing.kind, &listing.value).await.map(|removed| match removed {
+                    Some(_) => format!("removed {}", listing.value),
+                    None => format!("{} was not listed", listing.value),
+                })
+            }
         };
         match result {
             Ok(details) => outcome(OutcomeStatus::Succeeded, details),

@@ -242,6 +242,7 @@ impl Prometheus {
     /// Sets the gauges from `snapshot` and returns the text exposition format.
     pub fn render(&self, snapshot: &MetricsSnapshot) -> String {
         metrics::with_local_recorder(&self.recorder, || {
+            describe();
             metrics::gauge!("phishloop_reports_received").set(snapshot.reports_received as f64);
             metrics::gauge!("phishloop_reports_waiting").set(snapshot.reports_waiting as f64);
             metrics::gauge!("phishloop_jobs_dead").set(snapshot.jobs_dead as f64);
@@ -266,6 +267,7 @@ impl Prometheus {
                 metrics::gauge!("phishloop_reports_leading_to", "effect" => effect).set(count as f64);
             }
             metrics::gauge!("phishloop_reporters_told").set(snapshot.reporters_told as f64);
+            metrics::gauge!("phishloop_metrics_complete").set(if snapshot.complete { 1.0 } else { 0.0 });
             let containment = &snapshot.time_to_containment_seconds;
             for (quantile, value) in [("0.5", containment.p50), ("0.95", containment.p95)] {
                 if let Some(value) = value {
@@ -280,6 +282,32 @@ impl Prometheus {
             }
         });
         self.handle.render()
+    }
+}
+
+/// The `# HELP` line of each gauge.
+const DESCRIPTIONS: [(&str, &str); 12] = [
+    ("phishloop_reports_received", "Reports stored."),
+    ("phishloop_reports_waiting", "Reports waiting for a decision (received or analysed)."),
+    ("phishloop_jobs_dead", "Analysis jobs that ran out of attempts."),
+    ("phishloop_reports", "Reports per status."),
+    ("phishloop_decisions", "Decided reports per verdict."),
+    ("phishloop_decisions_by_category", "Decided reports per lure category."),
+    ("phishloop_actions", "Response actions per status."),
+    (
+        "phishloop_reports_leading_to",
+        "Reports whose case led to blocking, containment or training (dry runs excluded).",
+    ),
+    ("phishloop_reporters_told", "Reports whose reporter has an outcome message in the outbox."),
+    ("phishloop_time_to_containment_seconds", "Seconds from a report to its case's first containing action."),
+    ("phishloop_time_to_decision_seconds", "Seconds from a report's receipt to its decision."),
+    ("phishloop_metrics_complete", "1 when the snapshot read every report, 0 when it stopped at its limit."),
+];
+
+/// Registers the descriptions with the recorder in scope.
+fn describe() {
+    for (name, help) in DESCRIPTIONS {
+        metrics::describe_gauge!(name, help);
     }
 }
 

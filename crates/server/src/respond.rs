@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use phishloop_model::{Decision, MessageAnalysis};
 use phishloop_response::{
-    CaseFacts, Connector, LogConnector, Mode, OutcomeStatus, PlannedAction, ResponseConfig, WebhookConnector, plan,
+    CaseFacts, Connector, LogConnector, Mode, Operation, OutcomeStatus, PlannedAction, ResponseConfig,
+    WebhookConnector, plan,
 };
 use phishloop_store::{
     Action, ActionMode, ActionStatus, ActionTransition, EventSubject, NewAction, Report, Store, StoreError,
@@ -44,6 +45,8 @@ pub(crate) struct Responder {
     running_stale_after: Duration,
     /// Owners of non-human credentials, for the `credential_owners` targets.
     inventory: Arc<phishloop_identity::Inventory>,
+    /// The `blocklist` connector, also under its name in `connectors`.
+    block_list: Arc<StoredBlockList>,
 }
 
 impl std::fmt::Debug for Responder {
@@ -69,7 +72,8 @@ impl Responder {
             .map_err(|error| ServiceError::Config(format!("invalid [response] table: {error}")))?;
         let mut connectors: HashMap<String, Arc<dyn Connector>> = HashMap::new();
         connectors.insert("log".to_owned(), Arc::new(LogConnector::new()));
-        connectors.insert("blocklist".to_owned(), Arc::new(StoredBlockList::new(store.clone())));
+        let block_list = Arc::new(StoredBlockList::new(store.clone()));
+        connectors.insert("blocklist".to_owned(), Arc::clone(&block_list) as Arc<dyn Connector>);
         for connector in extra {
             connectors.insert(connector.name().to_owned(), Arc::clone(connector));
         }
@@ -84,6 +88,7 @@ impl Responder {
             connectors,
             running_stale_after: Duration::from_secs(30),
             inventory: Arc::new(phishloop_identity::Inventory::default()),
+            block_list,
         })
     }
 
@@ -289,7 +294,8 @@ impl Responder {
     }
 
     /// Carries out actions of the connectors that work inside phishloop and
-    /// stores all their outcomes and events in one transaction. An action
+    /// stores all their outcomes and events in one transaction, with the
+    /// block-list entries that the `blocklist` actions list. An action
     /// that another worker moved on meanwhile keeps that worker's outcome and
     /// gets `None` in the result, which lists the others as they are now.
     async fn execute_local(&self, actions: Vec<Action>) -> Result<Vec<Option<Action>>, ServiceError> {
@@ -298,7 +304,15 @@ impl Responder {
             let Some(connector) = self.connectors.get(&action.connector) else {
                 continue;
             };
-            let outcome = connector.execute(&planned_action(action)?).await;
+            let planned = planned_action(action)?;
+            let (outcome, listing) = if action.connector == self.block_list.name() {
+                match self.block_list.listing(&planned, Operation::Execute) {
+                    Ok(listing) => (self.block_list.listed(&planned, &listing), Some(listing)),
+                    Err(outcome) => (*outcome, None),
+                }
+            } else {
+                (connector.execute(&planned).await, None)
+            };
             let to = match outcome.status {
                 OutcomeStatus::Succeeded => ActionStatus::Succeeded,
                 OutcomeStatus::Failed => ActionStatus::Failed,
@@ -310,6 +324,7 @@ impl Responder {
                 to,
                 outcome: Some(serde_json::to_value(&outcome).map_err(json_error)?),
                 event_kind: if to == ActionStatus::Failed { "action_failed" } else { "action_executed" },
+                listing,
             });
         }
         let done = self

@@ -4,26 +4,34 @@
 //! the messages to the reporter and the recipients.
 //!
 //! Every step that writes is safe to repeat, because a job whose worker died
-//! runs again from the start on another worker. The analysis and the case
-//! join overwrite with the same values, and each event is appended only when
-//! the report does not have it yet. So each report gets one `analysed` and one
-//! `decided` event however often its job runs.
+//! runs again from the start on another worker.
 //!
-//! The analysis and the decision are stored with the events `analysed` and
-//! `decided` and the case's `report_joined` and `campaign_joined` in one
-//! transaction. On SQLite every write waits for the single writer
+//! The decision is stored in one transaction with everything it implies:
+//! the report's case, the case's campaign, the analysis, the status, and
+//! the events `analysed`, `report_joined`, `campaign_joined` and `decided`.
+//! A retried attempt therefore finds all of them or none, and appends each
+//! event only when the earlier attempt did not. The transaction also checks
+//! that this worker still holds the job's lease, so a worker that lost it
+//! stores no decision. On SQLite every write waits for the single writer
 //! connection, so each transaction fewer shortens every report's wait.
 //!
-//! NOTE: a worker that is paused (not killed) past its lease can, once it
-//! resumes, race the worker that took its job over between the event check
-//! and the append; the lease check right before each write narrows that
-//! window but cannot close it, because the store has no conditional append.
+//! The steps after the decision (actions, messages) are keyed by
+//! idempotency keys in the store, so an attempt that repeats them adds
+//! nothing twice.
+//!
+//! NOTE: a worker that is paused (not killed) past its lease and then
+//! resumes after the decision can still run the steps after it beside the
+//! worker that took its job over. The keys and the status checks keep
+//! actions and messages single. Only the connectors inside phishloop
+//! (`log`, `blocklist`) may run for both workers. That repeats a log line
+//! or writes the same block-list entry again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use phishloop_store::{
-    ClaimedJob, EventSubject, JobStatus, Lease, NewEvent, Report, ReportStatus, ReportUpdate, Store, StoreError,
+    CampaignAssignment, ClaimedJob, DecisionEvent, DecisionRecord, EventSubject, JobStatus, Lease, RecordedDecision,
+    Report, ReportStatus, ReportUpdate, Store, StoreError,
 };
 use serde_json::json;
 use tokio::sync::watch;
@@ -181,77 +189,33 @@ impl Worker {
         let done_kinds = event_kinds(&self.store, report_id).await?;
 
         check_lease(lost)?;
-        let joined = self.store.join_case(report_id, &outcome.join_key).await?;
-        let report_joined = self.case_join_event(&report, joined.case_id, joined.case_created).await?;
-        let campaign_joined = self.assign_campaign(report_id, joined.case_id, &outcome).await?;
-
-        check_lease(lost)?;
         let decision = serde_json::to_value(&outcome.decision)
             .map_err(|error| ServiceError::Config(format!("decision cannot be written as JSON: {error}")))?;
         let status = if outcome.decision.needs_review { ReportStatus::NeedsReview } else { ReportStatus::Decided };
-        let decided = json!({
-            "verdict": outcome.decision.verdict,
-            "category": outcome.decision.category,
-            "confidence": outcome.decision.confidence,
-            "needs_review": outcome.decision.needs_review,
-            "case_id": joined.case_id,
-            "attempt": lease.attempt,
-        });
-        // The analysis and the case's events of this attempt go with the
-        // decision, in the order the steps ran, so they cost one transaction.
-        let analysed = json!({ "analysed": outcome.analysis.is_some(), "wrapper_reporter": outcome.wrapper_reporter });
-        let mut events = Vec::new();
-        if !done_kinds.contains(&"analysed".to_owned()) {
-            events.push(NewEvent { subject: EventSubject::Report(report_id), kind: "analysed", payload: &analysed });
-        }
-        let case = EventSubject::Case(joined.case_id);
-        if let Some(payload) = &report_joined {
-            events.push(NewEvent { subject: case, kind: "report_joined", payload });
-        }
-        if let Some(payload) = &campaign_joined {
-            events.push(NewEvent { subject: case, kind: "campaign_joined", payload });
-        }
-        if !done_kinds.contains(&"decided".to_owned()) {
-            events.push(NewEvent { subject: EventSubject::Report(report_id), kind: "decided", payload: &decided });
-        }
         let update =
             ReportUpdate { analysis: outcome.analysis.as_ref(), status: Some(status), decision: Some(&decision) };
-        self.store.update_report_recorded(report_id, update, &events).await?;
-        tracing::info!(%report_id, case_id = %joined.case_id, verdict = ?outcome.decision.verdict, needs_review = outcome.decision.needs_review, "report decided");
+        let record = DecisionRecord {
+            report_id,
+            lease,
+            join_key: &outcome.join_key,
+            campaign_keys: &outcome.campaign_keys,
+            update,
+        };
+        let recorded = self
+            .store
+            .record_decision(record, |recorded| decision_events(&report, &outcome, lease, &done_kinds, recorded))
+            .await?;
+        let case_id = recorded.case.case_id;
+        if recorded.case.case_created {
+            tracing::info!(%case_id, %report_id, "case opened");
+        }
+        if let Some(assignment) = recorded.campaign.as_ref().filter(|assignment| joined_campaign(assignment)) {
+            tracing::info!(%report_id, %case_id, campaign_id = %assignment.campaign_id, cases = assignment.case_count, "case joined a campaign");
+        }
+        tracing::info!(%report_id, %case_id, verdict = ?outcome.decision.verdict, needs_review = outcome.decision.needs_review, "report decided");
 
         check_lease(lost)?;
-        self.close_loop(&report, joined.case_id, &outcome, &done_kinds).await
-    }
-
-    /// Puts the case into its campaign. Returns the payload of the
-    /// `campaign_joined` event that the case gets when it was not in that
-    /// campaign before, and `None` otherwise. Repeating it only refreshes the
-    /// campaign's counts.
-    async fn assign_campaign(
-        &self,
-        report_id: Uuid,
-        case_id: Uuid,
-        outcome: &Outcome,
-    ) -> Result<Option<serde_json::Value>, AttemptError> {
-        if outcome.campaign_keys.is_empty() {
-            return Ok(None);
-        }
-        // NOTE: a crash after the assignment commits and before the decision's
-        // transaction loses `campaign_joined`, because the retry finds the case
-        // in the campaign already.
-        let assignment = self.store.assign_campaign(case_id, &outcome.campaign_keys).await?;
-        if assignment.previous == Some(assignment.campaign_id) {
-            return Ok(None);
-        }
-        tracing::info!(%report_id, %case_id, campaign_id = %assignment.campaign_id, cases = assignment.case_count, "case joined a campaign");
-        Ok(Some(json!({
-            "campaign_id": assignment.campaign_id,
-            "report_id": report_id,
-            "created": assignment.created,
-            "merged_from": assignment.merged_from,
-            "case_count": assignment.case_count,
-            "reporter_count": assignment.reporter_count,
-        })))
+        self.close_loop(&report, case_id, &outcome, &done_kinds).await
     }
 
     /// Plans and carries out the decision's actions, then queues the
@@ -295,33 +259,61 @@ impl Worker {
             }
         }
     }
+}
 
-    /// Returns the payload of the `report_joined` event for the case, or
-    /// `None` when this report joined the case before.
-    async fn case_join_event(
-        &self,
-        report: &Report,
-        case_id: Uuid,
-        case_created: bool,
-    ) -> Result<Option<serde_json::Value>, AttemptError> {
-        // A case this attempt created has no events yet, so only a case
-        // that existed needs its events read.
-        if case_created {
-            tracing::info!(%case_id, report_id = %report.id, "case opened");
-        } else {
-            let events = self.store.events_for(EventSubject::Case(case_id)).await?;
-            let report_id = report.id.to_string();
-            let joined_before = events.iter().any(|event| {
-                event.kind == "report_joined"
-                    && event.payload.get("report_id").and_then(|id| id.as_str()) == Some(&report_id)
-            });
-            if joined_before {
-                return Ok(None);
-            }
-        }
-        let reporter = (report.reporter != UNKNOWN_REPORTER).then_some(report.reporter.as_str());
-        Ok(Some(json!({ "report_id": report.id, "reporter": reporter, "case_created": case_created })))
+/// Returns whether the assignment put the case into a campaign it was not in.
+fn joined_campaign(assignment: &CampaignAssignment) -> bool {
+    assignment.previous != Some(assignment.campaign_id)
+}
+
+/// Builds the events of a decision, in the order its steps ran: `analysed`, the
+/// case's `report_joined` and `campaign_joined`, and `decided`. Each is left
+/// out when an earlier attempt of the job stored it, which the store's one
+/// transaction makes visible all together or not at all.
+fn decision_events(
+    report: &Report,
+    outcome: &Outcome,
+    lease: &Lease,
+    done_kinds: &[String],
+    recorded: &RecordedDecision,
+) -> Vec<DecisionEvent> {
+    let done = |kind: &str| done_kinds.iter().any(|done| done == kind);
+    let case_id = recorded.case.case_id;
+    let case = EventSubject::Case(case_id);
+    let mut events = Vec::new();
+    if !done("analysed") {
+        let payload = json!({ "analysed": outcome.analysis.is_some(), "wrapper_reporter": outcome.wrapper_reporter });
+        events.push((EventSubject::Report(report.id), "analysed", payload));
     }
+    if !recorded.joined_before {
+        let reporter = (report.reporter != UNKNOWN_REPORTER).then_some(report.reporter.as_str());
+        let payload =
+            json!({ "report_id": report.id, "reporter": reporter, "case_created": recorded.case.case_created });
+        events.push((case, "report_joined", payload));
+    }
+    if let Some(assignment) = recorded.campaign.as_ref().filter(|assignment| joined_campaign(assignment)) {
+        let payload = json!({
+            "campaign_id": assignment.campaign_id,
+            "report_id": report.id,
+            "created": assignment.created,
+            "merged_from": assignment.merged_from,
+            "case_count": assignment.case_count,
+            "reporter_count": assignment.reporter_count,
+        });
+        events.push((case, "campaign_joined", payload));
+    }
+    if !done("decided") {
+        let payload = json!({
+            "verdict": outcome.decision.verdict,
+            "category": outcome.decision.category,
+            "confidence": outcome.decision.confidence,
+            "needs_review": outcome.decision.needs_review,
+            "case_id": case_id,
+            "attempt": lease.attempt,
+        });
+        events.push((EventSubject::Report(report.id), "decided", payload));
+    }
+    events
 }
 
 async fn event_kinds(store: &Store, report_id: Uuid) -> Result<Vec<String>, StoreError> {

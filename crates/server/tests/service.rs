@@ -315,6 +315,17 @@ service_test!(metrics_count_decisions, |env| {
     assert!(metrics["time_to_decision_seconds"]["p95"].as_f64().is_some());
     assert!(prometheus.contains("phishloop_reports_received 2"), "{prometheus}");
     assert!(prometheus.contains("phishloop_decisions{verdict=\"benign\"} 1"), "{prometheus}");
+    assert!(prometheus.contains("phishloop_metrics_complete 1"), "{prometheus}");
+    // Every gauge has its help and type lines.
+    let names: std::collections::BTreeSet<&str> = prometheus
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| line.split(['{', ' ']).next())
+        .collect();
+    for name in names {
+        assert!(prometheus.contains(&format!("# HELP {name} ")), "no help line for {name}: {prometheus}");
+        assert!(prometheus.contains(&format!("# TYPE {name} gauge")), "no type line for {name}: {prometheus}");
+    }
     service.stop().await;
 });
 

@@ -13,6 +13,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use crate::block_list::{BlockEntryKind, UPSERT_ENTRY, check_block_value};
 use crate::db::{Backend, Sql, on_reader, on_writer, sqlite_now, sqlite_now_plus_ms};
 use crate::error::{Result, StoreError, invalid};
 use crate::events::{EventSubject, append_all_in_tx};
@@ -86,6 +87,18 @@ pub struct ActionTransition<'a> {
     pub outcome: Option<Value>,
     /// The event appended to the action's case.
     pub event_kind: &'a str,
+    /// A block-list entry to list for the action's case when the action
+    /// moves, in the same transaction, so the entry is listed exactly when
+    /// the action is stored as done.
+    pub listing: Option<BlockListing>,
+}
+
+/// A value for the block list, as `Store::add_block_entry` lists it
+/// without expiry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockListing {
+    pub kind: BlockEntryKind,
+    pub value: String,
 }
 
 /// An action to store with `create_action`.
@@ -411,7 +424,7 @@ impl Store {
         event_kind: &str,
         payload: impl Fn(&Action) -> Value,
     ) -> Result<Action> {
-        let transition = ActionTransition { action_id, from, to, outcome: outcome.cloned(), event_kind };
+        let transition = ActionTransition { action_id, from, to, outcome: outcome.cloned(), event_kind, listing: None };
         let mut updated =
             self.transition_actions_recorded(std::slice::from_ref(&transition), |action, _| payload(action)).await?;
         match updated.pop().flatten() {
@@ -437,6 +450,9 @@ impl Store {
             check_kind("event kind", transition.event_kind)?;
             if let Some(outcome) = &transition.outcome {
                 self.check_payload("action outcome", &outcome.to_string())?;
+            }
+            if let Some(listing) = &transition.listing {
+                check_block_value(&listing.value)?;
             }
         }
         let updated: Vec<Option<Action>> = on_writer!(&self.db, |pool, backend| {
@@ -465,6 +481,17 @@ impl Store {
                         continue;
                     };
                     let action = action_from_row(row)?;
+                    if let Some(listing) = &transition.listing {
+                        sqlx::query(UPSERT_ENTRY.text(backend))
+                            .bind(Uuid::now_v7())
+                            .bind(listing.kind.as_str())
+                            .bind(&listing.value)
+                            .bind(action.case_id)
+                            .bind(action.id)
+                            .bind(None::<i64>)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     let payload_text = payload(&action, transition).to_string();
                     self.check_payload("event payload", &payload_text)?;
                     events.push((EventSubject::Case(action.case_id), transition.event_kind, payload_text));

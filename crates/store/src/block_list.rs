@@ -58,7 +58,7 @@ type EntryRow =
 /// Adds an entry or, when the value is listed already, keeps the listed one
 /// and takes the later expiry (no expiry wins). `$6` is the time to live in
 /// milliseconds, NULL for none.
-const UPSERT_ENTRY: Sql = Sql::each(
+pub(crate) const UPSERT_ENTRY: Sql = Sql::each(
     concat!(
         "INSERT INTO block_entries (id, kind, value, case_id, action_id, added_at, expires_at, removed) \
          VALUES ($1, $2, $3, $4, $5, ",
@@ -113,6 +113,11 @@ const SELECT_LISTED: Sql = Sql::each(
 const SELECT_CASE_ENTRIES: Sql =
     Sql::same(concat!("SELECT ", entry_columns!(), " FROM block_entries WHERE case_id = $1 ORDER BY added_at, id"));
 
+/// Checks a value for the block list's `value` column.
+pub(crate) fn check_block_value(value: &str) -> Result<()> {
+    check_text("block-list value", value, MAX_VALUE_BYTES)
+}
+
 impl Store {
     /// Lists a URL or domain for `case_id`, published until `ttl` has passed
     /// (`None`: until removed). Listing a listed value again keeps the first
@@ -128,7 +133,7 @@ impl Store {
         action_id: Option<Uuid>,
         ttl: Option<Duration>,
     ) -> Result<StoredBlockEntry> {
-        check_text("block-list value", value, MAX_VALUE_BYTES)?;
+        check_block_value(value)?;
         let ttl_ms = ttl.map(|ttl| duration_ms("block-list ttl", ttl, MAX_TTL)).transpose()?;
 
         let id = Uuid::now_v7();

@@ -31,7 +31,7 @@ use phishloop_campaign::{KeyStrength, SignatureKey};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::db::{Sql, Writes, on_reader, sqlite_now};
+use crate::db::{Sql, Tx, Writes, on_reader, on_tx, sqlite_now};
 use crate::error::{Result, StoreError, invalid};
 use crate::store::Store;
 use sqlx::Connection as _;
@@ -216,42 +216,6 @@ const SELECT_CAMPAIGN_CASES: Sql =
 const SELECT_MERGED_FROM: Sql =
     Sql::same("SELECT merged_id FROM campaign_merges WHERE survivor_id = $1 ORDER BY merged_at, merged_id");
 
-/// An open transaction on either back end; on SQLite it holds the
-/// database's write lock (`BEGIN IMMEDIATE`), on PostgreSQL the assignment
-/// lock, until it ends.
-enum Tx<'c> {
-    Sqlite(sqlx::Transaction<'c, sqlx::Sqlite>),
-    Postgres(sqlx::Transaction<'c, sqlx::Postgres>),
-}
-
-impl Tx<'_> {
-    async fn commit(self) -> std::result::Result<(), sqlx::Error> {
-        match self {
-            Tx::Sqlite(tx) => tx.commit().await,
-            Tx::Postgres(tx) => tx.commit().await,
-        }
-    }
-}
-
-/// Runs `$body` with `$conn` bound to the transaction's connection and
-/// `$backend` to its `Backend`, compiled once per back end like `on_reader!`.
-macro_rules! on_tx {
-    ($tx:expr, |$conn:ident, $backend:pat_param| $body:expr) => {
-        match $tx {
-            Tx::Sqlite(tx) => {
-                let $conn = &mut **tx;
-                let $backend = crate::db::Backend::Sqlite;
-                $body
-            }
-            Tx::Postgres(tx) => {
-                let $conn = &mut **tx;
-                let $backend = crate::db::Backend::Postgres;
-                $body
-            }
-        }
-    };
-}
-
 /// Campaigns that a case's keys point to.
 #[derive(Default)]
 struct Matches {
@@ -288,10 +252,7 @@ impl Store {
             }
             Writes::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                sqlx::query(TAKE_ASSIGN_LOCK.text(crate::db::Backend::Postgres))
-                    .bind(ASSIGN_LOCK_ID)
-                    .execute(&mut *tx)
-                    .await?;
+                take_assign_lock(&mut tx).await?;
                 let mut tx = Tx::Postgres(tx);
                 let assignment = assign_in(&mut tx, case_id, keys).await?;
                 tx.commit().await?;
@@ -356,7 +317,15 @@ impl Store {
     }
 }
 
-fn check_keys(keys: &[SignatureKey]) -> Result<()> {
+/// Takes the PostgreSQL lock that serialises campaign assignments, until
+/// the transaction ends. Two assignments at once could each create a
+/// campaign for keys that should have joined one.
+pub(crate) async fn take_assign_lock(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<()> {
+    sqlx::query(TAKE_ASSIGN_LOCK.text(crate::db::Backend::Postgres)).bind(ASSIGN_LOCK_ID).execute(&mut **tx).await?;
+    Ok(())
+}
+
+pub(crate) fn check_keys(keys: &[SignatureKey]) -> Result<()> {
     if keys.len() > MAX_KEYS {
         return Err(invalid("campaign keys", format!("{} keys, more than the maximum of {MAX_KEYS}", keys.len())));
     }
@@ -371,7 +340,7 @@ fn check_keys(keys: &[SignatureKey]) -> Result<()> {
 }
 
 /// The steps of `assign_campaign` inside the locked transaction.
-async fn assign_in(tx: &mut Tx<'_>, case_id: Uuid, keys: &[SignatureKey]) -> Result<CampaignAssignment> {
+pub(crate) async fn assign_in(tx: &mut Tx<'_>, case_id: Uuid, keys: &[SignatureKey]) -> Result<CampaignAssignment> {
     if !case_exists(tx, case_id).await? {
         return Err(StoreError::CaseNotFound(case_id));
     }

@@ -108,6 +108,42 @@ macro_rules! on_writer {
 }
 pub(crate) use on_writer;
 
+/// An open transaction on either back end. On SQLite it holds the
+/// database's write lock (`BEGIN IMMEDIATE`) until it ends.
+pub(crate) enum Tx<'c> {
+    Sqlite(sqlx::Transaction<'c, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'c, sqlx::Postgres>),
+}
+
+impl Tx<'_> {
+    pub(crate) async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Postgres(tx) => tx.commit().await,
+        }
+    }
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's connection and
+/// `$backend` to its `Backend`, compiled once per back end like `on_reader!`.
+macro_rules! on_tx {
+    ($tx:expr, |$conn:ident, $backend:pat_param| $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Sqlite(tx) => {
+                let $conn = &mut **tx;
+                let $backend = $crate::db::Backend::Sqlite;
+                $body
+            }
+            $crate::db::Tx::Postgres(tx) => {
+                let $conn = &mut **tx;
+                let $backend = $crate::db::Backend::Postgres;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
 /// The target of a store's writes: SQLite's single writer connection or
 /// the PostgreSQL pool.
 #[derive(Clone, Debug)]

@@ -603,7 +603,7 @@ impl Store {
 
     /// Builds the error for a lease that no longer matches, saying what
     /// happened to the job.
-    async fn lease_lost(&self, lease: &Lease) -> StoreError {
+    pub(crate) async fn lease_lost(&self, lease: &Lease) -> StoreError {
         let row: std::result::Result<Option<JobRow>, sqlx::Error> = async {
             Ok(on_writer!(&self.db, |pool, backend| {
                 sqlx::query_as(SELECT_JOB.text(backend)).bind(lease.job_id).fetch_optional(pool).await?

@@ -99,7 +99,7 @@ mod text_enum;
 mod tokens;
 mod users;
 
-pub use actions::{Action, ActionMode, ActionStatus, ActionTransition, CreatedAction, NewAction};
+pub use actions::{Action, ActionMode, ActionStatus, ActionTransition, BlockListing, CreatedAction, NewAction};
 pub use block_list::{BlockEntryKind, StoredBlockEntry};
 pub use campaigns::{Campaign, CampaignAssignment, CampaignDetail};
 pub use config::{SqliteSync, StoreConfig};
@@ -116,7 +116,7 @@ pub use outbox::{NewOutboxMessage, OutboxFilter, OutboxKind, OutboxMessage, Outb
 pub use queue::{MAX_QUEUE_ROWS, QueueCase, QueueFilter};
 pub use raw::Sha256Hex;
 pub use receive::{IncomingReport, ReceiptEvent, ReceivedReport};
-pub use report_update::{NewEvent, ReportUpdate};
+pub use report_update::{DecisionEvent, DecisionRecord, NewEvent, RecordedDecision, ReportUpdate};
 pub use reports::{Case, CaseDetail, CaseJoin, CreatedReport, NewReport, Report, ReportSource, ReportStatus, Reporter};
 pub use review::{Correction, CorrectionRecord, NewCorrection};
 pub use sessions::Session;

@@ -18,7 +18,7 @@ use crate::text_enum::text_enum;
 /// 255-byte domain.
 const MAX_REPORTER_BYTES: usize = 320;
 const MAX_COMMENT_BYTES: usize = 16 * 1024;
-const MAX_JOIN_KEY_BYTES: usize = 1024;
+pub(crate) const MAX_JOIN_KEY_BYTES: usize = 1024;
 const MAX_SOURCE_KEY_BYTES: usize = 1024;
 
 text_enum! {
@@ -211,9 +211,9 @@ const UPDATE_REPORT_ANALYSIS: Sql = Sql::each(
     concat!("UPDATE reports SET analysis = $2, updated_at = now() WHERE id = $1 RETURNING ", report_columns!()),
 );
 
-const SELECT_REPORT_CASE: Sql = Sql::same("SELECT case_id FROM reports WHERE id = $1");
+pub(crate) const SELECT_REPORT_CASE: Sql = Sql::same("SELECT case_id FROM reports WHERE id = $1");
 
-const INSERT_CASE: Sql = Sql::each(
+pub(crate) const INSERT_CASE: Sql = Sql::each(
     concat!(
         "INSERT INTO cases (id, join_key, created_at) VALUES ($1, $2, ",
         sqlite_now!(),
@@ -223,7 +223,7 @@ const INSERT_CASE: Sql = Sql::each(
      RETURNING id",
 );
 
-const SELECT_CASE_ID_BY_KEY: Sql = Sql::same("SELECT id FROM cases WHERE join_key = $1");
+pub(crate) const SELECT_CASE_ID_BY_KEY: Sql = Sql::same("SELECT id FROM cases WHERE join_key = $1");
 
 const SELECT_CASE: Sql = Sql::same("SELECT id, join_key, created_at FROM cases WHERE id = $1");
 
@@ -231,7 +231,7 @@ const SELECT_CASE_BY_KEY: Sql = Sql::same("SELECT id, join_key, created_at FROM 
 
 /// Sets the case of a report that has none; a report already in that case
 /// matches too, so a repeated join changes nothing but `updated_at`.
-const UPDATE_REPORT_CASE: Sql = Sql::each(
+pub(crate) const UPDATE_REPORT_CASE: Sql = Sql::each(
     concat!(
         "UPDATE reports SET case_id = $1, updated_at = ",
         sqlite_now!(),
@@ -482,7 +482,12 @@ impl Store {
     }
 }
 
-fn other_case_error(report_id: Uuid, current_case: Uuid, requested_case: Uuid, join_key: &str) -> StoreError {
+pub(crate) fn other_case_error(
+    report_id: Uuid,
+    current_case: Uuid,
+    requested_case: Uuid,
+    join_key: &str,
+) -> StoreError {
     StoreError::ReportInOtherCase { report_id, current_case, requested_case, join_key: join_key.to_owned() }
 }
 

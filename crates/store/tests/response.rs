@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use common::{report_from, store_test};
 use phishloop_store::{
-    Action, ActionMode, ActionStatus, ActionTransition, BlockEntryKind, EventSubject, NewAction, NewOutboxMessage,
-    OutboxFilter, OutboxKind, OutboxStatus, Store, StoreError,
+    Action, ActionMode, ActionStatus, ActionTransition, BlockEntryKind, BlockListing, EventSubject, NewAction,
+    NewOutboxMessage, OutboxFilter, OutboxKind, OutboxStatus, Store, StoreError,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -267,12 +267,14 @@ store_test!(plan_and_outcomes_recorded_in_batches, |db| {
 
     let transitions: Vec<ActionTransition> = created
         .iter()
-        .map(|created| ActionTransition {
+        .enumerate()
+        .map(|(index, created)| ActionTransition {
             action_id: created.action.id,
             from: ActionStatus::Planned,
             to: ActionStatus::Succeeded,
             outcome: Some(json!({ "status": "succeeded", "details": "listed" })),
             event_kind: "action_executed",
+            listing: Some(BlockListing { kind: BlockEntryKind::Domain, value: format!("lure-{index}.example") }),
         })
         .collect();
     let done = db
@@ -300,6 +302,14 @@ store_test!(plan_and_outcomes_recorded_in_batches, |db| {
     assert_eq!(executed, [&json!(created[0].action.id), &json!(created[2].action.id)]);
     assert!(verification.is_intact(), "{verification:?}");
     assert_eq!(verification.events_verified, 5);
+    // Only the actions that moved list their entries, each with its action.
+    let listed = db.store.listed_block_entries(BlockEntryKind::Domain).await.expect("listed");
+    let listed: Vec<(&str, Option<uuid::Uuid>)> =
+        listed.iter().map(|entry| (entry.value.as_str(), entry.action_id)).collect();
+    assert_eq!(
+        listed,
+        [("lure-0.example", Some(created[0].action.id)), ("lure-2.example", Some(created[2].action.id))]
+    );
 });
 
 store_test!(batch_of_unknown_event_kind_rejected, |db| {
@@ -311,6 +321,7 @@ store_test!(batch_of_unknown_event_kind_rejected, |db| {
         to: ActionStatus::Succeeded,
         outcome: None,
         event_kind: "Action Executed",
+        listing: None,
     };
 
     let error = db.store.transition_actions_recorded(&[transition], |_, _| json!({})).await.expect_err("bad kind");
