@@ -15,7 +15,9 @@ pub enum Input {
 }
 
 /// Expands paths: files as given, folders recursively in name order.
-/// Hidden files inside folders are skipped.
+/// Hidden files inside folders are skipped. Symbolic links are followed; a
+/// link that points nowhere or back to a folder above it is listed as an
+/// error, so it is reported instead of skipped without a word.
 pub fn expand(paths: &[PathBuf]) -> Vec<Input> {
     let mut inputs = Vec::new();
     for path in paths {
@@ -23,7 +25,7 @@ pub fn expand(paths: &[PathBuf]) -> Vec<Input> {
             inputs.push(Input::File(path.clone()));
             continue;
         }
-        let walker = WalkDir::new(path).follow_links(false).sort_by_file_name().into_iter();
+        let walker = WalkDir::new(path).follow_links(true).sort_by_file_name().into_iter();
         for entry in walker.filter_entry(|entry| entry.depth() == 0 || !is_hidden(entry.path())) {
             match entry {
                 Ok(entry) if entry.file_type().is_file() => inputs.push(Input::File(entry.into_path())),
@@ -55,4 +57,44 @@ pub fn read(path: &Path) -> Result<Vec<u8>, String> {
         ));
     }
     std::fs::read(path).map_err(|error| error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(inputs: &[Input]) -> (Vec<String>, Vec<String>) {
+        let mut files = Vec::new();
+        let mut errors = Vec::new();
+        for input in inputs {
+            match input {
+                Input::File(path) => files.push(path.file_name().unwrap_or_default().to_string_lossy().into_owned()),
+                Input::Error { path, .. } => {
+                    errors.push(path.file_name().unwrap_or_default().to_string_lossy().into_owned())
+                }
+            }
+        }
+        (files, errors)
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_followed_and_loops_reported() {
+        let root = tempfile::tempdir().expect("temporary folder");
+        let outside = tempfile::tempdir().expect("second temporary folder");
+        std::fs::write(outside.path().join("linked-folder-file.eml"), b"Subject: a\n\nbody").expect("write");
+        std::fs::write(outside.path().join("target.eml"), b"Subject: b\n\nbody").expect("write");
+        let folder = root.path().join("reports");
+        std::fs::create_dir(&folder).expect("create folder");
+        std::fs::write(folder.join("plain.eml"), b"Subject: c\n\nbody").expect("write");
+        std::os::unix::fs::symlink(outside.path(), folder.join("linked")).expect("folder link");
+        std::os::unix::fs::symlink(outside.path().join("target.eml"), folder.join("file-link.eml")).expect("file link");
+        std::os::unix::fs::symlink(&folder, folder.join("loop")).expect("loop link");
+        std::os::unix::fs::symlink(root.path().join("missing.eml"), folder.join("dangling.eml")).expect("dangling");
+
+        let (files, errors) = listed(&expand(&[folder]));
+
+        assert_eq!(files, ["file-link.eml", "linked-folder-file.eml", "target.eml", "plain.eml"]);
+        assert_eq!(errors, ["dangling.eml", "loop"]);
+    }
 }
