@@ -138,7 +138,8 @@ impl Analyzer {
     /// Returns one record per reported original (one for a direct message).
     pub fn analyze_message(&self, source: Source, bytes: &[u8]) -> Vec<AnalysisRecord> {
         let prepared = raw::prepare(bytes, self.config.limits.max_message_bytes);
-        let Some(parsed) = parser().parse(prepared.bytes.as_ref()) else {
+        let parsed = if prepared.header_block { parser().parse(prepared.bytes.as_ref()) } else { None };
+        let Some(parsed) = parsed else {
             // No header block at all: nothing to unwrap, analyse as is.
             let analysis = message::analyze_unparsed(self, &prepared);
             return vec![record(source, direct_report(), Some(analysis))];
@@ -179,7 +180,8 @@ impl Analyzer {
     /// as recipients for the embedded-recipient check.
     pub(crate) fn analyze_original(&self, bytes: &[u8], depth: usize, extra_recipients: &[String]) -> MessageAnalysis {
         let prepared = raw::prepare(bytes, self.config.limits.max_message_bytes);
-        match parser().parse(prepared.bytes.as_ref()) {
+        let parsed = if prepared.header_block { parser().parse(prepared.bytes.as_ref()) } else { None };
+        match parsed {
             Some(parsed) => message::analyze_parsed(self, &prepared, &parsed, depth, extra_recipients),
             None => message::analyze_unparsed(self, &prepared),
         }

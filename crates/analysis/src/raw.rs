@@ -18,6 +18,9 @@ pub(crate) struct Prepared<'a> {
     /// Size before any truncation.
     pub original_size: usize,
     pub defects: Vec<Defect>,
+    /// False when the input starts with text instead of header fields, such
+    /// as a message body pasted on its own. Such input is read as plain text.
+    pub header_block: bool,
 }
 
 /// Truncates a message to the size limit and scans its raw form.
@@ -33,13 +36,38 @@ pub(crate) fn prepare(bytes: &[u8], max_bytes: usize) -> Prepared<'_> {
         bytes
     };
 
+    let mut header_block = true;
     if kept.iter().all(|byte| byte.is_ascii_whitespace()) {
         defects.push(Defect { code: DefectCode::EmptyInput, detail: None, location: None });
     } else {
-        scan_header_block(kept, &mut defects);
+        header_block = starts_with_header_block(kept);
+        if header_block {
+            scan_header_block(kept, &mut defects);
+        }
         scan_lines(kept, &mut defects);
     }
-    Prepared { bytes: Cow::Borrowed(kept), original_size: bytes.len(), defects }
+    Prepared { bytes: Cow::Borrowed(kept), original_size: bytes.len(), defects, header_block }
+}
+
+/// Lines read to find a header field at the start of the input.
+const HEADER_PROBE_LINES: usize = 64;
+
+/// Returns whether the input starts with a header block: an empty one (the
+/// first line is empty), or one with a header field or an mbox `From ` line
+/// among its first lines. Text without any field before its first empty
+/// line has no header block, whatever `mail-parser` makes of it.
+fn starts_with_header_block(bytes: &[u8]) -> bool {
+    for (index, line) in bytes.split(|byte| *byte == b'\n').take(HEADER_PROBE_LINES).enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return index == 0;
+        }
+        let continuation = line[0] == b' ' || line[0] == b'\t';
+        if (index == 0 && line.starts_with(b"From ")) || (!continuation && field_name(line).is_some()) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Checks every line of the top-level header block.
@@ -195,6 +223,30 @@ mod tests {
     fn spaced_field_name_is_recorded() {
         let found = codes(b"From : a@example.net\nSubject: x\n\nbody\n");
         assert_eq!(found, vec![DefectCode::HeaderNameWhitespace]);
+    }
+
+    #[test]
+    fn header_block_found_or_not() {
+        let cases: [(&[u8], bool); 7] = [
+            (b"From: a@example.net\nSubject: x\n\nbody\n", true),
+            (b"From sender@example.net Mon Jan  1 00:00:00 2026\nSubject: x\n\nbody", true),
+            (b"\nbody after an empty header block", true),
+            (b"stray line\nSubject: x\n\nbody", true),
+            (b"Dear customer, sign in at http://bank.example/login now\n", false),
+            (b"Dear customer,\r\nyour account is locked.\r\n\r\nVerify: today\r\n", false),
+            (b"  indented text first\nmore text", false),
+        ];
+        for (bytes, expected) in cases {
+            let prepared = prepare(bytes, 1 << 20);
+            assert_eq!(prepared.header_block, expected, "{:?}", String::from_utf8_lossy(bytes));
+        }
+    }
+
+    #[test]
+    fn text_without_headers_has_no_header_defects() {
+        let found = codes(b"Dear customer, sign in at http://bank.example/login now\n");
+        assert!(!found.contains(&DefectCode::MissingHeaderBodySeparator), "{found:?}");
+        assert!(!found.contains(&DefectCode::InvalidHeaderLine), "{found:?}");
     }
 
     #[test]

@@ -627,3 +627,15 @@ fn thresholds_out_of_order_are_rejected() {
     let error = Triage::new(config).expect_err("rejected").to_string();
     assert!(error.contains("suspicious_score"), "{error}");
 }
+
+#[test]
+fn text_without_headers_goes_to_review_undecided() {
+    let pasted = b"Dear customer, your account is locked.\nVerify it today at https://account-check.example/verify\n";
+
+    let decision = decide_bytes("pasted.txt", pasted);
+
+    assert_eq!(decision.verdict, Verdict::Suspicious);
+    assert_eq!(decision.category, Category::None);
+    assert!(decision.needs_review);
+    assert!(decision.review_reasons[0].contains("no header fields"), "{:?}", decision.review_reasons);
+}

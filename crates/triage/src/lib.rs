@@ -465,18 +465,27 @@ fn round(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
 
-/// Returns why the input is no email message at all, when it has none of
-/// From, Date and Message-ID and its header block is broken (binary data,
-/// NUL bytes, lines that are no header fields). Rules and the model were
-/// made for mail, so such input goes to a person undecided instead of
-/// getting a verdict from features that mean nothing for it.
+/// Returns why the input is no email message at all. Either it has no
+/// header fields (text or bytes without a header block), or it lacks From,
+/// Date and Message-ID and its header block is broken (NUL bytes, lines
+/// that are no header fields). Rules and the model were made for mail, so such input
+/// goes to a person undecided instead of getting a verdict from features
+/// that mean nothing for it. Its URLs and attachments are still analysed
+/// for that person.
 fn not_a_message(parse: &phishloop_model::ParseInfo) -> Option<String> {
     use phishloop_model::DefectCode::{
         EmptyInput, InvalidHeaderLine, MissingDate, MissingFrom, MissingMessageId, NoHeaders, NulBytes,
     };
     let has = |code| parse.defects.iter().any(|defect| defect.code == code);
+    if has(NoHeaders) || has(EmptyInput) {
+        return Some(
+            "the input does not look like an email message: it has no header fields; check what was reported, \
+             or report the original message as an attachment"
+                .to_owned(),
+        );
+    }
     let headerless = has(MissingFrom) && has(MissingDate) && has(MissingMessageId);
-    let broken = has(NulBytes) || has(InvalidHeaderLine) || has(NoHeaders) || has(EmptyInput);
+    let broken = has(NulBytes) || has(InvalidHeaderLine);
     (headerless && broken).then(|| {
         "the input does not look like an email message: it has no From, Date or Message-ID and its header \
          block is broken; check what was reported"
