@@ -9,6 +9,7 @@ use crate::Analyzer;
 use crate::address::{self, EMAIL_IN_TEXT};
 use crate::domain;
 use crate::lists;
+use crate::parser;
 
 const MAX_FIELDS: usize = 500;
 const MAX_FIELD_CHARS: usize = 4_096;
@@ -210,6 +211,9 @@ fn has_undecoded_word(raw: &[u8], header: &Header<'_>) -> bool {
     match &header.value {
         HeaderValue::Text(text) => text.contains("=?") && text.contains("?="),
         HeaderValue::Address(address) => address_names(address).any(|name| name.contains("=?") && name.contains("?=")),
+        // The value of a skipped field is raw text, which `mail-parser`'s
+        // default configuration keeps undecoded, so the raw value is checked.
+        HeaderValue::Empty if !parser::parses_value(&header.name) => memchr::memmem::find(raw_value, b"?=").is_some(),
         _ => false,
     }
 }

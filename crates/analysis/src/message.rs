@@ -310,7 +310,7 @@ fn finish(
         excerpt: truncate(&excerpt_source, EXCERPT_CHARS),
         html: collector.html_summary,
     };
-    let content_fingerprint = crate::hex_sha256(collapsed.to_lowercase().as_bytes());
+    let content_fingerprint = content_fingerprint(&collapsed);
     let domains = domains_of(analyzer, &headers, &authentication, &urls, &collector.emails);
 
     let mut defects = collector.defects;
@@ -710,6 +710,33 @@ fn collapse_whitespace(text: &str) -> String {
     collapsed
 }
 
+/// Hashes `text` lowercased as `str::to_lowercase` does, as hex SHA-256.
+///
+/// Runs of ASCII are lowercased a byte at a time and other characters with
+/// `char::to_lowercase`. That matches `str::to_lowercase` for every
+/// character but the capital sigma, whose lowercase form depends on its
+/// neighbours, so text that contains one goes to `str::to_lowercase`.
+fn content_fingerprint(text: &str) -> String {
+    if text.contains('Σ') {
+        return crate::hex_sha256(text.to_lowercase().as_bytes());
+    }
+    let mut lower = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let ascii_end = rest.bytes().position(|byte| !byte.is_ascii()).unwrap_or(rest.len());
+        lower.extend(rest.as_bytes()[..ascii_end].iter().map(u8::to_ascii_lowercase));
+        rest = &rest[ascii_end..];
+        if let Some(character) = rest.chars().next() {
+            let mut encoded = [0u8; 4];
+            for lowered in character.to_lowercase() {
+                lower.extend_from_slice(lowered.encode_utf8(&mut encoded).as_bytes());
+            }
+            rest = &rest[character.len_utf8()..];
+        }
+    }
+    crate::hex_sha256(&lower)
+}
+
 fn append(buffer: &mut String, text: &str) {
     if !buffer.is_empty() {
         buffer.push('\n');
@@ -748,6 +775,20 @@ mod tests {
     #[test]
     fn quoted_printable() {
         assert_eq!(decode_quoted_printable(b"caf=C3=A9 =\r\nbar =ZZ"), "café bar =ZZ".as_bytes());
+    }
+
+    #[test]
+    fn content_fingerprint_matches_to_lowercase() {
+        let texts = [
+            "",
+            "Verify YOUR Account",
+            "ÉTÉ À PARIS Straße İstanbul",
+            "ΟΔΟΣ ΣΟΦΟΚΛΕΟΥΣ Σ",
+            "mixed ASCII and Ǆ digraph, Ⅻ numerals, ＡＢＣ wide",
+        ];
+        for text in texts {
+            assert_eq!(content_fingerprint(text), crate::hex_sha256(text.to_lowercase().as_bytes()), "{text:?}");
+        }
     }
 
     #[test]
