@@ -55,7 +55,7 @@ fn purge_action(target: Target) -> PlannedAction {
     PlannedAction {
         case_id: "case-1".to_string(),
         kind: ActionKind::PurgeCopies,
-        idempotency_key: idempotency_key("case-1", ActionKind::PurgeCopies, &target),
+        idempotency_key: idempotency_key("case-1", ActionKind::PurgeCopies, &target, "imap"),
         target,
         mode: Mode::Auto,
         connector: "imap".to_string(),

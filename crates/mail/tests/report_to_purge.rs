@@ -141,7 +141,7 @@ async fn forwarded_report_purges_20_copies() {
     let action = PlannedAction {
         case_id: "case-e2e".to_string(),
         kind: ActionKind::PurgeCopies,
-        idempotency_key: idempotency_key("case-e2e", ActionKind::PurgeCopies, &target),
+        idempotency_key: idempotency_key("case-e2e", ActionKind::PurgeCopies, &target, "imap"),
         target,
         mode: Mode::Auto,
         connector: "imap".to_string(),

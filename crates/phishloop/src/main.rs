@@ -136,9 +136,9 @@ enum Command {
         #[arg(long)]
         worker_only: bool,
     },
-    /// Submit message files to a running service and print each report id.
+    /// Submit message files (and the files below folders) to a running service and print each report id.
     Report {
-        #[arg(required = true, value_name = "FILE")]
+        #[arg(required = true, value_name = "PATH")]
         files: Vec<PathBuf>,
         /// Base URL of the service, such as http://127.0.0.1:8025.
         #[arg(long, value_name = "URL")]

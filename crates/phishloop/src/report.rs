@@ -17,12 +17,16 @@ pub struct ReportOptions {
     pub comment: Option<String>,
 }
 
-/// Submits each file and prints `FILE<TAB>REPORT_ID` for each accepted one.
-/// A failed file is named on standard error with the reason, and the
-/// others are still sent.
-pub fn run(files: &[PathBuf], options: &ReportOptions) -> Result<u8> {
+/// Submits each file, and each file below a folder, and prints
+/// `FILE<TAB>REPORT_ID` for each accepted one. A failed file is named on
+/// standard error with the reason, and the others are still sent.
+pub fn run(paths: &[PathBuf], options: &ReportOptions) -> Result<u8> {
+    // Each file goes on a new connection. A server that rejects a body as
+    // too large responds before reading all of it and closes the
+    // connection, so a reused connection would fail the next file.
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
+        .pool_max_idle_per_host(0)
         .build()
         .context("cannot create the HTTP client")?;
     let endpoint = format!("{}/api/v1/reports", options.server.trim_end_matches('/'));
@@ -30,7 +34,18 @@ pub fn run(files: &[PathBuf], options: &ReportOptions) -> Result<u8> {
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
 
     let mut failed = 0usize;
-    for file in files {
+    let mut files = Vec::new();
+    for input in crate::files::expand(paths) {
+        match input {
+            crate::files::Input::File(path) => files.push(path),
+            crate::files::Input::Error { path, reason } => {
+                failed += 1;
+                eprintln!("phishloop: cannot report {}: {reason}", path.display());
+            }
+        }
+    }
+    let total = files.len() + failed;
+    for file in &files {
         match runtime.block_on(submit(&client, &endpoint, file, options)) {
             Ok(report_id) => println!("{}\t{report_id}", file.display()),
             Err(error) => {
@@ -39,8 +54,8 @@ pub fn run(files: &[PathBuf], options: &ReportOptions) -> Result<u8> {
             }
         }
     }
-    if files.len() > 1 || failed > 0 {
-        eprintln!("phishloop: {} file(s) reported, {failed} failed", files.len() - failed);
+    if total > 1 || failed > 0 {
+        eprintln!("phishloop: {} file(s) reported, {failed} failed", total - failed);
     }
     Ok(if failed > 0 { exit::INPUT_FAILED } else { exit::OK })
 }

@@ -190,7 +190,7 @@ async fn killed_worker_loses_nothing_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn report_command_submits_each_file() {
     let database = TestDatabase::new(Backend::Sqlite).await;
-    let config = ServerConfig { workers: 1, ..server_config(&database.url) };
+    let config = ServerConfig { workers: 1, max_message_bytes: 64 * 1024, ..server_config(&database.url) };
     let store = phishloop_server::connect_store(&config).await.expect("store");
     let (_, token) = phishloop_server::create_token(&store, "cli-test", TokenRole::Reporter).await.expect("token");
     let service = Service::new(store.clone(), Default::default(), Default::default(), config, None).expect("service");
@@ -198,12 +198,20 @@ async fn report_command_submits_each_file() {
     let running = service.start(Some(listener)).expect("start");
     let server = format!("http://{}", running.address().expect("address"));
     let first = database.folder().join("first.eml");
-    let second = database.folder().join("second.eml");
+    let folder = database.folder().join("more");
+    std::fs::create_dir(&folder).expect("create folder");
+    // The server rejects the large file before reading all of it; the file
+    // after it must still be sent.
+    let large = folder.join("a-large.eml");
+    let second = folder.join("b-second.eml");
     let missing = database.folder().join("missing.eml");
     std::fs::write(&first, message(1)).expect("write");
+    let mut large_message = message(3);
+    large_message.extend(std::iter::repeat_n(b'x', 4 * 1024 * 1024));
+    std::fs::write(&large, large_message).expect("write");
     std::fs::write(&second, message(2)).expect("write");
 
-    let arguments = [first.clone(), missing.clone(), second.clone()];
+    let arguments = [first.clone(), missing.clone(), folder.clone()];
     let output = tokio::task::spawn_blocking(move || {
         Command::new(BINARY)
             .arg("report")
@@ -218,8 +226,10 @@ async fn report_command_submits_each_file() {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
 
-    assert_eq!(output.status.code(), Some(1), "one file failed: {stderr}");
+    assert_eq!(output.status.code(), Some(1), "two files failed: {stderr}");
     assert!(stderr.contains("missing.eml"), "{stderr}");
+    assert!(stderr.contains("a-large.eml") && stderr.contains("413"), "{stderr}");
+    assert!(stderr.contains("2 file(s) reported, 2 failed"), "{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     for (line, file) in lines.iter().zip([&first, &second]) {

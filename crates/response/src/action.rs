@@ -222,11 +222,13 @@ impl PlannedAction {
     }
 }
 
-/// Derives the idempotency key of an action: `pk1-` followed by the first
-/// 32 hex digits of SHA-256 over the case id, kind and canonical target.
-/// The playbook and step are left out on purpose, so two playbooks that
-/// plan the same action for the same case share one key.
-pub fn idempotency_key(case_id: &str, kind: ActionKind, target: &Target) -> String {
+/// Derives the idempotency key of an action: `pk2-` followed by the first
+/// 32 hex digits of SHA-256 over the case id, kind, canonical target and
+/// connector. The playbook and step are left out on purpose, so two
+/// playbooks that plan the same action through the same connector for the
+/// same case share one key. The same action through another connector
+/// (a dry-run `log` step and a webhook step, say) is another action.
+pub fn idempotency_key(case_id: &str, kind: ActionKind, target: &Target, connector: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"phishloop-action\0");
     hasher.update(case_id.as_bytes());
@@ -234,6 +236,8 @@ pub fn idempotency_key(case_id: &str, kind: ActionKind, target: &Target) -> Stri
     hasher.update(kind.as_str().as_bytes());
     hasher.update(b"\0");
     hasher.update(target.canonical().as_bytes());
+    hasher.update(b"\0");
+    hasher.update(connector.as_bytes());
     let digest = hex::encode(hasher.finalize());
-    format!("pk1-{}", &digest[..32])
+    format!("pk2-{}", &digest[..32])
 }

@@ -126,7 +126,7 @@ fn fallback_action(facts: &CaseFacts) -> PlannedAction {
     PlannedAction {
         case_id: facts.case_id.clone(),
         kind: ActionKind::Notify,
-        idempotency_key: idempotency_key(&facts.case_id, ActionKind::Notify, &target),
+        idempotency_key: idempotency_key(&facts.case_id, ActionKind::Notify, &target, "log"),
         target,
         mode: Mode::Auto,
         connector: "log".to_string(),
@@ -161,7 +161,7 @@ impl Planner<'_> {
         }
 
         for candidate in candidates {
-            let key = idempotency_key(&self.facts.case_id, step.action, &candidate.target);
+            let key = idempotency_key(&self.facts.case_id, step.action, &candidate.target, &step.connector);
             if !self.seen.insert(key.clone()) {
                 continue;
             }

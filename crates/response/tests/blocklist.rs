@@ -60,7 +60,7 @@ fn entries_that_would_break_a_feed_are_rejected() {
 fn action(kind: ActionKind, target: Target) -> PlannedAction {
     PlannedAction {
         case_id: "case-2".to_string(),
-        idempotency_key: idempotency_key("case-2", kind, &target),
+        idempotency_key: idempotency_key("case-2", kind, &target, "blocklist"),
         kind,
         target,
         mode: Mode::Auto,

@@ -386,6 +386,42 @@ fn min_reporters_and_confidence_gate_playbooks() {
 }
 
 #[test]
+fn same_action_through_other_connector_is_planned() {
+    let message = analyze(LURE);
+    let config = ResponseConfig::from_toml_str(
+        r#"
+        default_playbooks = false
+        [[webhooks]]
+        name = "soar"
+        url = "http://127.0.0.1:9/hook"
+        secret = { env = "PHISHLOOP_TEST_SOAR_SECRET" }
+        [[playbooks]]
+        name = "first-report"
+        verdicts = ["malicious"]
+        steps = [{ action = "notify", target = "analysts", mode = "auto", connector = "log" }]
+        [[playbooks]]
+        name = "third-report"
+        verdicts = ["malicious"]
+        min_reporters = 3
+        steps = [{ action = "notify", target = "analysts", mode = "auto", connector = "soar" }]
+        "#,
+    )
+    .expect("valid config");
+    let decision = decision(Verdict::Malicious, Category::CredentialHarvesting, 0.95, false);
+    let mut three = facts("case-22");
+    three.reporter_count = 3;
+
+    let first = plan(&decision, Some(&message), &facts("case-22"), &config);
+    let third = plan(&decision, Some(&message), &three, &config);
+
+    let connectors: Vec<&str> = third.actions.iter().map(|action| action.connector.as_str()).collect();
+    assert_eq!(connectors, ["log", "soar"]);
+    assert_eq!(first.actions.len(), 1);
+    assert_eq!(first.actions[0].idempotency_key, third.actions[0].idempotency_key);
+    assert_ne!(third.actions[0].idempotency_key, third.actions[1].idempotency_key);
+}
+
+#[test]
 fn config_rejects_unknown_keys_and_bad_selectors() {
     let unknown = ResponseConfig::from_toml_str("default_playbook = false");
     assert!(unknown.is_err_and(|e| e.to_string().contains("default_playbook")));

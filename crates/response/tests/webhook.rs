@@ -33,7 +33,7 @@ fn action() -> PlannedAction {
     let target = Target::Url { url: "https://login.example-phish.net/wp/".to_string() };
     PlannedAction {
         case_id: "case-3".to_string(),
-        idempotency_key: idempotency_key("case-3", ActionKind::BlockUrl, &target),
+        idempotency_key: idempotency_key("case-3", ActionKind::BlockUrl, &target, "soar"),
         kind: ActionKind::BlockUrl,
         target,
         mode: Mode::Auto,

@@ -153,6 +153,7 @@ pub struct AcceptedReport {
 /// submission sends them as form fields.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct SubmitQuery {
     /// The reporter's address; without it, the sender of a report wrapper.
     pub reporter: Option<String>,
@@ -263,6 +264,18 @@ async fn read_multipart(
         };
         let name = field.name().unwrap_or("").to_owned();
         let bytes = field.bytes().await.map_err(|error| multipart_error(&error.to_string(), error.status(), limit))?;
+        let repeated = match name.as_str() {
+            "message" => has_message,
+            "reporter" => submission.reporter.is_some(),
+            "comment" => submission.comment.is_some(),
+            _ => false,
+        };
+        if repeated {
+            return Err(ServiceError::BadRequest(format!(
+                "form field {name:?} appears twice: send one message per request, each with at most one `reporter` \
+                 and `comment`"
+            )));
+        }
         match name.as_str() {
             "message" => {
                 submission.message = bytes.to_vec();

@@ -233,6 +233,7 @@ pub(crate) async fn undo_action(
 /// Filters of the outbox listing.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct OutboxQuery {
     /// `queued`, `sent` or `failed`.
     pub status: Option<String>,

@@ -78,6 +78,42 @@ service_test!(multipart_benign_report_decided, |env| {
     service.stop().await;
 });
 
+service_test!(repeated_parts_and_unknown_parameters_rejected, |env| {
+    let service = env.start_with(|config| config.workers = 0).await;
+    let form = reqwest::multipart::Form::new()
+        .part("message", reqwest::multipart::Part::bytes(benign_message("one")).file_name("one.eml"))
+        .part("message", reqwest::multipart::Part::bytes(benign_message("two")).file_name("two.eml"));
+    let repeated = service
+        .client
+        .post(service.url("/api/v1/reports"))
+        .bearer_auth(ADMIN_TOKEN)
+        .multipart(form)
+        .send()
+        .await
+        .expect("POST");
+    let repeated_status = repeated.status();
+    let repeated_body: Value = repeated.json().await.expect("JSON");
+    let misspelt = service
+        .client
+        .post(service.url("/api/v1/reports?reportr=alice@corp-example.com"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("content-type", "message/rfc822")
+        .body(benign_message("misspelt"))
+        .send()
+        .await
+        .expect("POST");
+    let misspelt_status = misspelt.status();
+    let misspelt_body: Value = misspelt.json().await.expect("JSON");
+
+    assert_eq!(repeated_status, 400, "{repeated_body}");
+    assert!(repeated_body["error"].as_str().expect("error").contains("\"message\" appears twice"), "{repeated_body}");
+    assert_eq!(misspelt_status, 400, "{misspelt_body}");
+    assert!(misspelt_body["error"].as_str().expect("error").contains("reportr"), "{misspelt_body}");
+    let (_, metrics) = service.get("/api/v1/metrics").await;
+    assert_eq!(metrics["reports_received"], 0, "nothing was stored: {metrics}");
+    service.stop().await;
+});
+
 service_test!(three_reporters_make_one_case, |env| {
     let service = env.start().await;
     let message = phishing_message("campaign");

@@ -17,7 +17,7 @@ pub fn action(kind: ActionKind, target: Target, connector: &str) -> PlannedActio
     PlannedAction {
         case_id: "case-7".to_string(),
         kind,
-        idempotency_key: idempotency_key("case-7", kind, &target),
+        idempotency_key: idempotency_key("case-7", kind, &target, connector),
         target,
         mode: Mode::Auto,
         connector: connector.to_string(),

@@ -104,7 +104,7 @@ mod tests {
         let action = PlannedAction {
             case_id: "case-1".to_string(),
             kind: ActionKind::Notify,
-            idempotency_key: idempotency_key("case-1", ActionKind::Notify, &target),
+            idempotency_key: idempotency_key("case-1", ActionKind::Notify, &target, "log"),
             target,
             mode: Mode::Auto,
             connector: "log".to_string(),

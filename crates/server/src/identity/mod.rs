@@ -94,7 +94,16 @@ impl IdentityParts {
         for problem in &problems {
             tracing::warn!(%problem, "inventory listing incomplete");
         }
-        if systems.connectors.is_empty() && systems.inventory.credentials().is_empty() {
+        // The fan-out `identity` connector is always built, so the systems
+        // configured are read from the table itself.
+        let configured = config.graph.is_some()
+            || config.okta.is_some()
+            || config.google.is_some()
+            || config.ldap.is_some()
+            || config.vault.is_some()
+            || config.github.is_some()
+            || config.aws.is_some();
+        if !configured && systems.inventory.credentials().is_empty() {
             tracing::info!("no identity systems configured");
         } else {
             tracing::info!(
