@@ -32,7 +32,9 @@
 //! matches when its expression is `true`; an expression that fails at run
 //! time (a missing key, a wrong type) does not match. `locations`, when
 //! given, is a CEL expression that returns the strings the rule points to
-//! (URLs, header values, attachment names).
+//! (URLs, header values, attachment names, cues with their place): a
+//! string, or a list of strings whose nested lists are flattened. Every
+//! built-in rule has one.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -420,25 +422,32 @@ fn matches(program: &Program, context: &Context<'_, '_>) -> bool {
     matches!(program.execute(context), Ok(Value::Bool(true)))
 }
 
-/// The strings a `locations` expression returns: a list of strings, or one
-/// string. At most 10 are kept.
+/// Maximum number of locations kept per rule.
+const MAX_LOCATIONS: usize = 10;
+
+/// The strings a `locations` expression returns: one string, or a list of
+/// strings and lists of strings, flattened in order. Duplicates and items
+/// that are no strings are dropped, and at most [`MAX_LOCATIONS`] are kept.
 fn strings(program: &Program, context: &Context<'_, '_>) -> Vec<String> {
     let mut output = Vec::new();
-    match program.execute(context) {
-        Ok(Value::List(items)) => {
-            for item in items.iter() {
-                if let Value::String(text) = item
-                    && output.len() < 10
-                    && !output.contains(&**text)
-                {
-                    output.push(text.to_string());
-                }
-            }
-        }
-        Ok(Value::String(text)) => output.push(text.to_string()),
-        _ => {}
+    if let Ok(value) = program.execute(context) {
+        collect_strings(&value, &mut output);
     }
     output
+}
+
+fn collect_strings(value: &Value, output: &mut Vec<String>) {
+    match value {
+        Value::List(items) => {
+            for item in items.iter() {
+                collect_strings(item, output);
+            }
+        }
+        Value::String(text) if output.len() < MAX_LOCATIONS && !output.contains(&**text) => {
+            output.push(text.to_string());
+        }
+        _ => {}
+    }
 }
 
 fn compile(
@@ -655,6 +664,69 @@ mod tests {
         }
         assert!(decided > 1000, "{decided} conjuncts evaluated directly");
         assert!(matched > 50, "{matched} conjuncts true");
+    }
+
+    /// Analyses an example with its own analysis configuration and rule
+    /// settings, as `phishloop rules test` does, and returns the hits of
+    /// every rule.
+    fn example_hits(rules: &RuleSet, example: &Example) -> Vec<Hit> {
+        let analysis_config: phishloop_analysis::Config = match &example.analysis_config {
+            Some(text) => toml::from_str(text).expect("valid analysis_config"),
+            None => phishloop_analysis::Config::default(),
+        };
+        let analyzer = phishloop_analysis::Analyzer::new(analysis_config, phishloop_analysis::Mode::Auto)
+            .expect("valid analysis configuration");
+        let mut settings: crate::RuleSettings = match &example.rule_settings {
+            Some(text) => toml::from_str(text).expect("valid rule_settings"),
+            None => crate::RuleSettings::default(),
+        };
+        settings.normalize();
+        let records = analyzer.analyze_input(Some("example"), example.message.as_bytes()).expect("analyses");
+        let record = records.first().expect("the example gives a message");
+        let variables = Variables::new(record.message.as_ref(), &record.report, &settings).expect("converts");
+        rules.evaluate(&variables)
+    }
+
+    #[test]
+    fn every_built_in_rule_has_locations() {
+        let rules = RuleSet::load(true, &[]).expect("built-in rules compile");
+        let missing: Vec<&str> =
+            rules.rules().iter().filter(|rule| rule.locations.is_none()).map(|rule| rule.id.as_str()).collect();
+        assert_eq!(missing, Vec::<&str>::new(), "rules without a locations expression");
+    }
+
+    /// Every matching example must point to at least one part of the
+    /// message, so that no evidence of a built-in rule comes without a
+    /// location.
+    #[test]
+    fn matching_examples_yield_locations() {
+        let rules = RuleSet::load(true, &[]).expect("built-in rules compile");
+        let mut checked = 0;
+        for (index, rule) in rules.rules().iter().enumerate() {
+            for (number, example) in rule.examples.iter().enumerate().filter(|(_, example)| example.matches) {
+                let hits = example_hits(&rules, example);
+                let hit = hits.iter().find(|hit| hit.rule == index);
+                let hit = hit.unwrap_or_else(|| panic!("rule {} does not match its example {}", rule.id, number + 1));
+                assert!(!hit.locations.is_empty(), "rule {} gives no location for its example {}", rule.id, number + 1);
+                checked += 1;
+            }
+        }
+        assert!(checked >= rules.rules().len(), "{checked} matching examples checked");
+    }
+
+    #[test]
+    fn locations_flatten_nested_lists() {
+        let text = "[[rule]]\nid = \"r\"\ndescription = \"x\"\ncategory = \"none\"\nweight = 0.1\nexpression = \"true\"\nlocations = \"['a', ['b', 'a'], [['c']], 1]\"\n";
+        let rules = set(text).expect("compiles");
+        let example = Example {
+            matches: true,
+            message: "From: a@example.net\nSubject: x\n\ntext\n".to_string(),
+            analysis_config: None,
+            rule_settings: None,
+        };
+        let hits = example_hits(&rules, &example);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].locations, vec!["a", "b", "c"]);
     }
 
     #[test]
