@@ -317,6 +317,14 @@ impl BrandSet {
             .map(|found| &self.brands[self.display_name_brand[found.pattern().as_usize()]])
             .find(|brand| !registrable_domain.is_some_and(|domain| brand.owns(domain)))
     }
+
+    /// Returns the brand one of whose domain keywords or one-word display names is
+    /// `word` (lowercase).
+    pub fn named_by_word(&self, word: &str) -> Option<&Brand> {
+        self.brands.iter().find(|brand| {
+            brand.keywords.iter().any(|keyword| keyword == word) || brand.display_names.iter().any(|name| name == word)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use phishloop_model::{
 
 use crate::Analyzer;
 use crate::address::{self, EMAIL_IN_TEXT};
+use crate::confusable_text;
 use crate::domain;
 use crate::lists;
 use crate::parser;
@@ -321,6 +322,7 @@ pub(crate) fn sender_signals(analyzer: &Analyzer, headers: &Headers) -> SenderSi
             .named_in(name, from_registrable.as_deref())
             .map(|brand| brand.name.clone()),
         display_name_internal_person,
+        display_name_confusables: confusable_text::confusable_words(analyzer.brands(), name),
         from_lookalikes: from_domain.as_deref().map(|domain| domain::lookalikes(analyzer, domain)).unwrap_or_default(),
         from_brand: from_registrable.as_deref().and_then(|domain| domain::owning_brand(analyzer, domain)),
     }

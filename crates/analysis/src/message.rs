@@ -20,6 +20,7 @@ use crate::deadline::Deadline;
 use crate::domain;
 use crate::headers::{self, truncate};
 use crate::html;
+use crate::random_label;
 use crate::raw::Prepared;
 use crate::received;
 use crate::secrets;
@@ -665,6 +666,7 @@ fn domains_of(
             }
             None => indicators.push(DomainIndicator {
                 internal: domain::is_internal(analyzer, &domain),
+                random_looking: random_label::looks_random(&domain),
                 domain,
                 roles: vec![role],
             }),

@@ -17,6 +17,7 @@ use phishloop_model::{DeceptiveLink, UrlIndicator, UrlSource, UrlSourceKind};
 use url::Url;
 
 use crate::Analyzer;
+use crate::confusable_text;
 use crate::domain;
 use crate::headers::truncate;
 use crate::lists;
@@ -149,6 +150,14 @@ fn indicator(
 
     let deceptive =
         entry.display_texts.iter().find_map(|text| deception(analyzer, text, registrable_domain.as_deref()));
+    let mut display_text_confusables = Vec::new();
+    for text in &entry.display_texts {
+        for word in confusable_text::confusable_words(analyzer.brands(), text) {
+            if !display_text_confusables.contains(&word) {
+                display_text_confusables.push(word);
+            }
+        }
+    }
     // Messages repeat hosts across many links; compare each host once.
     let lookalikes = match host.as_deref() {
         Some(host) if !host_is_ip => {
@@ -175,6 +184,7 @@ fn indicator(
         sources,
         display_texts: entry.display_texts,
         deceptive,
+        display_text_confusables,
         lookalikes,
         embedded_recipient: embedded_recipient(&effective, recipients),
         fingerprint: fingerprint(&effective),

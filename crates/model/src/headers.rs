@@ -1,7 +1,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::url::LookalikeMatch;
+use crate::url::{ConfusableWord, LookalikeMatch};
 
 /// Identity and routing headers of a message, decoded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -133,6 +133,10 @@ pub struct SenderSignals {
     /// The From display name equals a name from the organisation's list of
     /// people (executives and staff) while the address is external.
     pub display_name_internal_person: Option<String>,
+    /// Words of the From display name that mix letters of several scripts
+    /// (`PаyPal` with a Cyrillic `а`) or spell a known brand in letters of
+    /// another script.
+    pub display_name_confusables: Vec<ConfusableWord>,
     /// Lookalike matches of the From domain against the organisation's
     /// domains and known brands.
     pub from_lookalikes: Vec<LookalikeMatch>,

@@ -33,6 +33,6 @@ pub use transport::{
     TrustReason,
 };
 pub use url::{
-    DeceptiveLink, DomainIndicator, DomainRole, LookalikeKind, LookalikeMatch, LookalikeTechnique, UrlIndicator,
-    UrlSource, UrlSourceKind,
+    ConfusableWord, DeceptiveLink, DomainIndicator, DomainRole, LookalikeKind, LookalikeMatch, LookalikeTechnique,
+    UrlIndicator, UrlSource, UrlSourceKind,
 };

@@ -40,6 +40,10 @@ pub struct UrlIndicator {
     pub display_texts: Vec<String>,
     /// Set when a link text shows a different domain than the link's target.
     pub deceptive: Option<DeceptiveLink>,
+    /// Words of the link texts that mix letters of several scripts
+    /// (`pаypal` with a Cyrillic `а`) or spell a known brand in letters
+    /// of another script.
+    pub display_text_confusables: Vec<ConfusableWord>,
     /// Lookalike matches of `host` against the organisation's domains and
     /// known brands.
     pub lookalikes: Vec<LookalikeMatch>,
@@ -116,6 +120,25 @@ pub struct LookalikeMatch {
     pub distance: Option<u32>,
 }
 
+/// A word of display text (a From display name, a link text) written with
+/// look-alike characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfusableWord {
+    /// The word as shown, at most 64 characters.
+    pub word: String,
+    /// The word as a reader sees it, lowercase: each character outside
+    /// ASCII is replaced by the ASCII character it imitates by the Unicode
+    /// confusables data (UTS #39), `paypal` for `pаypal` with a Cyrillic
+    /// `а`. A character that imitates no single ASCII character stays.
+    pub reads_as: String,
+    /// Unicode script names of the word's letters, sorted (`Cyrillic`,
+    /// `Latin`); characters common to all scripts are left out.
+    pub scripts: Vec<String>,
+    /// The known brand whose name `reads_as` spells.
+    pub brand: Option<String>,
+}
+
 /// Whose domain is imitated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -158,6 +181,11 @@ pub struct DomainIndicator {
     pub roles: Vec<DomainRole>,
     /// The domain belongs to the organisation.
     pub internal: bool,
+    /// The domain's first label looks machine-generated rather than made
+    /// of words: four digits in a row, letters and digits alternating
+    /// twice, or five consonants in a row in letters that English letter
+    /// trigrams make unlikely (`qzkrtvb`, but not `firstclassdental`).
+    pub random_looking: bool,
 }
 
 /// Where a domain occurs.
