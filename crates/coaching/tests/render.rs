@@ -172,6 +172,22 @@ fn lessons_render_for_main_categories() {
 }
 
 #[test]
+fn lesson_claims_removal_only_when_copies_were_removed() {
+    let message = analyze(LURE);
+    let decided = decision(Verdict::Malicious, Category::CredentialHarvesting);
+    let removed = coach().lesson(&decided, Some(&message), &case(), Audience::Recipient);
+    let mut nothing_done = case();
+    nothing_done.impact = Impact::default();
+    let pending = coach().lesson(&decided, Some(&message), &nothing_done, Audience::Recipient);
+
+    assert!(removed.text.contains("we removed it from the mailboxes"), "{}", removed.text);
+    assert!(removed.html.contains("we removed it from the mailboxes"));
+    assert!(!pending.text.contains("removed it"), "{}", pending.text);
+    assert!(pending.text.contains("delete it if it is still in your mailbox"), "{}", pending.text);
+    assert!(pending.html.contains("delete it if it is still in your mailbox"));
+}
+
+#[test]
 fn benign_outcome_is_honest_and_thanks() {
     let rendered = coach().outcome(&decision(Verdict::Benign, Category::None), None, &case());
     assert!(rendered.subject.contains("safe"));
