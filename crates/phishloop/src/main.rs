@@ -212,6 +212,16 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Check the event log's hash chain: recompute every event's hash and
+    /// its link to the event before it, and report the first break.
+    VerifyEvents {
+        /// Database URL, as for `serve`.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// Folder of the default SQLite database, as for `serve`.
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+    },
     /// Manage the accounts of the web interface.
     User {
         #[command(subcommand)]
@@ -401,6 +411,7 @@ fn main() -> ExitCode {
         Command::Token { command: TokenCommand::Create { name, role, database, data } } => {
             serve::create_token(settings, database, data, &name, &role)
         }
+        Command::VerifyEvents { database, data } => serve::verify_events(settings, database, data),
         Command::Token { command: TokenCommand::List { database, data } } => {
             serve::list_tokens(settings, database, data)
         }

@@ -94,6 +94,41 @@ pub fn list_tokens(settings: Settings, database: Option<String>, data: Option<Pa
     })
 }
 
+/// Verifies the event log's hash chain up to its current head. Prints how
+/// many events were checked; a break is named on standard error with its
+/// position, event and problem, and the exit code is 1.
+pub fn verify_events(settings: Settings, database: Option<String>, data: Option<PathBuf>) -> Result<u8> {
+    let server = token_server(settings, database, data);
+    runtime()?.block_on(async move {
+        let store = phishloop_server::connect_store(&server).await.context("cannot open the database")?;
+        let verification = store.verify_chain().await;
+        store.close().await;
+        let verification = verification.context("cannot read the event log")?;
+        let head = &verification.head;
+        match &verification.first_break {
+            None => {
+                println!(
+                    "intact: {} events verified, head at {} with hash {}",
+                    verification.events_verified, head.seq, head.hash
+                );
+                Ok(exit::OK)
+            }
+            Some(found) => {
+                let event = found.event_id.map_or_else(|| "missing".to_owned(), |id| id.to_string());
+                println!(
+                    "broken at event {} (id {event}): {:?}: {}; {} events before it verified",
+                    found.seq, found.problem, found.detail, verification.events_verified
+                );
+                eprintln!(
+                    "phishloop: the event log was changed outside phishloop; restore it from a backup and \
+                     compare the two"
+                );
+                Ok(exit::INPUT_FAILED)
+            }
+        }
+    })
+}
+
 /// Revokes the token with `id`; requests with it get `401` from then on.
 pub fn revoke_token(settings: Settings, database: Option<String>, data: Option<PathBuf>, id: uuid::Uuid) -> Result<u8> {
     let server = token_server(settings, database, data);

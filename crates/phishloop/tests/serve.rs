@@ -361,3 +361,55 @@ async fn token_commands_list_and_revoke() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("phishloop token list"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_events_finds_a_changed_event() {
+    let database = TestDatabase::new(Backend::Sqlite).await;
+    let store = phishloop_server::connect_store(&server_config(&database.url)).await.expect("store");
+    let raw_sha256 = store.put_raw(&message(7)).await.expect("put_raw");
+    let new = phishloop_store::NewReport {
+        reporter: "ivy@corp-example.com".to_owned(),
+        comment: None,
+        source: ReportSource::Cli,
+        raw_sha256,
+        source_key: None,
+    };
+    let report = store.create_report(&new).await.expect("create_report");
+    for index in 0..3 {
+        let payload = serde_json::json!({ "n": index });
+        store.append_event(EventSubject::Report(report.id), "note_added", &payload).await.expect("append");
+    }
+    let url = database.url.clone();
+    let run = move || {
+        let url = url.clone();
+        move || Command::new(BINARY).args(["verify-events", "--database", &url]).output().expect("run verify-events")
+    };
+
+    let intact = tokio::task::spawn_blocking(run()).await.expect("join");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&sqlite_pool(&database.url).await)
+        .await
+        .expect("count");
+    // Someone with write access to the file drops the guard and edits an event.
+    let tamper = sqlite_pool(&database.url).await;
+    sqlx::query("DROP TRIGGER events_reject_update").execute(&tamper).await.expect("drop the trigger");
+    let changed =
+        sqlx::query("UPDATE events SET payload = '{\"changed\":true}' WHERE seq = (SELECT min(seq) FROM events)")
+            .execute(&tamper)
+            .await;
+    let broken = tokio::task::spawn_blocking(run()).await.expect("join");
+
+    let intact_out = String::from_utf8_lossy(&intact.stdout).into_owned();
+    assert_eq!(intact.status.code(), Some(0), "{intact_out}");
+    assert!(intact_out.starts_with(&format!("intact: {count} events verified")), "{intact_out}");
+    assert!(changed.is_ok(), "{changed:?}");
+    let broken_out = String::from_utf8_lossy(&broken.stdout).into_owned();
+    assert_eq!(broken.status.code(), Some(1), "{broken_out}");
+    assert!(broken_out.starts_with("broken at event 1"), "{broken_out}");
+    assert!(broken_out.contains("ContentChanged"), "{broken_out}");
+    store.close().await;
+}
+
+async fn sqlite_pool(url: &str) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(url).await.expect("open the SQLite file")
+}
