@@ -192,7 +192,7 @@ fn lure(message: &MessageAnalysis) -> Lure {
             .urls
             .iter()
             .filter(|url| matches!(url.scheme.as_str(), "http" | "https"))
-            .map(|url| defang_url(&url.effective))
+            .map(shown_url)
             .take(MAX_ITEMS)
             .collect(),
         attachments: message.attachments.iter().filter_map(attachment).take(MAX_ITEMS).collect(),
@@ -201,7 +201,7 @@ fn lure(message: &MessageAnalysis) -> Lure {
             .urls
             .iter()
             .filter(|url| url.sources.iter().any(|s| s.kind == phishloop_model::UrlSourceKind::QrCode))
-            .map(|url| defang_url(&url.effective))
+            .map(shown_url)
             .take(MAX_ITEMS)
             .collect(),
         gift_cards: has_cue(CueKind::GiftCard),
@@ -235,6 +235,19 @@ fn sender(message: &MessageAnalysis) -> Option<Sender> {
     })
 }
 
+/// Returns the defanged URL that messages quote. A URL that carries a
+/// recipient's address (plain or encoded) is cut to its scheme and host, so
+/// a lesson to one person never shows another person's address.
+fn shown_url(url: &phishloop_model::UrlIndicator) -> String {
+    if url.embedded_recipient.is_none() {
+        return defang_url(&url.effective);
+    }
+    let after_scheme = url.effective.find("://").map_or(0, |index| index + 3);
+    let host_end =
+        url.effective[after_scheme..].find(['/', '?', '#']).map_or(url.effective.len(), |index| after_scheme + index);
+    defang_url(&format!("{}/...", &url.effective[..host_end]))
+}
+
 fn deceptive_links(message: &MessageAnalysis) -> Vec<DeceptiveLinkContext> {
     message
         .urls
@@ -245,7 +258,7 @@ fn deceptive_links(message: &MessageAnalysis) -> Vec<DeceptiveLinkContext> {
                 shown: defang_text(&deceptive.displayed),
                 shown_domain: defang_domain(&deceptive.displayed_domain),
                 actual_domain: defang_domain(&deceptive.actual_domain),
-                url: defang_url(&url.effective),
+                url: shown_url(url),
             })
         })
         .take(MAX_ITEMS)

@@ -188,6 +188,26 @@ fn lesson_claims_removal_only_when_copies_were_removed() {
 }
 
 #[test]
+fn quoted_links_hide_recipient_addresses() {
+    let message = analyze(
+        "From: \"IT Desk\" <desk@example-phish.net>\r\nTo: kim.park@corp-example.com\r\n\
+         Subject: Mailbox full\r\nMessage-ID: <m1@example-phish.net>\r\nDate: Thu, 3 Dec 2026 09:00:00 +0000\r\n\
+         Content-Type: text/plain\r\n\r\n\
+         Your mailbox is full. Sign in at https://login.example-phish.net/verify?user=kim.park@corp-example.com today.\r\n",
+    );
+    let decided = decision(Verdict::Malicious, Category::CredentialHarvesting);
+    assert!(message.urls.iter().any(|url| url.embedded_recipient.is_some()), "the analysis finds the address");
+
+    let lesson = coach().lesson(&decided, Some(&message), &case(), Audience::Recipient);
+    let outcome = coach().outcome(&decided, Some(&message), &case());
+
+    for text in [&lesson.text, &lesson.html, &outcome.text, &outcome.html] {
+        assert!(!text.contains("kim.park"), "{text}");
+    }
+    assert!(lesson.text.contains("hxxps://login[.]example-phish[.]net/..."), "{}", lesson.text);
+}
+
+#[test]
 fn benign_outcome_is_honest_and_thanks() {
     let rendered = coach().outcome(&decision(Verdict::Benign, Category::None), None, &case());
     assert!(rendered.subject.contains("safe"));

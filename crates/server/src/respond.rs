@@ -474,7 +474,8 @@ fn outcome_payload(done: &Action, outcome: &serde_json::Value) -> serde_json::Va
 
 fn log_outcome(done: &Action) {
     if done.status == ActionStatus::Failed {
-        tracing::warn!(case_id = %done.case_id, action_id = %done.id, kind = %done.kind, "action failed");
+        let details = done.outcome.as_ref().and_then(|outcome| outcome.get("details")).and_then(|d| d.as_str());
+        tracing::warn!(case_id = %done.case_id, action_id = %done.id, kind = %done.kind, connector = %done.connector, details = details.unwrap_or("none given"), "action failed");
     } else {
         tracing::info!(case_id = %done.case_id, action_id = %done.id, kind = %done.kind, status = %done.status, "action carried out");
     }
