@@ -78,7 +78,13 @@ async fn submit(client: &reqwest::Client, endpoint: &str, file: &Path, options: 
         .body(message)
         .send()
         .await
-        .with_context(|| format!("cannot reach {endpoint}; check --server and that `phishloop serve` runs"))?;
+        .with_context(|| {
+            format!(
+                "cannot send it to {endpoint}: the connection failed or the server closed it during the upload, \
+                 which it does for a message over its server.max_message_bytes; check the file's size, --server \
+                 and that `phishloop serve` runs"
+            )
+        })?;
 
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);

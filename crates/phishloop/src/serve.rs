@@ -99,6 +99,17 @@ pub fn list_tokens(settings: Settings, database: Option<String>, data: Option<Pa
 /// position, event and problem, and the exit code is 1.
 pub fn verify_events(settings: Settings, database: Option<String>, data: Option<PathBuf>) -> Result<u8> {
     let server = token_server(settings, database, data);
+    // Opening a SQLite file that is not there would create an empty one,
+    // whose empty log passes: a mistyped folder must fail instead.
+    if server.database.is_none() {
+        let file = server.data_dir.join("phishloop.db");
+        if !file.is_file() {
+            anyhow::bail!(
+                "no phishloop database at {}: pass the service's --data folder or its --database URL",
+                file.display()
+            );
+        }
+    }
     runtime()?.block_on(async move {
         let store = phishloop_server::connect_store(&server).await.context("cannot open the database")?;
         let verification = store.verify_chain().await;
@@ -115,9 +126,13 @@ pub fn verify_events(settings: Settings, database: Option<String>, data: Option<
             }
             Some(found) => {
                 let event = found.event_id.map_or_else(|| "missing".to_owned(), |id| id.to_string());
+                let problem = serde_json::to_value(found.problem)
+                    .ok()
+                    .and_then(|value| value.as_str().map(str::to_owned))
+                    .unwrap_or_else(|| format!("{:?}", found.problem));
                 println!(
-                    "broken at event {} (id {event}): {:?}: {}; {} events before it verified",
-                    found.seq, found.problem, found.detail, verification.events_verified
+                    "broken at event {} (id {event}): {problem}: {}; {} events before it verified",
+                    found.seq, found.detail, verification.events_verified
                 );
                 eprintln!(
                     "phishloop: the event log was changed outside phishloop; restore it from a backup and \

@@ -223,11 +223,13 @@ impl PlannedAction {
 }
 
 /// Derives the idempotency key of an action: `pk2-` followed by the first
-/// 32 hex digits of SHA-256 over the case id, kind, canonical target and
-/// connector. The playbook and step are left out on purpose, so two
-/// playbooks that plan the same action through the same connector for the
-/// same case share one key. The same action through another connector
-/// (a dry-run `log` step and a webhook step, say) is another action.
+/// 32 hex digits of SHA-256 over the case id, kind and canonical target,
+/// and for the kinds that only inform (`notify`, `open_ticket`,
+/// `find_clicks`, `dismiss_with_thanks`) the connector as well. The
+/// playbook and step are left out on purpose, so two playbooks that plan
+/// the same change for the same case share one key: one password reset
+/// per person, whichever connector each playbook names. A notification
+/// through a webhook is another action than the same one through `log`.
 pub fn idempotency_key(case_id: &str, kind: ActionKind, target: &Target, connector: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"phishloop-action\0");
@@ -236,8 +238,10 @@ pub fn idempotency_key(case_id: &str, kind: ActionKind, target: &Target, connect
     hasher.update(kind.as_str().as_bytes());
     hasher.update(b"\0");
     hasher.update(target.canonical().as_bytes());
-    hasher.update(b"\0");
-    hasher.update(connector.as_bytes());
+    if kind.is_read_only() {
+        hasher.update(b"\0");
+        hasher.update(connector.as_bytes());
+    }
     let digest = hex::encode(hasher.finalize());
     format!("pk2-{}", &digest[..32])
 }
