@@ -142,7 +142,7 @@ impl Analyzer {
     /// Returns one record per reported original (one for a direct message).
     pub fn analyze_message(&self, source: Source, bytes: &[u8]) -> Vec<AnalysisRecord> {
         let prepared = raw::prepare(bytes, self.config.limits.max_message_bytes);
-        let parsed = if prepared.header_block { parser().parse(prepared.bytes.as_ref()) } else { None };
+        let parsed = parse_prepared(&prepared);
         let Some(parsed) = parsed else {
             // No header block at all: nothing to unwrap, analyse as is.
             let analysis = message::analyze_unparsed(self, &prepared);
@@ -184,7 +184,7 @@ impl Analyzer {
     /// as recipients for the embedded-recipient check.
     pub(crate) fn analyze_original(&self, bytes: &[u8], depth: usize, extra_recipients: &[String]) -> MessageAnalysis {
         let prepared = raw::prepare(bytes, self.config.limits.max_message_bytes);
-        let parsed = if prepared.header_block { parser().parse(prepared.bytes.as_ref()) } else { None };
+        let parsed = parse_prepared(&prepared);
         match parsed {
             Some(parsed) => message::analyze_parsed(self, &prepared, &parsed, depth, extra_recipients),
             None => message::analyze_unparsed(self, &prepared),
@@ -248,6 +248,15 @@ pub fn input_format(bytes: &[u8]) -> InputFormat {
     } else {
         InputFormat::Eml
     }
+}
+
+/// Parses a prepared message, or returns `None` when it has no header block
+/// (text that is read as a plain body instead) or `mail-parser` finds none.
+fn parse_prepared<'a>(prepared: &'a raw::Prepared<'_>) -> Option<mail_parser::Message<'a>> {
+    if !prepared.header_block {
+        return None;
+    }
+    parser().parse(prepared.bytes.as_ref())
 }
 
 /// A message rebuilt from a quoted forward has no Message-ID, and its date

@@ -15,9 +15,9 @@ pub enum Input {
 }
 
 /// Expands paths: files as given, folders recursively in name order.
-/// Hidden files inside folders are skipped. Symbolic links are followed; a
+/// Hidden files inside folders are skipped. Symbolic links are followed. A
 /// link that points nowhere or back to a folder above it is listed as an
-/// error, so it is reported instead of skipped without a word.
+/// error, so that it is reported rather than silently skipped.
 pub fn expand(paths: &[PathBuf]) -> Vec<Input> {
     let mut inputs = Vec::new();
     for path in paths {

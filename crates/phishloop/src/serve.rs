@@ -62,7 +62,7 @@ pub fn create_token(
     role: &str,
 ) -> Result<u8> {
     let role: TokenRole = role.parse()?;
-    let server = token_server(settings, database, data);
+    let server = store_command_config(settings, database, data);
     runtime()?.block_on(async move {
         let store = phishloop_server::connect_store(&server).await.context("cannot open the database")?;
         let (stored, token) = phishloop_server::create_token(&store, name, role).await?;
@@ -78,7 +78,7 @@ pub fn create_token(
 
 /// Prints one line per stored token: id, role, state, creation time and name.
 pub fn list_tokens(settings: Settings, database: Option<String>, data: Option<PathBuf>) -> Result<u8> {
-    let server = token_server(settings, database, data);
+    let server = store_command_config(settings, database, data);
     runtime()?.block_on(async move {
         let store = phishloop_server::connect_store(&server).await.context("cannot open the database")?;
         let tokens = store.list_api_tokens().await;
@@ -98,7 +98,7 @@ pub fn list_tokens(settings: Settings, database: Option<String>, data: Option<Pa
 /// many events were checked; a break is named on standard error with its
 /// position, event and problem, and the exit code is 1.
 pub fn verify_events(settings: Settings, database: Option<String>, data: Option<PathBuf>) -> Result<u8> {
-    let server = token_server(settings, database, data);
+    let server = store_command_config(settings, database, data);
     // Opening a SQLite file that is not there would create an empty one,
     // whose empty log passes: a mistyped folder must fail instead.
     if server.database.is_none() {
@@ -146,7 +146,7 @@ pub fn verify_events(settings: Settings, database: Option<String>, data: Option<
 
 /// Revokes the token with `id`; requests with it get `401` from then on.
 pub fn revoke_token(settings: Settings, database: Option<String>, data: Option<PathBuf>, id: uuid::Uuid) -> Result<u8> {
-    let server = token_server(settings, database, data);
+    let server = store_command_config(settings, database, data);
     runtime()?.block_on(async move {
         let store = phishloop_server::connect_store(&server).await.context("cannot open the database")?;
         let revoked = store.revoke_api_token(id).await;
@@ -158,8 +158,13 @@ pub fn revoke_token(settings: Settings, database: Option<String>, data: Option<P
     })
 }
 
-/// Returns the server settings with the `--database` and `--data` options of a `token` command applied.
-fn token_server(settings: Settings, database: Option<String>, data: Option<PathBuf>) -> phishloop_server::ServerConfig {
+/// Returns the server settings with the `--database` and `--data` options of
+/// a command that opens the store (`token`, `verify-events`) applied.
+fn store_command_config(
+    settings: Settings,
+    database: Option<String>,
+    data: Option<PathBuf>,
+) -> phishloop_server::ServerConfig {
     let mut server = settings.server;
     if let Some(database) = database {
         server.database = Some(database);

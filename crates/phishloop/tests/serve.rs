@@ -228,7 +228,7 @@ async fn report_command_submits_each_file() {
 
     assert_eq!(output.status.code(), Some(1), "two files failed: {stderr}");
     assert!(stderr.contains("missing.eml"), "{stderr}");
-    // The server responds 413 and closes the connection; depending on how
+    // The server responds 413 and closes the connection. Depending on how
     // much of the body was written by then, the client sees the 413 or the
     // closed connection.
     assert!(stderr.contains("a-large.eml"), "{stderr}");

@@ -106,29 +106,18 @@ impl Store {
         let stored: std::result::Result<u64, sqlx::Error> = on_writer!(&self.db, |pool, backend| {
             async {
                 let mut tx = pool.begin().await?;
-                let updated = match (update.analysis, update.status) {
-                    (Some(analysis), Some(status)) => sqlx::query(SET_ANALYSIS_AND_STATUS.text(backend))
-                        .bind(report_id)
-                        .bind(status.as_str())
-                        .bind(update.decision.map(Json))
-                        .bind(Json(analysis))
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected(),
-                    (Some(analysis), None) => sqlx::query(SET_ANALYSIS.text(backend))
-                        .bind(report_id)
-                        .bind(Json(analysis))
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected(),
-                    (None, Some(status)) => sqlx::query(SET_STATUS.text(backend))
-                        .bind(report_id)
-                        .bind(status.as_str())
-                        .bind(update.decision.map(Json))
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected(),
-                    (None, None) => 1,
+                let updated = match update_statement(&update) {
+                    Some(statement) => {
+                        let mut query = sqlx::query(statement.text(backend)).bind(report_id);
+                        if let Some(status) = update.status {
+                            query = query.bind(status.as_str()).bind(update.decision.map(Json));
+                        }
+                        if let Some(analysis) = update.analysis {
+                            query = query.bind(Json(analysis));
+                        }
+                        query.execute(&mut *tx).await?.rows_affected()
+                    }
+                    None => 1,
                 };
                 if updated == 0 {
                     // Rolled back on drop; nothing of the batch is stored.
@@ -154,6 +143,18 @@ impl Store {
             Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => Err(missing_subject(report_id, &batch)),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// Returns the statement that stores `update`, or `None` when it changes
+/// nothing. Each binds the report id, then the status and decision when a
+/// status is given, then the analysis when one is given.
+fn update_statement(update: &ReportUpdate<'_>) -> Option<Sql> {
+    match (update.analysis, update.status) {
+        (Some(_), Some(_)) => Some(SET_ANALYSIS_AND_STATUS),
+        (Some(_), None) => Some(SET_ANALYSIS),
+        (None, Some(_)) => Some(SET_STATUS),
+        (None, None) => None,
     }
 }
 
@@ -209,11 +210,12 @@ const SELECT_LEASE_HELD: Sql = Sql::each(
 );
 
 impl Store {
-    /// Stores a decided report in one transaction: checks that `lease` is
-    /// still the job's current lease, puts the report into its case (`join_case`), the case
-    /// into its campaign (`assign_campaign`), stores the analysis, status
-    /// and decision (`update_report_recorded`), and appends the events that
-    /// `events` builds from the case and campaign it found.
+    /// Stores a decided report in one transaction. It checks that `lease` is
+    /// still the job's current lease, puts the report into its case (as
+    /// `join_case` does) and the case into its campaign (`assign_campaign`).
+    /// It then stores the analysis, status and decision
+    /// (`update_report_recorded`) and appends the events that `events`
+    /// builds from the case and campaign it found.
     ///
     /// One transaction means that a retried job finds either everything of
     /// an earlier attempt or nothing of it, so the case's `report_joined`
@@ -221,7 +223,7 @@ impl Store {
     /// and a worker that lost its lease stores nothing. On SQLite it costs
     /// the single writer one commit instead of four.
     ///
-    /// Fails with `LeaseLost` when the lease no longer holds the job, and
+    /// Fails with `LeaseLost` when another claim replaced the lease, and
     /// otherwise as `join_case`, `assign_campaign` and
     /// `update_report_recorded` do.
     pub async fn record_decision(
@@ -364,13 +366,7 @@ impl Store {
         };
 
         let update = record.update;
-        let statement = match (update.analysis, update.status) {
-            (Some(_), Some(_)) => Some(SET_ANALYSIS_AND_STATUS),
-            (Some(_), None) => Some(SET_ANALYSIS),
-            (None, Some(_)) => Some(SET_STATUS),
-            (None, None) => None,
-        };
-        if let Some(statement) = statement {
+        if let Some(statement) = update_statement(&update) {
             let stored = on_tx!(tx, |conn, backend| {
                 let mut query = sqlx::query(statement.text(backend)).bind(report_id);
                 if let Some(status) = update.status {
