@@ -294,14 +294,14 @@ impl Store {
     ) -> Result<RecordedDecision> {
         let report_id = record.report_id;
         let lease = record.lease;
-        let held: Option<Uuid> = on_tx!(tx, |conn, backend| {
+        let leased_job: Option<Uuid> = on_tx!(tx, |conn, backend| {
             sqlx::query_scalar(SELECT_LEASE_HELD.text(backend))
                 .bind(lease.job_id)
                 .bind(lease.token)
                 .fetch_optional(conn)
                 .await?
         });
-        if held.is_none() {
+        if leased_job.is_none() {
             // `record_decision` reads the reason after the rollback.
             return Err(StoreError::LeaseLost {
                 job_id: lease.job_id,
