@@ -53,21 +53,75 @@ pub(crate) fn prepare(bytes: &[u8], max_bytes: usize) -> Prepared<'_> {
 const HEADER_PROBE_LINES: usize = 64;
 
 /// Returns whether the input starts with a header block: an empty one (the
-/// first line is empty), or one with a header field or an mbox `From ` line
-/// among its first lines. Text without any field before its first empty
-/// line has no header block, whatever `mail-parser` makes of it.
+/// first line is empty), or one with an mbox `From ` line or a well-known
+/// header field among its first lines. Text without such a field before its
+/// first empty line has no header block, whatever `mail-parser` makes of it.
+/// A pasted body whose first line reads `Note: ...` looks like a field of an
+/// unknown name, but no real message has only such fields.
 fn starts_with_header_block(bytes: &[u8]) -> bool {
     for (index, line) in bytes.split(|byte| *byte == b'\n').take(HEADER_PROBE_LINES).enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             return index == 0;
         }
+        if index == 0 && line.starts_with(b"From ") {
+            return true;
+        }
         let continuation = line[0] == b' ' || line[0] == b'\t';
-        if (index == 0 && line.starts_with(b"From ")) || (!continuation && field_name(line).is_some()) {
+        if !continuation && field_name(line).is_some_and(|(name, _)| is_well_known_field(name)) {
             return true;
         }
     }
     false
+}
+
+/// Header fields of RFC 5322, MIME, trace and authentication headers, and
+/// the ones mail servers and clients commonly add, in lower case.
+const WELL_KNOWN_FIELDS: &[&str] = &[
+    "authentication-results",
+    "bcc",
+    "cc",
+    "comments",
+    "date",
+    "delivered-to",
+    "delivery-date",
+    "disposition-notification-to",
+    "dkim-signature",
+    "domainkey-signature",
+    "envelope-to",
+    "errors-to",
+    "feedback-id",
+    "from",
+    "importance",
+    "in-reply-to",
+    "keywords",
+    "message-id",
+    "mime-version",
+    "organization",
+    "precedence",
+    "priority",
+    "received",
+    "received-spf",
+    "references",
+    "reply-to",
+    "return-path",
+    "return-receipt-to",
+    "sender",
+    "subject",
+    "thread-index",
+    "thread-topic",
+    "to",
+    "user-agent",
+];
+
+/// Prefixes of field families: extension fields, ARC, mailing lists,
+/// resent copies and MIME content fields.
+const WELL_KNOWN_PREFIXES: &[&str] = &["x-", "arc-", "list-", "resent-", "content-"];
+
+fn is_well_known_field(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    WELL_KNOWN_FIELDS.binary_search(&lower.as_str()).is_ok()
+        || WELL_KNOWN_PREFIXES.iter().any(|prefix| lower.starts_with(prefix))
 }
 
 /// Checks every line of the top-level header block.
@@ -227,7 +281,7 @@ mod tests {
 
     #[test]
     fn header_block_found_or_not() {
-        let cases: [(&[u8], bool); 7] = [
+        let cases: [(&[u8], bool); 11] = [
             (b"From: a@example.net\nSubject: x\n\nbody\n", true),
             (b"From sender@example.net Mon Jan  1 00:00:00 2026\nSubject: x\n\nbody", true),
             (b"\nbody after an empty header block", true),
@@ -235,11 +289,22 @@ mod tests {
             (b"Dear customer, sign in at http://bank.example/login now\n", false),
             (b"Dear customer,\r\nyour account is locked.\r\n\r\nVerify: today\r\n", false),
             (b"  indented text first\nmore text", false),
+            (b"Note: your mailbox is full, sign in at http://mail.example/login\n", false),
+            (b"Note: read this\r\nAction required: verify today\r\n\r\nmore\r\n", false),
+            (b"X-Mailer: something\nNote: x\n\nbody", true),
+            (b"Return-path: <a@example.net>\nEnvelope-to: b@example.net\n\nbody", true),
         ];
         for (bytes, expected) in cases {
             let prepared = prepare(bytes, 1 << 20);
             assert_eq!(prepared.header_block, expected, "{:?}", String::from_utf8_lossy(bytes));
         }
+    }
+
+    #[test]
+    fn well_known_fields_sorted() {
+        let mut sorted = WELL_KNOWN_FIELDS.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, WELL_KNOWN_FIELDS, "binary_search needs the list in order");
     }
 
     #[test]

@@ -50,7 +50,8 @@ pub struct Defect {
 pub enum DefectCode {
     /// The input is empty or contains only whitespace.
     EmptyInput,
-    /// No header fields were found at the start of the input.
+    /// No well-known header field (From, Subject, Received, X-..., and so
+    /// on) was found before the first empty line of the input.
     NoHeaders,
     /// The header block does not end with an empty line.
     MissingHeaderBodySeparator,

@@ -1483,18 +1483,30 @@ fn qr_codes_with_address_and_number() {
 
 #[test]
 fn text_without_headers_read_as_body() {
-    let pasted = b"Dear customer, your account is locked.\nVerify it today at https://account-check.example/verify\n";
+    // The second paste starts like a header field of an unknown name.
+    let cases: [(&[u8], &str); 2] = [
+        (
+            b"Dear customer, your account is locked.\nVerify it today at https://account-check.example/verify\n",
+            "https://account-check.example/verify",
+        ),
+        (
+            b"Note: your mailbox is full, sign in at https://mailbox-quota.example/login\n",
+            "https://mailbox-quota.example/login",
+        ),
+    ];
     let analyzer = support::analyzer(ORGANIZATION, Mode::Auto);
 
-    for bytes in [pasted.to_vec(), support::to_crlf(pasted)] {
-        let records = support::analyze(&analyzer, "pasted.txt", &bytes);
-        let message = records[0].message.as_ref().expect("analysed");
-        let codes: Vec<DefectCode> = message.parse.defects.iter().map(|defect| defect.code).collect();
+    for (pasted, target) in cases {
+        for bytes in [pasted.to_vec(), support::to_crlf(pasted)] {
+            let records = support::analyze(&analyzer, "pasted.txt", &bytes);
+            let message = records[0].message.as_ref().expect("analysed");
+            let codes: Vec<DefectCode> = message.parse.defects.iter().map(|defect| defect.code).collect();
 
-        assert!(codes.contains(&DefectCode::NoHeaders), "{codes:?}");
-        assert!(!codes.contains(&DefectCode::MissingHeaderBodySeparator), "{codes:?}");
-        assert_eq!(message.parse.status, ParseStatus::Malformed);
-        let targets: Vec<&str> = message.urls.iter().map(|url| url.effective.as_str()).collect();
-        assert_eq!(targets, ["https://account-check.example/verify"]);
+            assert!(codes.contains(&DefectCode::NoHeaders), "{codes:?}");
+            assert!(!codes.contains(&DefectCode::MissingHeaderBodySeparator), "{codes:?}");
+            assert_eq!(message.parse.status, ParseStatus::Malformed);
+            let targets: Vec<&str> = message.urls.iter().map(|url| url.effective.as_str()).collect();
+            assert_eq!(targets, [target]);
+        }
     }
 }
