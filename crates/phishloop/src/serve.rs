@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use phishloop_server::{ADMIN_TOKEN_VARIABLE, Service};
+use phishloop_server::{ADMIN_TOKEN_VARIABLE, Service, check_admin_token};
+use phishloop_store::Store;
 use phishloop_store::TokenRole;
 
 use crate::config::Settings;
@@ -40,9 +41,15 @@ pub fn run(settings: Settings, options: ServeOptions) -> Result<u8> {
         anyhow::bail!("--worker-only with 0 workers would do nothing: set --workers to 1 or more");
     }
     let admin_token = std::env::var(ADMIN_TOKEN_VARIABLE).ok().filter(|token| !token.is_empty());
+    if let Some(token) = &admin_token {
+        check_admin_token(token)?;
+    }
 
     runtime()?.block_on(async move {
         let store = phishloop_server::connect_store(&server).await.context("cannot open the database")?;
+        if admin_token.is_none() && !options.worker_only {
+            hint_without_tokens(&store).await;
+        }
         let service = Service::new(store, settings.analysis, settings.triage, server, admin_token)?
             .with_mail(settings.mail)?
             .with_identity(settings.identity)
@@ -51,6 +58,19 @@ pub fn run(settings: Settings, options: ServeOptions) -> Result<u8> {
         service.run(options.worker_only, stop_signal()).await?;
         Ok(exit::OK)
     })
+}
+
+/// Logs how to create the first API token when no valid one exists, because
+/// every API request then gets `401` and a new user would not know why.
+async fn hint_without_tokens(store: &Store) {
+    match store.list_api_tokens().await {
+        Ok(tokens) if tokens.iter().all(|token| token.revoked_at.is_some()) => tracing::warn!(
+            "no valid API token exists, so every API request gets 401: create one with `phishloop token create \
+             --name NAME --role admin` (same --data or --database as this service), or set {ADMIN_TOKEN_VARIABLE}"
+        ),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "cannot list the API tokens"),
+    }
 }
 
 /// Creates an API token, prints it once and stores only its SHA-256.
@@ -149,6 +169,14 @@ pub fn revoke_token(settings: Settings, database: Option<String>, data: Option<P
     let server = store_command_config(settings, database, data);
     runtime()?.block_on(async move {
         let store = phishloop_server::connect_store(&server).await.context("cannot open the database")?;
+        let tokens = store.list_api_tokens().await;
+        let earlier = tokens.ok().and_then(|tokens| tokens.into_iter().find(|token| token.id == id));
+        if let Some(token) = earlier.filter(|token| token.revoked_at.is_some()) {
+            store.close().await;
+            let revoked_at = token.revoked_at.map(|time| time.to_rfc3339()).unwrap_or_default();
+            eprintln!("token {} named {:?} was already revoked at {revoked_at}; nothing changed", token.id, token.name);
+            return Ok(exit::OK);
+        }
         let revoked = store.revoke_api_token(id).await;
         store.close().await;
         let revoked =

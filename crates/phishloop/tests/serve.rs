@@ -353,6 +353,9 @@ async fn token_commands_list_and_revoke() {
     assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
     let listing = String::from_utf8_lossy(&token_command(&["list"], folder.path()).stdout).to_string();
     assert!(listing.contains("\tanalyst\trevoked "), "{listing}");
+    let again = token_command(&["revoke", &id], folder.path());
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("was already revoked at"), "{again:?}");
 
     // The stored token, which the service looks up by hash, is revoked.
     let url = format!("sqlite://{}", folder.path().join("phishloop.db").display());
@@ -364,6 +367,57 @@ async fn token_commands_list_and_revoke() {
     let unknown = token_command(&["revoke", "0190a5b4-0000-7000-8000-000000000000"], folder.path());
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("phishloop token list"));
+}
+
+#[test]
+fn short_admin_token_rejected_before_database() {
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let output = Command::new(BINARY)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(folder.path())
+        .env("PHISHLOOP_ADMIN_TOKEN", "too-short")
+        .env_remove("PHISHLOOP_CONFIG")
+        .output()
+        .expect("phishloop serve runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+
+    assert!(!output.status.success());
+    assert!(stderr.contains("PHISHLOOP_ADMIN_TOKEN is 9 characters long"), "{stderr}");
+    assert!(!folder.path().join("phishloop.db").exists(), "no database is created for a rejected start");
+}
+
+#[test]
+fn first_start_explains_token_creation() {
+    use std::io::{BufRead, BufReader};
+
+    let folder = tempfile::tempdir().expect("temporary folder");
+    let mut child = Command::new(BINARY)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(folder.path())
+        .env_remove("PHISHLOOP_ADMIN_TOKEN")
+        .env_remove("PHISHLOOP_CONFIG")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("phishloop serve starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = Vec::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.expect("log line");
+        let started = line.contains("service started");
+        lines.push(line);
+        if started {
+            break;
+        }
+    }
+    child.kill().expect("stop the service");
+    child.wait().expect("service exits");
+    let log = lines.join("\n");
+
+    assert!(log.contains("service started"), "{log}");
+    assert!(log.contains("no valid API token exists"), "{log}");
+    assert!(log.contains("phishloop token create"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -391,6 +391,7 @@ impl ReportView {
     params(("id" = Uuid, Path, description = "Report id")),
     responses(
         (status = 200, description = "Success", body = ReportView),
+        (status = 400, description = "The id is not a valid UUID", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 404, description = "Not found", body = ErrorBody),
     )
@@ -451,6 +452,7 @@ pub struct ReporterView {
     params(("id" = Uuid, Path, description = "Case id")),
     responses(
         (status = 200, description = "Success", body = CaseView),
+        (status = 400, description = "The id is not a valid UUID", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
         (status = 404, description = "Not found", body = ErrorBody),
@@ -516,6 +518,7 @@ pub struct CampaignView {
     params(("id" = Uuid, Path, description = "Campaign id")),
     responses(
         (status = 200, description = "Success", body = CampaignView),
+        (status = 400, description = "The id is not a valid UUID", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
         (status = 404, description = "Not found", body = ErrorBody),
@@ -581,6 +584,7 @@ impl From<Event> for EventView {
     params(("id" = Uuid, Path, description = "Case id")),
     responses(
         (status = 200, description = "Success", body = Vec<EventView>),
+        (status = 400, description = "The id is not a valid UUID", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
         (status = 404, description = "Not found", body = ErrorBody),

@@ -123,6 +123,7 @@ impl From<OutboxMessage> for OutboxMessageView {
     params(("id" = Uuid, Path, description = "Case id")),
     responses(
         (status = 200, description = "Success", body = Vec<ActionView>),
+        (status = 400, description = "The id is not a valid UUID", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
         (status = 404, description = "Not found", body = ErrorBody),
@@ -165,6 +166,7 @@ async fn deciding_caller(
     params(("id" = Uuid, Path, description = "Action id")),
     responses(
         (status = 200, description = "Success", body = ActionView),
+        (status = 400, description = "The id is not a valid UUID", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
         (status = 404, description = "Not found", body = ErrorBody),
@@ -190,6 +192,7 @@ pub(crate) async fn approve_action(
     params(("id" = Uuid, Path, description = "Action id")),
     responses(
         (status = 200, description = "Success", body = ActionView),
+        (status = 400, description = "The id is not a valid UUID", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
         (status = 404, description = "Not found", body = ErrorBody),
@@ -214,6 +217,7 @@ pub(crate) async fn retry_action(
     params(("id" = Uuid, Path, description = "Action id")),
     responses(
         (status = 200, description = "Success", body = ActionView),
+        (status = 400, description = "The id is not a valid UUID", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
         (status = 404, description = "Not found", body = ErrorBody),

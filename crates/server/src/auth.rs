@@ -72,6 +72,19 @@ impl Permission {
 }
 
 /// Checks bearer tokens against the store and the bootstrap admin token.
+/// Fails when the bootstrap admin token is shorter than 32 characters, so
+/// that `phishloop serve` can reject it before it opens the database.
+pub fn check_admin_token(token: &str) -> Result<(), ServiceError> {
+    let length = token.chars().count();
+    if length < MIN_ADMIN_TOKEN_CHARS {
+        return Err(ServiceError::Config(format!(
+            "{ADMIN_TOKEN_VARIABLE} is {length} characters long; use at least {MIN_ADMIN_TOKEN_CHARS}, such as a \
+             token printed by `phishloop token create`"
+        )));
+    }
+    Ok(())
+}
+
 #[derive(Clone, Debug)]
 pub struct Authenticator {
     store: Store,
@@ -82,17 +95,10 @@ impl Authenticator {
     /// Fails when `admin_token` is shorter than 32 characters, which is too
     /// easy to guess for an admin credential.
     pub fn new(store: Store, admin_token: Option<&str>) -> Result<Self, ServiceError> {
-        let admin_token_sha256 = match admin_token {
-            Some(token) if token.chars().count() < MIN_ADMIN_TOKEN_CHARS => {
-                return Err(ServiceError::Config(format!(
-                    "{ADMIN_TOKEN_VARIABLE} is {} characters long; use at least {MIN_ADMIN_TOKEN_CHARS}, such as a \
-                     token printed by `phishloop token create`",
-                    token.chars().count()
-                )));
-            }
-            Some(token) => Some(Sha256Hex::of(token.as_bytes())),
-            None => None,
-        };
+        if let Some(token) = admin_token {
+            check_admin_token(token)?;
+        }
+        let admin_token_sha256 = admin_token.map(|token| Sha256Hex::of(token.as_bytes()));
         Ok(Self { store, admin_token_sha256 })
     }
 

@@ -48,7 +48,7 @@ use tokio::task::JoinSet;
 
 pub use api::{AcceptedReport, CaseView, EventView, JobView, ReportView, ReporterView};
 pub use api_loop::{ActionView, OutboxMessageView};
-pub use auth::{ADMIN_TOKEN_VARIABLE, create_token, generate_token};
+pub use auth::{ADMIN_TOKEN_VARIABLE, check_admin_token, create_token, generate_token};
 pub use config::{DEFAULT_PORT, ServerConfig};
 pub use error::ServiceError;
 pub use identity::api::{

@@ -401,8 +401,9 @@ impl Responder {
             self.store.get_action(action_id).await?.ok_or(ServiceError::NotFound { what: "action", id: action_id })?;
         if action.status != ActionStatus::Failed {
             return Err(ServiceError::Conflict(format!(
-                "action {action_id} is {}; only a failed action can be retried",
-                action.status
+                "action {action_id} is {}; only a failed action can be retried: {}",
+                action.status,
+                next_step(action.status)
             )));
         }
         let payload = json!({ "action_id": action_id, "kind": action.kind, "requested_by": requested_by });
@@ -418,8 +419,9 @@ impl Responder {
             self.store.get_action(action_id).await?.ok_or(ServiceError::NotFound { what: "action", id: action_id })?;
         if action.status != ActionStatus::Succeeded {
             return Err(ServiceError::Conflict(format!(
-                "action {action_id} is {}; only a succeeded action can be undone",
-                action.status
+                "action {action_id} is {}; only a succeeded action can be undone: {}",
+                action.status,
+                next_step(action.status)
             )));
         }
         let planned = planned_action(&action)?;
@@ -434,14 +436,19 @@ impl Responder {
             .filter(|connector| connector.can_undo(&planned) && (action.reversible || !is_local(&action.connector)));
         let Some(connector) = connector else {
             return Err(ServiceError::Conflict(format!(
-                "action {action_id} ({} through {}) cannot be undone",
+                "action {action_id} ({} through {}) cannot be undone: its connector has no reverse for it, so \
+                 reverse it in the target system by hand",
                 action.kind, action.connector
             )));
         };
 
         let outcome = connector.undo(&planned).await;
         if outcome.status != OutcomeStatus::Succeeded {
-            return Err(ServiceError::Conflict(format!("undoing action {action_id} failed: {}", outcome.details)));
+            return Err(ServiceError::Conflict(format!(
+                "undoing action {action_id} failed: {}; the action stays succeeded, so try the undo again once the \
+                 cause is fixed",
+                outcome.details
+            )));
         }
         let outcome_json = serde_json::to_value(&outcome).map_err(json_error)?;
         let undone = self
@@ -511,4 +518,21 @@ fn planned_action(action: &Action) -> Result<PlannedAction, ServiceError> {
 
 fn json_error(error: serde_json::Error) -> ServiceError {
     ServiceError::Config(format!("value cannot be written as JSON: {error}"))
+}
+
+/// Returns the next step for a person whose retry or undo of an action in
+/// `status` was rejected.
+fn next_step(status: ActionStatus) -> &'static str {
+    match status {
+        ActionStatus::Planned | ActionStatus::Approved | ActionStatus::Running => {
+            "it has not finished yet, so wait for its outcome"
+        }
+        ActionStatus::AwaitingApproval => "approve or reject it first",
+        ActionStatus::Succeeded => "it already succeeded, so there is nothing to retry",
+        ActionStatus::Failed => "nothing was carried out, so retry it instead of undoing it",
+        ActionStatus::Skipped => {
+            "its connector cannot carry out this kind of action; route the kind to another connector"
+        }
+        ActionStatus::Undone | ActionStatus::Rejected => "its state is final and it cannot change again",
+    }
 }

@@ -95,7 +95,9 @@ pub enum StoreError {
     #[error("action {0} not found")]
     ActionNotFound(Uuid),
 
-    #[error("action {action_id} is {status}, not {expected}, so it cannot change that way")]
+    #[error(
+        "action {action_id} is {status}, not {expected}, so it cannot change that way; reload it to see its current state"
+    )]
     ActionStatusConflict { action_id: Uuid, status: crate::ActionStatus, expected: crate::ActionStatus },
 
     #[error("outbox message {0} not found")]

@@ -268,6 +268,7 @@ pub struct CampaignIdentityView {
     params(("id" = Uuid, Path, description = "Case id")),
     responses(
         (status = 200, description = "Success", body = CaseIdentityView),
+        (status = 400, description = "The id is not a valid UUID", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
         (status = 404, description = "Not found", body = ErrorBody),
@@ -290,6 +291,7 @@ pub(crate) async fn get_case_identity(
     params(("id" = Uuid, Path, description = "Campaign id")),
     responses(
         (status = 200, description = "Success", body = CampaignIdentityView),
+        (status = 400, description = "The id is not a valid UUID", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
         (status = 404, description = "Not found", body = ErrorBody),
