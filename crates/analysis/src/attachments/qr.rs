@@ -9,7 +9,8 @@
 
 use std::io::Cursor;
 
-use image::{DynamicImage, GrayImage, ImageFormat, ImageReader, Luma};
+use image::{DynamicImage, GrayImage, ImageFormat, ImageReader};
+use rqrr::PreparedImage;
 use zune_core::bytestream::ZCursor;
 use zune_core::colorspace::ColorSpace;
 use zune_core::options::DecoderOptions;
@@ -148,8 +149,69 @@ fn dimensions(image: &Decoded) -> (u32, u32) {
 
 /// Runs detection on a grey copy whose longest side is `side`. Returns the
 /// decoded texts and the number of grids found.
+///
+/// The grey pixels go straight into rqrr's own buffer, which indexes a
+/// slice. Thresholding and detection through `GrayImage` cost more because
+/// every pixel access there goes through the bounds-checked `GenericImage`
+/// methods. A copy at full size has `DynamicImage::to_luma8` values, a
+/// smaller one takes BT.601 luma of point-sampled pixels. rqrr does not
+/// export its buffer type, so every branch calls `prepare_from_greyscale`
+/// here instead of in a helper that would have to name that type.
 fn detect(image: &Decoded, side: u32) -> (Vec<String>, usize) {
-    let mut prepared = rqrr::PreparedImage::prepare(gray_copy(image, side));
+    let (width, height) = dimensions(image);
+    let mut prepared = if side >= width.max(height) {
+        let converted;
+        let gray = match image {
+            Decoded::Gray(gray) => gray,
+            Decoded::Color(color) => {
+                converted = color.to_luma8();
+                &converted
+            }
+        };
+        let row_length = gray.width() as usize;
+        let pixels = gray.as_raw();
+        PreparedImage::prepare_from_greyscale(row_length, gray.height() as usize, |x, y| pixels[y * row_length + x])
+    } else {
+        let grid = SampleGrid::new(width, height, side);
+        let (columns, rows) = (&grid.columns, &grid.rows);
+        let row_length = width as usize;
+        let index = |x: usize, y: usize| rows[y] * row_length + columns[x];
+        let (new_width, new_height) = (columns.len(), rows.len());
+        match image {
+            Decoded::Gray(gray) => {
+                let pixels = gray.as_raw();
+                PreparedImage::prepare_from_greyscale(new_width, new_height, |x, y| pixels[index(x, y)])
+            }
+            Decoded::Color(DynamicImage::ImageLuma8(gray)) => {
+                let pixels = gray.as_raw();
+                PreparedImage::prepare_from_greyscale(new_width, new_height, |x, y| pixels[index(x, y)])
+            }
+            Decoded::Color(DynamicImage::ImageLumaA8(gray_alpha)) => {
+                let pixels = gray_alpha.as_raw();
+                PreparedImage::prepare_from_greyscale(new_width, new_height, |x, y| pixels[index(x, y) * 2])
+            }
+            Decoded::Color(DynamicImage::ImageRgb8(rgb)) => {
+                let pixels = rgb.as_raw();
+                PreparedImage::prepare_from_greyscale(new_width, new_height, |x, y| {
+                    let start = index(x, y) * 3;
+                    luma_601(pixels[start], pixels[start + 1], pixels[start + 2])
+                })
+            }
+            Decoded::Color(DynamicImage::ImageRgba8(rgba)) => {
+                let pixels = rgba.as_raw();
+                PreparedImage::prepare_from_greyscale(new_width, new_height, |x, y| {
+                    let start = index(x, y) * 4;
+                    luma_601(pixels[start], pixels[start + 1], pixels[start + 2])
+                })
+            }
+            // 16-bit images: `get_pixel` scales them to 8-bit RGBA.
+            Decoded::Color(color) => PreparedImage::prepare_from_greyscale(new_width, new_height, |x, y| {
+                let pixel = image::GenericImageView::get_pixel(color, columns[x] as u32, rows[y] as u32);
+                let [red, green, blue, _] = pixel.0;
+                luma_601(red, green, blue)
+            }),
+        }
+    };
     let grids = prepared.detect_grids();
     let mut texts = Vec::new();
     for grid in grids.iter().take(8) {
@@ -163,36 +225,140 @@ fn detect(image: &Decoded, side: u32) -> (Vec<String>, usize) {
     (texts, grids.len())
 }
 
-/// A grey copy with the longest side `side`. Point sampling costs one
-/// look-up per output pixel, whatever the size of the original, and QR
-/// modules survive it at two or more pixels per module.
-fn gray_copy(image: &Decoded, side: u32) -> GrayImage {
-    let (width, height) = dimensions(image);
-    let longest = width.max(height);
-    if side >= longest {
-        return match image {
-            Decoded::Gray(gray) => gray.clone(),
-            Decoded::Color(color) => color.to_luma8(),
+/// Source pixels picked by point sampling for a copy whose longest side is
+/// `side`: output pixel (x, y) takes source pixel (`columns[x]`, `rows[y]`).
+/// Point sampling costs one look-up per output pixel, whatever the size of
+/// the original, and QR modules survive it at two or more pixels per module.
+struct SampleGrid {
+    columns: Vec<usize>,
+    rows: Vec<usize>,
+}
+
+impl SampleGrid {
+    fn new(width: u32, height: u32, side: u32) -> Self {
+        let longest = width.max(height);
+        let scale = f64::from(side) / f64::from(longest);
+        let new_width = ((f64::from(width) * scale) as u32).max(1);
+        let new_height = ((f64::from(height) * scale) as u32).max(1);
+        let source = |index: u32, length: u32, new_length: u32| {
+            (u64::from(index) * u64::from(length) / u64::from(new_length)) as usize
         };
+        SampleGrid {
+            columns: (0..new_width).map(|x| source(x, width, new_width)).collect(),
+            rows: (0..new_height).map(|y| source(y, height, new_height)).collect(),
+        }
     }
-    let scale = f64::from(side) / f64::from(longest);
-    let new_width = ((f64::from(width) * scale) as u32).max(1);
-    let new_height = ((f64::from(height) * scale) as u32).max(1);
-    let source = |x: u32, y: u32| {
-        let source_x = (u64::from(x) * u64::from(width) / u64::from(new_width)) as u32;
-        let source_y = (u64::from(y) * u64::from(height) / u64::from(new_height)) as u32;
-        (source_x, source_y)
-    };
-    match image {
-        Decoded::Gray(gray) => GrayImage::from_fn(new_width, new_height, |x, y| {
-            let (source_x, source_y) = source(x, y);
-            *gray.get_pixel(source_x, source_y)
-        }),
-        Decoded::Color(color) => GrayImage::from_fn(new_width, new_height, |x, y| {
-            let (source_x, source_y) = source(x, y);
-            let [red, green, blue, _] = image::GenericImageView::get_pixel(color, source_x, source_y).0;
-            let luma = (u32::from(red) * 299 + u32::from(green) * 587 + u32::from(blue) * 114) / 1000;
-            Luma([luma as u8])
-        }),
+}
+
+/// Luma with the ITU-R BT.601 weights, in integers.
+fn luma_601(red: u8, green: u8, blue: u8) -> u8 {
+    ((u32::from(red) * 299 + u32::from(green) * 587 + u32::from(blue) * 114) / 1000) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ExtendedColorType, ImageEncoder, Luma, Rgb, RgbImage, imageops};
+
+    const TEXT: &str = "https://pay-fine.example-city.net/case?id=77310";
+
+    /// Renders `TEXT` as a QR code with square modules of `module` pixels.
+    fn code(module: u32) -> GrayImage {
+        let code = qrcode::QrCode::new(TEXT.as_bytes()).expect("text fits in a QR code");
+        code.render::<Luma<u8>>().module_dimensions(module, module).build()
+    }
+
+    /// Draws an RGB page of `width` x `height` pixels, light grey with a
+    /// dark band, with the QR code near the middle.
+    fn page(width: u32, height: u32, module: u32) -> RgbImage {
+        let mut page =
+            RgbImage::from_fn(
+                width,
+                height,
+                |_, y| {
+                    if y < height / 10 { Rgb([20, 40, 120]) } else { Rgb([235, 235, 235]) }
+                },
+            );
+        let code = DynamicImage::ImageLuma8(code(module)).to_rgb8();
+        let x = i64::from((width - code.width()) / 2);
+        let y = i64::from((height - code.height()) / 2);
+        imageops::overlay(&mut page, &code, x, y);
+        page
+    }
+
+    fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
+        let mut bytes = Cursor::new(Vec::new());
+        image.write_to(&mut bytes, format).expect("image is encoded");
+        bytes.into_inner()
+    }
+
+    fn scan_with_defaults(bytes: &[u8]) -> QrScan {
+        scan(bytes, &Limits::default())
+    }
+
+    #[test]
+    fn grey_png_at_full_size() {
+        let bytes = encode(&DynamicImage::ImageLuma8(code(6)), ImageFormat::Png);
+        assert_eq!(scan_with_defaults(&bytes), QrScan::Found(vec![TEXT.to_owned()]));
+    }
+
+    #[test]
+    fn large_rgb_png_scaled_down() {
+        let image = DynamicImage::ImageRgb8(page(3_840, 2_160, 24));
+        let bytes = encode(&image, ImageFormat::Png);
+        assert_eq!(scan_with_defaults(&bytes), QrScan::Found(vec![TEXT.to_owned()]));
+    }
+
+    #[test]
+    fn large_rgba_png_scaled_down() {
+        let image = DynamicImage::ImageRgba8(DynamicImage::ImageRgb8(page(2_000, 1_200, 12)).to_rgba8());
+        let bytes = encode(&image, ImageFormat::Png);
+        assert_eq!(scan_with_defaults(&bytes), QrScan::Found(vec![TEXT.to_owned()]));
+    }
+
+    #[test]
+    fn large_grey_alpha_png_scaled_down() {
+        let image = DynamicImage::ImageLumaA8(DynamicImage::ImageRgb8(page(1_600, 1_000, 10)).to_luma_alpha8());
+        let bytes = encode(&image, ImageFormat::Png);
+        assert_eq!(scan_with_defaults(&bytes), QrScan::Found(vec![TEXT.to_owned()]));
+    }
+
+    #[test]
+    fn large_sixteen_bit_png_scaled_down() {
+        let image = DynamicImage::ImageRgb16(DynamicImage::ImageRgb8(page(1_600, 1_000, 10)).to_rgb16());
+        let bytes = encode(&image, ImageFormat::Png);
+        assert_eq!(scan_with_defaults(&bytes), QrScan::Found(vec![TEXT.to_owned()]));
+    }
+
+    #[test]
+    fn palette_gif_small_and_large() {
+        for (width, height, module) in [(400, 300, 4), (1_800, 1_000, 12)] {
+            let image = DynamicImage::ImageRgb8(page(width, height, module));
+            let bytes = encode(&image, ImageFormat::Gif);
+            assert_eq!(scan_with_defaults(&bytes), QrScan::Found(vec![TEXT.to_owned()]), "GIF of {width}x{height}");
+        }
+    }
+
+    #[test]
+    fn grey_jpeg_scaled_down() {
+        let page = DynamicImage::ImageRgb8(page(1_200, 900, 10)).to_luma8();
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
+            .write_image(page.as_raw(), page.width(), page.height(), ExtendedColorType::L8)
+            .expect("JPEG is encoded");
+        assert_eq!(scan_with_defaults(&bytes), QrScan::Found(vec![TEXT.to_owned()]));
+    }
+
+    #[test]
+    fn page_without_code_finds_nothing() {
+        let blank = RgbImage::from_pixel(1_000, 800, Rgb([250, 250, 250]));
+        let bytes = encode(&DynamicImage::ImageRgb8(blank), ImageFormat::Png);
+        assert_eq!(scan_with_defaults(&bytes), QrScan::Found(Vec::new()));
+    }
+
+    #[test]
+    fn tiny_image_skipped() {
+        let bytes = encode(&DynamicImage::ImageLuma8(GrayImage::new(40, 40)), ImageFormat::Png);
+        assert_eq!(scan_with_defaults(&bytes), QrScan::Skipped);
     }
 }
