@@ -450,6 +450,11 @@ pub(crate) fn bounded_distance(left: &str, right: &str, max: usize) -> Option<us
         return (distance <= max).then_some(distance);
     }
 
+    // The cheap lower bound rejects most unrelated labels before the table.
+    if missing_bytes(left, right) > max {
+        return None;
+    }
+
     // Distances never exceed 63 here, so rows of bytes are enough; three
     // rows of 64 bytes are cheap to keep on the stack.
     const WIDTH: usize = 64;
@@ -479,6 +484,20 @@ pub(crate) fn bounded_distance(left: &str, right: &str, max: usize) -> Option<us
     }
     let distance = usize::from(previous[right.len()]);
     (distance <= max).then_some(distance)
+}
+
+/// Counts the positions of either string whose ASCII byte the other string
+/// lacks and returns the larger count. It is a lower bound of the edit
+/// distance with transpositions, because each such position needs an edit
+/// of its own and a transposition fixes none. Non-ASCII bytes are not
+/// counted, which keeps the bound valid.
+fn missing_bytes(left: &[u8], right: &[u8]) -> usize {
+    let byte_set =
+        |bytes: &[u8]| bytes.iter().filter(|byte| byte.is_ascii()).fold(0u128, |set, &byte| set | (1u128 << byte));
+    let count_missing = |bytes: &[u8], other: u128| {
+        bytes.iter().filter(|byte| byte.is_ascii() && other & (1u128 << **byte) == 0).count()
+    };
+    count_missing(left, byte_set(right)).max(count_missing(right, byte_set(left)))
 }
 
 /// Edit distance with adjacent transpositions (optimal string alignment).
@@ -601,6 +620,40 @@ mod tests {
         assert_eq!(bounded_distance("abc", "abcdef", 2), None);
         for (left, right) in [("docusign", "docusing"), ("amazon", "arnazon"), ("netflix", "netfl1x")] {
             assert_eq!(bounded_distance(left, right, 3), Some(damerau_levenshtein(left, right)));
+        }
+    }
+
+    #[test]
+    fn bounded_distance_matches_full_distance() {
+        let labels = [
+            "paypal",
+            "paypa1",
+            "pyapal",
+            "paypall",
+            "apple",
+            "appel",
+            "aple",
+            "microsoft",
+            "micr0soft",
+            "rnicrosoft",
+            "facebook",
+            "faceb00k",
+            "docusign",
+            "xn--pypal-4ve",
+            "a-b_c",
+            "abc",
+            "cba",
+            "bca",
+            "",
+        ];
+        for left in labels {
+            for right in labels {
+                let distance = damerau_levenshtein(left, right);
+                for max in 0..=2 {
+                    let expected = (distance <= max && left.len().abs_diff(right.len()) <= max).then_some(distance);
+                    assert_eq!(bounded_distance(left, right, max), expected, "{left:?} {right:?} {max}");
+                }
+            }
         }
     }
 

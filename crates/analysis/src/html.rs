@@ -84,7 +84,7 @@ impl Sink for State {
         push_collapsed(&mut self.output.text, &decode_entities(text));
         // Separate text nodes, so that `<td>a</td><td>b</td>` does not read
         // as one word.
-        push_collapsed(&mut self.output.text, " ");
+        push_space(&mut self.output.text);
     }
 
     fn raw_text(&mut self, element: &str, text: &str) {
@@ -297,12 +297,27 @@ fn push_collapsed(buffer: &mut String, text: &str) {
     }
 }
 
+/// Appends one space unless the buffer is empty or already ends in one,
+/// which is what [`push_collapsed`] does with a text of white space.
+fn push_space(buffer: &mut String) {
+    if !(buffer.is_empty() || buffer.ends_with(' ')) {
+        buffer.push(' ');
+    }
+}
+
 /// Appends like [`push_collapsed`], a byte at a time, for ASCII text. The
 /// white space bytes are the ASCII characters that `char::is_whitespace`
 /// accepts.
 fn push_collapsed_ascii(buffer: &mut String, text: &str) {
     let is_space = |byte: u8| matches!(byte, b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r' | b' ');
     let bytes = text.as_bytes();
+    // Text between tags is often only line breaks and indentation.
+    if bytes.iter().all(|&byte| is_space(byte)) {
+        if !bytes.is_empty() {
+            push_space(buffer);
+        }
+        return;
+    }
     let mut pending_space =
         !(buffer.is_empty() || buffer.ends_with(' ')) && bytes.first().is_some_and(|&byte| is_space(byte));
     let mut word_start = None;
@@ -516,10 +531,28 @@ mod tests {
 
     #[test]
     fn ascii_collapse_matches_unicode_collapse() {
-        let texts =
-            ["", " ", "  ", "a", " a", "a ", " a ", "a  b", "\t\na\x0B\x0Cb\r ", "one two  three", "x\x0B", "\x0Bx"];
+        let texts = [
+            "",
+            " ",
+            "  ",
+            "\r\n\t\t",
+            "a",
+            " a",
+            "a ",
+            " a ",
+            "a  b",
+            "\t\na\x0B\x0Cb\r ",
+            "one two  three",
+            "x\x0B",
+            "\x0Bx",
+        ];
         let buffers = ["", "start", "start ", "start\n"];
         for buffer in buffers {
+            let mut spaced = buffer.to_string();
+            push_space(&mut spaced);
+            let mut collapsed = buffer.to_string();
+            push_collapsed_unicode(&mut collapsed, " ");
+            assert_eq!(spaced, collapsed, "{buffer:?} + space");
             for text in texts {
                 let mut ascii = buffer.to_string();
                 push_collapsed_ascii(&mut ascii, text);

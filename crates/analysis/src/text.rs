@@ -56,6 +56,11 @@ pub(crate) struct Phone {
 /// Finds telephone numbers.
 pub(crate) fn find_phones(text: &str) -> Vec<Phone> {
     let mut phones: Vec<Phone> = Vec::new();
+    // Every number kept has 10 digits or more, so text with fewer digits
+    // needs no regex search.
+    if text.bytes().filter(u8::is_ascii_digit).nth(9).is_none() {
+        return phones;
+    }
     for found in NANP_PHONE.find_iter(text).chain(INTERNATIONAL_PHONE.find_iter(text)) {
         let raw = found.as_str().trim();
         let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
@@ -110,6 +115,7 @@ mod tests {
         let normalized: Vec<&str> = phones.iter().map(|phone| phone.normalized.as_str()).collect();
         assert_eq!(normalized, vec!["+18885550142", "18005550199"]);
         assert!(phones.iter().all(|phone| phone.toll_free));
+        assert!(find_phones("Call 555-0142 or +1 555").is_empty());
         let international = find_phones("Ring +44 20 7946 0958 today");
         assert_eq!(international.len(), 1);
         assert_eq!(international[0].normalized, "+442079460958");

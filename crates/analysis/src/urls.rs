@@ -8,6 +8,7 @@
 //! Microsoft, not at the attacker), and computes the indicators of the
 //! effective target.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use base64::Engine;
@@ -60,9 +61,8 @@ impl UrlCollector {
     /// of an accepted scheme or the limit is reached.
     pub fn add(&mut self, raw: &str, kind: UrlSourceKind, location: Option<&str>, base: Option<&Url>) -> Option<usize> {
         let url = parse(raw, base)?;
-        let key = url.as_str().to_string();
         let source = UrlSource { kind, location: location.map(str::to_string) };
-        if let Some(&index) = self.index.get(&key) {
+        if let Some(&index) = self.index.get(url.as_str()) {
             let entry = &mut self.entries[index];
             if !entry.sources.contains(&source) {
                 entry.sources.push(source);
@@ -73,6 +73,7 @@ impl UrlCollector {
             self.limit_hit = true;
             return None;
         }
+        let key = url.as_str().to_string();
         self.entries.push(Entry {
             url,
             raw: truncate(raw.trim(), MAX_RAW_LENGTH),
@@ -106,15 +107,21 @@ impl UrlCollector {
 /// attackers use to start programs); `www.` text gets `http://`.
 pub(crate) fn parse(raw: &str, base: Option<&Url>) -> Option<Url> {
     let trimmed = raw.trim().trim_matches(|c| c == '<' || c == '>' || c == '"' || c == '\'');
-    let cleaned: String = trimmed.chars().take(MAX_URL_LENGTH).filter(|c| !matches!(c, '\r' | '\n' | '\t')).collect();
+    // A URL within the length limit and on one line is used without a copy.
+    // Others are cut to the limit and copied without line breaks and tabs.
+    let cleaned: Cow<'_, str> =
+        if trimmed.len() <= MAX_URL_LENGTH && memchr::memchr3(b'\r', b'\n', b'\t', trimmed.as_bytes()).is_none() {
+            Cow::Borrowed(trimmed)
+        } else {
+            Cow::Owned(trimmed.chars().take(MAX_URL_LENGTH).filter(|c| !matches!(c, '\r' | '\n' | '\t')).collect())
+        };
     if cleaned.is_empty() {
         return None;
     }
-    let lower_start = cleaned.get(..cleaned.len().min(16)).unwrap_or(&cleaned).to_ascii_lowercase();
-    let candidate = if lower_start.starts_with("www.") {
-        format!("http://{cleaned}")
+    let candidate = if cleaned.as_bytes().get(..4).is_some_and(|start| start.eq_ignore_ascii_case(b"www.")) {
+        Cow::Owned(format!("http://{cleaned}"))
     } else if cleaned.starts_with("//") {
-        format!("https:{cleaned}")
+        Cow::Owned(format!("https:{cleaned}"))
     } else {
         cleaned
     };
@@ -481,6 +488,10 @@ mod tests {
         assert!(parse("search-ms:query=invoice&crumb=location:\\\\attacker.example\\share", None).is_some());
         assert_eq!(parse("www.example.net/x", None).expect("www").as_str(), "http://www.example.net/x");
         assert!(parse("/relative/path", None).is_none());
+        assert_eq!(parse("WWW.example.net", None).expect("www").as_str(), "http://www.example.net/");
+        assert_eq!(parse("//cdn.example.net/a", None).expect("scheme-relative").as_str(), "https://cdn.example.net/a");
+        let folded = parse("<https://example.net/long\r\n\tpath>", None).expect("folded");
+        assert_eq!(folded.as_str(), "https://example.net/longpath");
         let base = Url::parse("https://base.example/dir/").expect("base");
         assert_eq!(parse("page.html", Some(&base)).expect("relative").as_str(), "https://base.example/dir/page.html");
     }
