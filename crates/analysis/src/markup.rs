@@ -17,6 +17,8 @@
 //! at `<`, quotes and tag ends, and is tested against `lol_html` for the
 //! links it finds.
 
+use std::collections::HashSet;
+
 use memchr::memchr;
 
 /// One attribute of a start tag, as written (entities not decoded).
@@ -43,8 +45,15 @@ pub(crate) trait Sink {
 /// input whatever it contains.
 pub(crate) fn tokenize(html: &str, sink: &mut impl Sink) {
     let bytes = html.as_bytes();
-    let mut tokenizer =
-        Tokenizer { html, bytes, position: 0, text_start: 0, name: String::new(), attributes: Vec::new() };
+    let mut tokenizer = Tokenizer {
+        html,
+        bytes,
+        position: 0,
+        text_start: 0,
+        name: String::new(),
+        attributes: Vec::new(),
+        attribute_names: HashSet::new(),
+    };
     tokenizer.run(sink);
 }
 
@@ -55,7 +64,15 @@ struct Tokenizer<'a> {
     text_start: usize,
     name: String,
     attributes: Vec<Attribute<'a>>,
+    /// Lower-case names of the current tag's attributes, filled only once
+    /// the tag has [`LINEAR_ATTRIBUTE_CHECK`] of them.
+    attribute_names: HashSet<String>,
 }
+
+/// Attributes per tag up to which a repeated name is found by comparing
+/// with each kept one. A hostile tag with many thousands of attributes
+/// would make that quadratic, so larger tags use a set of names.
+const LINEAR_ATTRIBUTE_CHECK: usize = 32;
 
 fn is_space(byte: u8) -> bool {
     matches!(byte, b'\t' | b'\n' | b'\x0C' | b'\r' | b' ')
@@ -153,6 +170,7 @@ impl<'a> Tokenizer<'a> {
         let name_end = self.name_end(open + 1);
         self.set_name(open + 1, name_end);
         self.attributes.clear();
+        self.attribute_names.clear();
         let Some(tag_end) = self.attributes(name_end) else {
             // End of input inside a tag: the tag is dropped.
             self.position = self.bytes.len();
@@ -221,10 +239,23 @@ impl<'a> Tokenizer<'a> {
                     }
                 }
             }
-            if !self.attributes.iter().any(|known| known.name.eq_ignore_ascii_case(name)) {
+            if self.is_new_attribute(name) {
                 self.attributes.push(Attribute { name, value });
             }
         }
+    }
+
+    /// Returns whether the current tag has no attribute named `name` yet;
+    /// the first of repeated attributes counts, as in HTML.
+    fn is_new_attribute(&mut self, name: &str) -> bool {
+        if self.attributes.len() < LINEAR_ATTRIBUTE_CHECK {
+            return !self.attributes.iter().any(|known| known.name.eq_ignore_ascii_case(name));
+        }
+        if self.attribute_names.is_empty() {
+            let names = self.attributes.iter().map(|known| known.name.to_ascii_lowercase());
+            self.attribute_names.extend(names);
+        }
+        self.attribute_names.insert(name.to_ascii_lowercase())
     }
 
     /// Content up to `</name` followed by white space, `/` or `>`.
@@ -300,6 +331,22 @@ mod tests {
             events("<A HREF=https://x.example/a?b=1 class='c d' title=\"a>b\" disabled>Go</a>"),
             vec!["<a HREF=https://x.example/a?b=1 class=c d title=a>b disabled=>", "text:Go", "</a>"]
         );
+    }
+
+    #[test]
+    fn repeated_attributes_keep_first() {
+        // Past the linear check the names go through a set: the first of a
+        // repeated name still wins, whatever its case.
+        let filler: String = (0..200).map(|index| format!(" data-{index}=x")).collect();
+        let html = format!("<a href=https://first.example{filler} HREF=https://second.example data-7=y>go</a>");
+
+        let events = events(&html);
+        let tag = &events[0];
+
+        assert!(tag.contains("href=https://first.example"), "{tag}");
+        assert!(!tag.contains("second.example"), "{tag}");
+        assert_eq!(tag.matches("data-7=").count(), 1, "{tag}");
+        assert_eq!(tag.matches(" data-").count(), 200, "{tag}");
     }
 
     #[test]
