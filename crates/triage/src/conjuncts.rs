@@ -20,6 +20,7 @@ use cel::common::value::{BuiltinRef, Val};
 use cel::{Context, Env, IdedExpr, ParseErrors, Program, Value};
 
 use crate::direct::{self, Node, Roots};
+use crate::values::{NO_NAME, Names, SharedMap};
 
 /// The conjuncts of one expression.
 #[derive(Debug)]
@@ -80,7 +81,8 @@ impl Collections {
 impl Conjuncts {
     /// Splits `text`, compiled as `whole`, into its top-level conjuncts.
     /// An expression that is no conjunction, or whose split does not match
-    /// its syntax tree, stays one part.
+    /// its syntax tree, stays one part. `names` numbers the field names for
+    /// direct evaluation.
     ///
     /// # Errors
     ///
@@ -90,6 +92,7 @@ impl Conjuncts {
         text: &str,
         whole: &Program,
         collections: &mut Collections,
+        names: &Names,
     ) -> Result<Conjuncts, ParseErrors> {
         let pieces = split_text(text);
         let leaves = count_conjuncts(whole.expression());
@@ -106,7 +109,7 @@ impl Conjuncts {
             .into_iter()
             .map(|program| {
                 let cost = cost_of(program.expression(), collections);
-                let direct = match Node::compile(program.expression()) {
+                let direct = match Node::compile(program.expression(), names) {
                     Node::Unsupported => None,
                     node => Some(node),
                 };
@@ -296,7 +299,10 @@ fn select_path(expression: &IdedExpr) -> Option<(&str, Vec<&str>)> {
 fn size_at(root: &dyn Val, path: &[String]) -> Option<usize> {
     let mut value = root;
     for field in path {
-        value = direct::select(value, field)?;
+        value = direct::select(value, NO_NAME, field)?;
+    }
+    if let Some(map) = value.downcast_ref::<SharedMap>() {
+        return Some(map.len());
     }
     match value.as_builtin() {
         BuiltinRef::List(list) => Some(list.inner().len()),
@@ -333,7 +339,7 @@ mod tests {
         let text = "message.urls.exists(u, u == 'a') && message.flag";
         let whole = env.compile(text).expect("compiles");
         let mut collections = Collections::default();
-        let conjuncts = Conjuncts::new(&env, text, &whole, &mut collections).expect("splits");
+        let conjuncts = Conjuncts::new(&env, text, &whole, &mut collections, &Names::default()).expect("splits");
         assert_eq!(conjuncts.parts.len(), 2);
         assert_eq!(conjuncts.parts[0].cost, Cost::Exists(0));
         assert_eq!(conjuncts.parts[1].cost, Cost::Flat);

@@ -5,9 +5,10 @@
 //! item of `exists`: each item is bound in a new string-keyed scope, and
 //! each field access joins its dotted name and looks it up scope by scope.
 //! Rules mostly test fields of each URL, domain, attachment or cue, so
-//! [`Node`] covers that subset: field paths, literals, `!`, `&&`, `||`,
-//! `==`, `!=`, `in`, the string methods `startsWith`, `contains`,
-//! `replace` and `matches`, and `exists` and `all` over lists.
+//! [`Node`] covers that subset: field paths, literals, lists of literals,
+//! `!`, `&&`, `||`, `==`, `!=`, `<`, `<=`, `>`, `>=`, `in`, `size` of lists
+//! and maps, the string methods `startsWith`, `contains`, `replace` and
+//! `matches`, and `exists` and `all` over lists.
 //!
 //! Methods are those of the rules' environment (see
 //! [`crate::rules::environment`]): `replace` of the strings extension and
@@ -19,28 +20,39 @@
 //! runs the interpreter instead, so a rule's outcome never depends on
 //! which of the two ran.
 
+use std::cmp::Ordering;
+
 use cel::common::ast::{Expr, LiteralValue, operators};
-use cel::common::types::{CelBool, CelString};
+use cel::common::types::{CelBool, CelInt, CelString};
 use cel::common::value::{BuiltinRef, CowVal, Val};
 use cel::{Context, IdedExpr};
 
 use crate::rules::regex_is_match;
+use crate::values::{NO_NAME, Names, SharedMap};
 
 /// An expression compiled for direct evaluation.
 #[derive(Debug)]
 pub(crate) enum Node {
     Literal(LiteralValue),
-    /// A variable followed by field selections: `u.flags.macros`.
+    /// A list of literals, such as `['fail', 'softfail']`, which
+    /// only `in` reads.
+    List(Vec<LiteralValue>),
+    /// A variable followed by field selections: `u.flags.macros`, each
+    /// field with its number in [`Names`].
     Path {
         variable: String,
-        fields: Vec<String>,
+        fields: Vec<(u32, String)>,
     },
     Not(Box<Node>),
     And(Box<Node>, Box<Node>),
     Or(Box<Node>, Box<Node>),
     Equals(Box<Node>, Box<Node>),
     NotEquals(Box<Node>, Box<Node>),
+    /// `left < right` or one of the other orderings, named by [`Comparison`].
+    Compare(Comparison, Box<Node>, Box<Node>),
     In(Box<Node>, Box<Node>),
+    /// `size(x)` or `x.size()` of a list or a map.
+    Size(Box<Node>),
     /// A string method with string arguments.
     Method {
         method: Method,
@@ -67,10 +79,30 @@ pub(crate) enum Method {
     Replace,
 }
 
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Comparison {
+    Less,
+    LessEquals,
+    Greater,
+    GreaterEquals,
+}
+
+impl Comparison {
+    fn holds(self, order: Ordering) -> bool {
+        match self {
+            Comparison::Less => order == Ordering::Less,
+            Comparison::LessEquals => order != Ordering::Greater,
+            Comparison::Greater => order == Ordering::Greater,
+            Comparison::GreaterEquals => order != Ordering::Less,
+        }
+    }
+}
+
 /// A value during evaluation: borrowed from the CEL values or the
 /// expression, or made by an operator.
 enum Output<'a> {
     Bool(bool),
+    Int(i64),
     Text(String),
     Value(&'a dyn Val),
 }
@@ -95,22 +127,24 @@ impl<'a> Roots<'a> {
 }
 
 impl Node {
-    /// Compiles `expression`. The result is [`Node::Unsupported`] where
-    /// no part of it can be evaluated directly.
-    pub(crate) fn compile(expression: &IdedExpr) -> Node {
+    /// Compiles `expression`, with the field numbers of `names`. The result
+    /// is [`Node::Unsupported`] where no part of it can be evaluated
+    /// directly.
+    pub(crate) fn compile(expression: &IdedExpr, names: &Names) -> Node {
         match &expression.expr {
             Expr::Literal(literal) => Node::Literal(literal.clone()),
             Expr::Ident(name) => Node::Path { variable: name.clone(), fields: Vec::new() },
-            Expr::Select(select) if !select.test => match Node::compile(&select.operand) {
+            Expr::Select(select) if !select.test => match Node::compile(&select.operand, names) {
                 Node::Path { variable, mut fields } => {
-                    fields.push(select.field.clone());
+                    let number = names.number(&select.field).unwrap_or(NO_NAME);
+                    fields.push((number, select.field.clone()));
                     Node::Path { variable, fields }
                 }
                 _ => Node::Unsupported,
             },
             Expr::Call(call) => {
                 let arguments = &call.args;
-                let node = |index: usize| Box::new(Node::compile(&arguments[index]));
+                let node = |index: usize| Box::new(Node::compile(&arguments[index], names));
                 match (call.target.as_deref(), call.func_name.as_str(), arguments.len()) {
                     (None, operators::LOGICAL_NOT, 1) => Node::Not(node(0)),
                     (None, operators::LOGICAL_AND, 2) => Node::And(node(0), node(1)),
@@ -118,6 +152,12 @@ impl Node {
                     (None, operators::EQUALS, 2) => Node::Equals(node(0), node(1)),
                     (None, operators::NOT_EQUALS, 2) => Node::NotEquals(node(0), node(1)),
                     (None, operators::IN, 2) => Node::In(node(0), node(1)),
+                    (None, operators::LESS, 2) => Node::Compare(Comparison::Less, node(0), node(1)),
+                    (None, operators::LESS_EQUALS, 2) => Node::Compare(Comparison::LessEquals, node(0), node(1)),
+                    (None, operators::GREATER, 2) => Node::Compare(Comparison::Greater, node(0), node(1)),
+                    (None, operators::GREATER_EQUALS, 2) => Node::Compare(Comparison::GreaterEquals, node(0), node(1)),
+                    (None, "size", 1) => Node::Size(node(0)),
+                    (Some(target), "size", 0) => Node::Size(Box::new(Node::compile(target, names))),
                     (Some(target), name, count) => {
                         let method = match (name, count) {
                             ("startsWith", 1) => Method::StartsWith,
@@ -128,12 +168,22 @@ impl Node {
                         };
                         Node::Method {
                             method,
-                            target: Box::new(Node::compile(target)),
-                            arguments: arguments.iter().map(Node::compile).collect(),
+                            target: Box::new(Node::compile(target, names)),
+                            arguments: arguments.iter().map(|argument| Node::compile(argument, names)).collect(),
                         }
                     }
                     _ => Node::Unsupported,
                 }
+            }
+            Expr::List(list) if list.optional_indices.is_empty() => {
+                let mut literals = Vec::with_capacity(list.elements.len());
+                for element in &list.elements {
+                    let Expr::Literal(literal) = &element.expr else {
+                        return Node::Unsupported;
+                    };
+                    literals.push(literal.clone());
+                }
+                Node::List(literals)
             }
             Expr::Comprehension(comprehension) => {
                 let accumulator = comprehension.accu_var.as_str();
@@ -159,9 +209,9 @@ impl Node {
                     return Node::Unsupported;
                 }
                 Node::Quantifier {
-                    range: Box::new(Node::compile(&comprehension.iter_range)),
+                    range: Box::new(Node::compile(&comprehension.iter_range, names)),
                     variable: comprehension.iter_var.clone(),
-                    body: Box::new(Node::compile(body)),
+                    body: Box::new(Node::compile(body, names)),
                     all,
                 }
             }
@@ -189,8 +239,8 @@ impl Node {
                     .find(|(name, _)| name == variable)
                     .map(|(_, value)| *value)
                     .or_else(|| roots.get(variable))?;
-                for field in fields {
-                    value = select(value, field)?;
+                for (number, field) in fields {
+                    value = select(value, *number, field)?;
                 }
                 Some(Output::Value(value))
             }
@@ -217,6 +267,22 @@ impl Node {
                 let (left, right) = (left.value(roots, scope)?, right.value(roots, scope)?);
                 Some(Output::Bool(!with_val(&left, |left| with_val(&right, |right| left.equals(right)))))
             }
+            Node::Compare(comparison, left, right) => {
+                let (left, right) = (left.value(roots, scope)?, right.value(roots, scope)?);
+                // The interpreter orders values by the left operand's
+                // comparer, which fails for values of unrelated types.
+                let order = with_val(&left, |left| with_val(&right, |right| left.as_comparer()?.compare(right).ok()))?;
+                Some(Output::Bool(comparison.holds(order)))
+            }
+            Node::In(item, container) if matches!(**container, Node::List(_)) => {
+                let Node::List(literals) = &**container else {
+                    return None;
+                };
+                let item = item.value(roots, scope)?;
+                // As a list's `contains`: each element's `equals`, in order.
+                let found = with_val(&item, |item| literals.iter().any(|literal| literal.to_val().equals(item)));
+                Some(Output::Bool(found))
+            }
             Node::In(item, container) => {
                 let item = item.value(roots, scope)?;
                 let Output::Value(container) = container.value(roots, scope)? else {
@@ -224,6 +290,20 @@ impl Node {
                 };
                 let found = with_val(&item, |item| container.as_container()?.contains(item).ok())?;
                 Some(Output::Bool(found))
+            }
+            Node::Size(operand) => {
+                let Output::Value(value) = operand.value(roots, scope)? else {
+                    return None;
+                };
+                // `size` has overloads for other types (strings, bytes). Only
+                // lists and maps are taken here, whose overloads return the
+                // count of the sizer.
+                let is_collection = value.downcast_ref::<SharedMap>().is_some()
+                    || matches!(value.as_builtin(), BuiltinRef::List(_) | BuiltinRef::Map(_));
+                if !is_collection {
+                    return None;
+                }
+                Some(Output::Int(*value.as_sizer()?.size().inner()))
             }
             Node::Method { method, target, arguments } => {
                 let target = target.value(roots, scope)?;
@@ -260,14 +340,18 @@ impl Node {
                 }
                 Some(Output::Bool(*all))
             }
-            Node::Unsupported => None,
+            Node::List(_) | Node::Unsupported => None,
         }
     }
 }
 
 /// Returns the field `name` of a map, borrowed, or `None` where CEL fails
-/// (no map, no such key) or would hand out a copy.
-pub(crate) fn select<'a>(value: &'a dyn Val, name: &str) -> Option<&'a dyn Val> {
+/// (no map, no such key) or would hand out a copy. `number` is the number
+/// of `name` in [`Names`], or [`NO_NAME`] to compare by string.
+pub(crate) fn select<'a>(value: &'a dyn Val, number: u32, name: &str) -> Option<&'a dyn Val> {
+    if let Some(map) = value.downcast_ref::<SharedMap>() {
+        return map.field(number, name);
+    }
     if !matches!(value.as_builtin(), BuiltinRef::Map(_)) {
         return None;
     }
@@ -281,7 +365,7 @@ fn boolean(output: &Output<'_>) -> Option<bool> {
     match output {
         Output::Bool(value) => Some(*value),
         Output::Value(value) => value.downcast_ref::<CelBool>().map(|value| *value.inner()),
-        Output::Text(_) => None,
+        Output::Int(_) | Output::Text(_) => None,
     }
 }
 
@@ -289,7 +373,7 @@ fn text<'o>(output: &'o Output<'_>) -> Option<&'o str> {
     match output {
         Output::Text(text) => Some(text),
         Output::Value(value) => value.downcast_ref::<CelString>().map(|text| text.inner()),
-        Output::Bool(_) => None,
+        Output::Bool(_) | Output::Int(_) => None,
     }
 }
 
@@ -298,6 +382,7 @@ fn text<'o>(output: &'o Output<'_>) -> Option<&'o str> {
 fn with_val<R>(output: &Output<'_>, action: impl FnOnce(&dyn Val) -> R) -> R {
     match output {
         Output::Bool(value) => action(&CelBool::from(*value)),
+        Output::Int(value) => action(&CelInt::from(*value)),
         Output::Text(text) => action(&CelString::from(text.as_str())),
         Output::Value(value) => action(*value),
     }
@@ -309,16 +394,33 @@ mod tests {
     use cel::Value;
     use std::sync::Arc;
 
-    /// Evaluates `expression` both ways over `message`, with the functions
-    /// rules have.
+    /// Evaluates `expression` over `message` both ways, with the functions
+    /// rules have. Both run on the `cel` crate's maps and again on the
+    /// [`SharedMap`]s of the serializer, which must give the same results.
     fn both(expression: &str, message: serde_json::Value) -> (Option<bool>, Value) {
         let env = Arc::new(crate::rules::environment());
         let program = env.compile(expression).expect("compiles");
-        let mut context = Context::with_env(env);
-        context.add_variable_from_value("message", cel::to_value(message).expect("converts"));
+        // Every key of the message is a name, so that the serializer keeps
+        // all fields, as the conversion for the interpreter does.
+        let mut names = Names::default();
+        let text = format!("{expression} {message}");
+        for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+            names.insert(word);
+        }
+        let node = Node::compile(program.expression(), &names);
+
+        let mut context = Context::with_env(Arc::clone(&env));
+        context.add_variable_from_value("message", cel::to_value(&message).expect("converts"));
         let interpreted = program.execute(&context).unwrap_or(Value::Null);
-        let roots = Roots::of(&context);
-        (Node::compile(program.expression()).evaluate(&roots), interpreted)
+        let direct = node.evaluate(&Roots::of(&context));
+
+        let mut shared = Context::with_env(env);
+        let serialized = crate::values::serialize(&message, &names).expect("serializes");
+        shared.add_variable_as_val("message", serialized);
+        let interpreted_shared = program.execute(&shared).unwrap_or(Value::Null);
+        assert_eq!(interpreted_shared, interpreted, "{expression}: interpreter on shared maps");
+        assert_eq!(node.evaluate(&Roots::of(&shared)), direct, "{expression}: direct evaluation on shared maps");
+        (direct, interpreted)
     }
 
     #[test]
@@ -332,6 +434,7 @@ mod tests {
             ],
             "roles": ["from", "url"],
             "count": 3,
+            "flags": {"ip": true, "header.d": "example.net"},
         });
         let cases = [
             "message.urls.exists(u, u.ip)",
@@ -345,6 +448,18 @@ mod tests {
             "message.urls.exists(u, u.missing)",
             "message.urls.exists(u, u.host.startsWith('a'))",
             "message.count == 3",
+            "'ip' in message.flags && !('dkim' in message.flags)",
+            "message.flags.ip == true && message.flags != null",
+            "message.urls.exists(u, u.deceptive == {'shown': 'b.example'})",
+            "size(message.urls) > 1 && size(message.urls) <= 2 && message.urls.size() == 2",
+            "size(message.flags) >= 1 && size(message.roles) < 3",
+            "message.count > 2 && message.count >= 3 && 1 < message.count",
+            "message.count > 2.5",
+            "message.count < 'x'",
+            "size(message.urls[0].scheme) == 5",
+            "message.urls.exists(u, u.scheme in ['http', 'ms-msdt'] && !(u.scheme in ['https', 1, null]))",
+            "message.urls.exists(u, size(u.sources) > 1)",
+            "3 in [1, 2u, 3.0]",
         ];
         for expression in cases {
             let (direct, interpreted) = both(expression, message.clone());

@@ -135,11 +135,11 @@ impl Features {
     /// Outside a naming pass the hashes are chained, because FNV-1a reads
     /// its input in order. The hash of `prefix:` is computed once, and the
     /// hash of a pair continues from the hash of its first word's feature.
+    /// A naming pass lowercases only the words of requested features.
     fn words(&mut self, prefix: &str, text: &str) {
         let prefix_hash = prefix_hash(prefix);
         let mut previous_hash = None;
-        let mut previous = String::new();
-        let mut word = String::new();
+        let mut previous: Option<&str> = None;
         for found in text
             .split(|c: char| !c.is_alphanumeric())
             .filter(|word| (2..=24).contains(&word.chars().count()) && !word.bytes().all(|byte| byte.is_ascii_digit()))
@@ -148,27 +148,30 @@ impl Features {
             if self.named_all() {
                 break;
             }
-            word.clear();
-            if found.is_ascii() {
-                word.push_str(found);
-                word.make_ascii_lowercase();
-            } else {
-                word.push_str(&found.to_lowercase());
-            }
-            if self.naming.is_none() {
-                let word_hash = fnv1a(prefix_hash, word.as_bytes());
+            let Some(naming) = &self.naming else {
+                let (word_hash, pair_hash) = word_hashes(prefix_hash, previous_hash, found);
                 self.push_hash(word_hash);
-                if let Some(previous_hash) = previous_hash {
-                    self.push_hash(fnv1a(fnv1a(previous_hash, b" "), word.as_bytes()));
+                if let Some(pair_hash) = pair_hash {
+                    self.push_hash(pair_hash);
                 }
                 previous_hash = Some(word_hash);
                 continue;
+            };
+            let position = self.position;
+            let requested = naming
+                .targets
+                .iter()
+                .any(|&(target, _)| target == position || (previous.is_some() && target == position + 1));
+            if requested {
+                let word = lowercase(found);
+                self.add2(prefix, &word);
+                if let Some(previous) = previous {
+                    self.add_parts(prefix, &[&lowercase(previous), &word]);
+                }
+            } else {
+                self.position += 1 + usize::from(previous.is_some());
             }
-            self.add2(prefix, &word);
-            if !previous.is_empty() {
-                self.add_parts(prefix, &[&previous, &word]);
-            }
-            std::mem::swap(&mut previous, &mut word);
+            previous = Some(found);
         }
     }
 
@@ -291,6 +294,36 @@ fn content(features: &mut Features, message: &MessageAnalysis) {
     features.count("text_length_hundreds", message.body.text_length / 100);
 }
 
+fn lowercase(word: &str) -> String {
+    if word.is_ascii() { word.to_ascii_lowercase() } else { word.to_lowercase() }
+}
+
+/// Returns the hashes of the lowercased `word`'s feature, continued from
+/// `prefix_hash`, and of its pair feature, continued from `previous_hash`
+/// and a space, when there is a previous word. An ASCII word is hashed in
+/// one pass without a lowercased copy.
+fn word_hashes(prefix_hash: u64, previous_hash: Option<u64>, word: &str) -> (u64, Option<u64>) {
+    if !word.is_ascii() {
+        let word = word.to_lowercase();
+        let pair_hash = previous_hash.map(|hash| fnv1a(fnv1a(hash, b" "), word.as_bytes()));
+        return (fnv1a(prefix_hash, word.as_bytes()), pair_hash);
+    }
+    let mut word_hash = prefix_hash;
+    let Some(previous_hash) = previous_hash else {
+        for &byte in word.as_bytes() {
+            word_hash = fnv1a_byte(word_hash, byte.to_ascii_lowercase());
+        }
+        return (word_hash, None);
+    };
+    let mut pair_hash = fnv1a(previous_hash, b" ");
+    for &byte in word.as_bytes() {
+        let byte = byte.to_ascii_lowercase();
+        word_hash = fnv1a_byte(word_hash, byte);
+        pair_hash = fnv1a_byte(pair_hash, byte);
+    }
+    (word_hash, Some(pair_hash))
+}
+
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
@@ -303,10 +336,13 @@ fn prefix_hash(prefix: &str) -> u64 {
 /// needs; `std`'s hasher is not.
 fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
     for &byte in bytes {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(FNV_PRIME);
+        hash = fnv1a_byte(hash, byte);
     }
     hash
+}
+
+fn fnv1a_byte(hash: u64, byte: u8) -> u64 {
+    (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME)
 }
 
 #[cfg(test)]
@@ -337,6 +373,24 @@ mod tests {
             assert_eq!((fnv1a(FNV_OFFSET, hashed.as_bytes()) % BUCKETS as u64) as u32, *bucket, "{name}");
         }
         assert!(names_of(&records[0], &features, &[]).is_empty());
+    }
+
+    /// The one-pass hashes must equal hashing the lowercased text of each
+    /// feature, as the model was trained on.
+    #[test]
+    fn word_hashes_match_feature_text() {
+        let prefix = prefix_hash("body");
+        for (previous, word) in
+            [(None, "Verify"), (Some("your"), "ACCOUNT"), (Some("größe"), "ÄRGER"), (None, "İstanbul")]
+        {
+            let lower = word.to_lowercase();
+            let previous_hash = previous.map(|previous: &str| fnv1a(prefix, previous.to_lowercase().as_bytes()));
+            let (word_hash, pair_hash) = word_hashes(prefix, previous_hash, word);
+            assert_eq!(word_hash, fnv1a(FNV_OFFSET, format!("body:{lower}").as_bytes()), "{word}");
+            let expected_pair = previous
+                .map(|previous| fnv1a(FNV_OFFSET, format!("body:{} {lower}", previous.to_lowercase()).as_bytes()));
+            assert_eq!(pair_hash, expected_pair, "{word}");
+        }
     }
 
     #[test]

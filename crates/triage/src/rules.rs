@@ -37,7 +37,7 @@
 //! built-in rule has one.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -49,7 +49,7 @@ use regex::Regex;
 
 use crate::conjuncts::{Collections, Conjuncts};
 use crate::direct::Roots;
-use crate::values;
+use crate::values::{self, Names};
 use serde::Deserialize;
 
 /// A rule as written in a rule file.
@@ -183,7 +183,7 @@ pub struct RuleSet {
     /// Every word the expressions contain: the only field names a rule can
     /// read. Fields of the analysis named otherwise are left out of what
     /// rules see, because CEL copies each list item a macro visits.
-    names: HashSet<String>,
+    names: Names,
     /// The collections that `exists` conjuncts iterate, sized once per
     /// message.
     collections: Collections,
@@ -235,16 +235,18 @@ impl RuleSet {
     pub fn from_sources(sources: &[(String, String)]) -> Result<Self, RuleError> {
         let env = Arc::new(environment());
         let mut rules: Vec<Rule> = Vec::new();
-        let mut names = HashSet::new();
+        let mut names = Names::default();
         let mut collections = Collections::default();
         for (path, text) in sources {
             let file: RuleFile = toml::from_str(text)
                 .map_err(|error| RuleError::Syntax { path: path.clone(), reason: error.to_string() })?;
             for source in file.rule {
                 for text in std::iter::once(&source.expression).chain(source.locations.as_ref()) {
-                    names.extend(expression_words(text.get_ref()));
+                    for word in expression_words(text.get_ref()) {
+                        names.insert(word);
+                    }
                 }
-                let rule = compile(&env, &mut collections, path, text, source)?;
+                let rule = compile(&env, &mut collections, &names, path, text, source)?;
                 if let Some(existing) = rules.iter().find(|existing| existing.id == rule.id) {
                     return Err(RuleError::Duplicate {
                         id: rule.id,
@@ -263,7 +265,7 @@ impl RuleSet {
     }
 
     #[cfg(test)]
-    pub(crate) fn names(&self) -> &HashSet<String> {
+    pub(crate) fn names(&self) -> &Names {
         &self.names
     }
 
@@ -329,8 +331,8 @@ type MessageAndReport = (Box<dyn Val>, Box<dyn Val>);
 /// Splits an expression into words (runs of letters, digits and `_`),
 /// which include every field name it selects and every string key it
 /// indexes by.
-fn expression_words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|word| !word.is_empty()).map(str::to_string)
+fn expression_words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_')).filter(|word| !word.is_empty())
 }
 
 /// The variables rules read: the analysis and the report, converted when
@@ -453,6 +455,7 @@ fn collect_strings(value: &Value, output: &mut Vec<String>) {
 fn compile(
     env: &Env,
     collections: &mut Collections,
+    names: &Names,
     path: &str,
     file_text: &str,
     source: RuleSource,
@@ -475,7 +478,7 @@ fn compile(
         first_line: first_content_line(file_text, text.span().start),
     };
     let expression = compile_expression(env, field("expression", &source.expression), source.expression.get_ref())?;
-    let conjuncts = Conjuncts::new(env, source.expression.get_ref(), &expression, collections)
+    let conjuncts = Conjuncts::new(env, source.expression.get_ref(), &expression, collections, names)
         .map_err(|errors| invalid(format!("expression does not compile: {errors}")))?;
     let locations = match &source.locations {
         Some(text) => Some(compile_expression(env, field("locations", text), text.get_ref())?),

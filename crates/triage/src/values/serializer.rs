@@ -6,52 +6,48 @@
 //! fields, and the same shared maps. A field that no rule names is skipped
 //! before it is built, so its strings and lists are never copied.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-
 use cel::SerializationError;
-use cel::common::types::{
-    CelBool, CelBytes, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
-};
+use cel::common::types::{CelBool, CelBytes, CelDouble, CelInt, CelList, CelMapKey, CelNull, CelString, CelUInt};
 use cel::common::value::Val;
 use serde::ser::{self, Serialize};
 
-use super::{DATA_MAPS, SharedMap, convert};
+use super::{DATA_MAPS, Entry, NO_NAME, Names, SharedMap, convert};
 
 type Result<T> = std::result::Result<T, SerializationError>;
 
 /// Serializes `value` into a CEL value without the map entries whose key is
 /// not in `names`, like [`super::to_val`] does for a converted value.
-pub(crate) fn to_val<T: Serialize + ?Sized>(value: &T, names: &HashSet<String>) -> Result<Box<dyn Val>> {
-    value.serialize(Serializer { names: Some(names) })
+pub(crate) fn to_val<T: Serialize + ?Sized>(value: &T, names: &Names) -> Result<Box<dyn Val>> {
+    value.serialize(Serializer { names, keep_all: false })
 }
 
-/// Builds one value. `names` is `None` inside [`DATA_MAPS`], where every
+/// Builds one value. `keep_all` is true inside [`DATA_MAPS`], where every
 /// key is kept.
 #[derive(Clone, Copy)]
 struct Serializer<'n> {
-    names: Option<&'n HashSet<String>>,
+    names: &'n Names,
+    keep_all: bool,
 }
 
 impl<'n> Serializer<'n> {
-    /// Returns the serializer for the value under `key`, or `None` when the
-    /// entry is left out.
-    fn entry(self, key: &CelMapKey<'static>) -> Option<Serializer<'n>> {
+    /// Returns the number of `key` in [`Names`] and the serializer for the
+    /// value under it, or `None` when the entry is left out.
+    fn entry(self, key: &CelMapKey<'static>) -> Option<(u32, Serializer<'n>)> {
         let CelMapKey::String(name) = key else {
-            return Some(self);
+            return Some((NO_NAME, self));
         };
         let name: &str = name.inner();
-        if self.names.is_some_and(|names| !names.contains(name)) {
+        let number = self.names.number(name);
+        if number.is_none() && !self.keep_all {
             return None;
         }
-        let names = if DATA_MAPS.contains(&name) { None } else { self.names };
-        Some(Serializer { names })
+        let keep_all = self.keep_all || DATA_MAPS.contains(&name);
+        Some((number.unwrap_or(NO_NAME), Serializer { names: self.names, keep_all }))
     }
 
-    /// Starts a map with room for `capacity` entries, so that filling it
-    /// does not grow the table again and again.
+    /// Starts a map with room for `capacity` entries.
     fn map(self, capacity: usize) -> MapBuilder<'n> {
-        MapBuilder { serializer: self, entries: HashMap::with_capacity(capacity), next: None }
+        MapBuilder { serializer: self, entries: Vec::with_capacity(capacity), next: None }
     }
 
     fn list(self, capacity: usize) -> ListBuilder<'n> {
@@ -157,7 +153,7 @@ impl<'n> ser::Serializer for Serializer<'n> {
     /// Goes through the `cel` crate's own conversion, which turns its
     /// timestamp and duration wrappers into CEL timestamps and durations.
     fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _name: &'static str, value: &T) -> Result<Self::Ok> {
-        Ok(convert(&cel::to_value(value)?, self.names))
+        Ok(convert(&cel::to_value(value)?, self.names, self.keep_all))
     }
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -191,7 +187,7 @@ impl<'n> ser::Serializer for Serializer<'n> {
         variant: &'static str,
         len: usize,
     ) -> Result<Self::SerializeTupleVariant> {
-        let inner = self.entry(&static_key(variant)).unwrap_or(self).list(len);
+        let inner = self.entry(&static_key(variant)).map_or(self, |(_, inner)| inner).list(len);
         Ok(VariantBuilder { outer: self, variant, inner })
     }
 
@@ -200,8 +196,8 @@ impl<'n> ser::Serializer for Serializer<'n> {
     }
 
     /// Reserves room for every field, although fields that no rule names
-    /// are left out, because filling a larger table costs fewer
-    /// instructions than growing a small one several times.
+    /// are left out, because that costs fewer instructions than growing
+    /// the list several times.
     fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Self::SerializeStruct> {
         Ok(self.map(len))
     }
@@ -213,7 +209,7 @@ impl<'n> ser::Serializer for Serializer<'n> {
         variant: &'static str,
         len: usize,
     ) -> Result<Self::SerializeStructVariant> {
-        let inner = self.entry(&static_key(variant)).unwrap_or(self).map(len);
+        let inner = self.entry(&static_key(variant)).map_or(self, |(_, inner)| inner).map(len);
         Ok(VariantBuilder { outer: self, variant, inner })
     }
 }
@@ -236,28 +232,39 @@ impl ListBuilder<'_> {
 
 pub(crate) struct MapBuilder<'n> {
     serializer: Serializer<'n>,
-    entries: HashMap<CelMapKey<'static>, Box<dyn Val>>,
+    entries: Vec<Entry>,
     /// The key given by `serialize_key`, waiting for its value.
     next: Option<CelMapKey<'static>>,
 }
 
 impl MapBuilder<'_> {
     /// Adds the entry under `key`, building its value with `build` unless
-    /// the key is left out.
+    /// the key is left out. The key must not be in the map yet.
     fn insert(
         &mut self,
         key: CelMapKey<'static>,
         build: impl FnOnce(Serializer<'_>) -> Result<Box<dyn Val>>,
     ) -> Result<()> {
-        if let Some(serializer) = self.serializer.entry(&key) {
+        if let Some((number, serializer)) = self.serializer.entry(&key) {
             let value = build(serializer)?;
-            self.entries.insert(key, value);
+            self.entries.push((number, key, value));
         }
         Ok(())
     }
 
+    /// Like [`MapBuilder::insert`], for a key that may repeat one given
+    /// before: the later value replaces the earlier one, as in a hash map.
+    fn replace(
+        &mut self,
+        key: CelMapKey<'static>,
+        build: impl FnOnce(Serializer<'_>) -> Result<Box<dyn Val>>,
+    ) -> Result<()> {
+        self.entries.retain(|(_, known, _)| *known != key);
+        self.insert(key, build)
+    }
+
     fn finish(self) -> Box<dyn Val> {
-        Box::new(SharedMap(Arc::new(CelMap::from(self.entries))))
+        Box::new(SharedMap::new(self.entries))
     }
 }
 
@@ -325,7 +332,8 @@ impl<'n> ser::SerializeMap for MapBuilder<'n> {
     type Error = SerializationError;
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<()> {
-        self.next = Some(map_key(key.serialize(Serializer { names: None })?)?);
+        let serializer = Serializer { names: self.serializer.names, keep_all: true };
+        self.next = Some(map_key(key.serialize(serializer)?)?);
         Ok(())
     }
 
@@ -334,7 +342,7 @@ impl<'n> ser::SerializeMap for MapBuilder<'n> {
             .next
             .take()
             .ok_or_else(|| SerializationError::InvalidKey("serialize_value called before serialize_key".to_string()))?;
-        self.insert(key, |serializer| value.serialize(serializer))
+        self.replace(key, |serializer| value.serialize(serializer))
     }
 
     fn end(self) -> Result<Self::Ok> {
