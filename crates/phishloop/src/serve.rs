@@ -40,7 +40,8 @@ pub fn run(settings: Settings, options: ServeOptions) -> Result<u8> {
     if options.worker_only && server.workers == 0 {
         anyhow::bail!("--worker-only with 0 workers would do nothing: set --workers to 1 or more");
     }
-    let admin_token = std::env::var(ADMIN_TOKEN_VARIABLE).ok().filter(|token| !token.is_empty());
+    // A set but empty variable is rejected too, because it was meant to hold a token.
+    let admin_token = std::env::var(ADMIN_TOKEN_VARIABLE).ok();
     if let Some(token) = &admin_token {
         check_admin_token(token)?;
     }

@@ -371,19 +371,22 @@ async fn token_commands_list_and_revoke() {
 
 #[test]
 fn short_admin_token_rejected_before_database() {
-    let folder = tempfile::tempdir().expect("temporary folder");
-    let output = Command::new(BINARY)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(folder.path())
-        .env("PHISHLOOP_ADMIN_TOKEN", "too-short")
-        .env_remove("PHISHLOOP_CONFIG")
-        .output()
-        .expect("phishloop serve runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    // An empty variable is rejected as well: it was set to be a token.
+    for (token, length) in [("too-short", 9), ("", 0)] {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        let output = Command::new(BINARY)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(folder.path())
+            .env("PHISHLOOP_ADMIN_TOKEN", token)
+            .env_remove("PHISHLOOP_CONFIG")
+            .output()
+            .expect("phishloop serve runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
 
-    assert!(!output.status.success());
-    assert!(stderr.contains("PHISHLOOP_ADMIN_TOKEN is 9 characters long"), "{stderr}");
-    assert!(!folder.path().join("phishloop.db").exists(), "no database is created for a rejected start");
+        assert!(!output.status.success());
+        assert!(stderr.contains(&format!("PHISHLOOP_ADMIN_TOKEN is {length} characters long")), "{stderr}");
+        assert!(!folder.path().join("phishloop.db").exists(), "no database is created for a rejected start");
+    }
 }
 
 #[test]

@@ -199,8 +199,8 @@ async fn submit_report(
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, ServiceError> {
-    let query = query_of(query, "the parameters are reporter, comment and source (api or cli)")?;
     let caller = state.auth.authorize(&headers, Permission::SubmitReport).await?;
+    let query = query_of(query, "the parameters are reporter, comment and source (api or cli)")?;
     let source = match query.source.as_deref() {
         None | Some("api") => ReportSource::Api,
         Some("cli") => ReportSource::Cli,
@@ -401,8 +401,8 @@ async fn get_report(
     headers: HeaderMap,
     path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<ReportView>, ServiceError> {
-    let id = path_id(path)?;
     let caller = state.auth.authorize(&headers, Permission::ReadReport).await?;
+    let id = path_id(path)?;
     let report = state.store.get_report(id).await?.ok_or(ServiceError::NotFound { what: "report", id })?;
     let events = state.store.events_for(EventSubject::Report(id)).await?;
     let job_id = events
@@ -463,8 +463,8 @@ async fn get_case(
     headers: HeaderMap,
     path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<CaseView>, ServiceError> {
-    let id = path_id(path)?;
     state.auth.authorize(&headers, Permission::ReadCase).await?;
+    let id = path_id(path)?;
     let CaseDetail { case, reports, reporters } =
         state.store.get_case(id).await?.ok_or(ServiceError::NotFound { what: "case", id })?;
     let campaign_id = state.store.campaign_of_case(id).await?;
@@ -529,8 +529,8 @@ async fn get_campaign(
     headers: HeaderMap,
     path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<CampaignView>, ServiceError> {
-    let id = path_id(path)?;
     state.auth.authorize(&headers, Permission::ReadCase).await?;
+    let id = path_id(path)?;
     let detail = state.store.get_campaign(id).await?.ok_or(ServiceError::NotFound { what: "campaign", id })?;
     Ok(Json(CampaignView {
         id: detail.campaign.id,
@@ -595,8 +595,8 @@ async fn get_timeline(
     headers: HeaderMap,
     path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<Vec<EventView>>, ServiceError> {
-    let id = path_id(path)?;
     state.auth.authorize(&headers, Permission::ReadCase).await?;
+    let id = path_id(path)?;
     let detail = state.store.get_case(id).await?.ok_or(ServiceError::NotFound { what: "case", id })?;
     let mut events = state.store.events_for(EventSubject::Case(id)).await?;
     for report in &detail.reports {

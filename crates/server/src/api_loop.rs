@@ -134,8 +134,8 @@ pub(crate) async fn list_case_actions(
     headers: HeaderMap,
     path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<Vec<ActionView>>, ServiceError> {
-    let id = path_id(path)?;
     state.auth.authorize(&headers, Permission::ReadActions).await?;
+    let id = path_id(path)?;
     if state.store.get_case(id).await?.is_none() {
         return Err(ServiceError::NotFound { what: "case", id });
     }
@@ -152,8 +152,8 @@ async fn deciding_caller(
     path: Result<Path<Uuid>, PathRejection>,
     permission: Permission,
 ) -> Result<(Uuid, Caller), ServiceError> {
-    let id = path_id(path)?;
     let caller = state.auth.authorize(headers, permission).await?;
+    let id = path_id(path)?;
     crate::identity::api::check_identity_approval(&state.store, &caller, id).await?;
     Ok((id, caller))
 }
@@ -262,8 +262,8 @@ pub(crate) async fn list_outbox(
     headers: HeaderMap,
     query: Result<Query<OutboxQuery>, QueryRejection>,
 ) -> Result<Json<Vec<OutboxMessageView>>, ServiceError> {
-    let query = query_of(query, "the parameters are status (queued, sent or failed) and case (a case id, a UUID)")?;
     state.auth.authorize(&headers, Permission::ReadOutbox).await?;
+    let query = query_of(query, "the parameters are status (queued, sent or failed) and case (a case id, a UUID)")?;
     let status =
         match query.status.as_deref() {
             None => None,

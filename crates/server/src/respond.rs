@@ -401,7 +401,7 @@ impl Responder {
             self.store.get_action(action_id).await?.ok_or(ServiceError::NotFound { what: "action", id: action_id })?;
         if action.status != ActionStatus::Failed {
             return Err(ServiceError::Conflict(format!(
-                "action {action_id} is {}; only a failed action can be retried: {}",
+                "only a failed action can be retried, and action {action_id} has status {}. {}",
                 action.status,
                 next_step(action.status)
             )));
@@ -419,7 +419,7 @@ impl Responder {
             self.store.get_action(action_id).await?.ok_or(ServiceError::NotFound { what: "action", id: action_id })?;
         if action.status != ActionStatus::Succeeded {
             return Err(ServiceError::Conflict(format!(
-                "action {action_id} is {}; only a succeeded action can be undone: {}",
+                "only a succeeded action can be undone, and action {action_id} has status {}. {}",
                 action.status,
                 next_step(action.status)
             )));
@@ -436,8 +436,8 @@ impl Responder {
             .filter(|connector| connector.can_undo(&planned) && (action.reversible || !is_local(&action.connector)));
         let Some(connector) = connector else {
             return Err(ServiceError::Conflict(format!(
-                "action {action_id} ({} through {}) cannot be undone: its connector has no reverse for it, so \
-                 reverse it in the target system by hand",
+                "action {action_id} ({} through {}) cannot be undone because phishloop has no reverse for it. If \
+                 it changed anything in the target system, reverse that there by hand",
                 action.kind, action.connector
             )));
         };
@@ -525,14 +525,14 @@ fn json_error(error: serde_json::Error) -> ServiceError {
 fn next_step(status: ActionStatus) -> &'static str {
     match status {
         ActionStatus::Planned | ActionStatus::Approved | ActionStatus::Running => {
-            "it has not finished yet, so wait for its outcome"
+            "It has not finished yet, so wait for its outcome."
         }
-        ActionStatus::AwaitingApproval => "approve or reject it first",
-        ActionStatus::Succeeded => "it already succeeded, so there is nothing to retry",
-        ActionStatus::Failed => "nothing was carried out, so retry it instead of undoing it",
+        ActionStatus::AwaitingApproval => "Approve or reject it first.",
+        ActionStatus::Succeeded => "It needs no retry.",
+        ActionStatus::Failed => "Nothing was carried out, so retry it instead.",
         ActionStatus::Skipped => {
-            "its connector cannot carry out this kind of action; route the kind to another connector"
+            "Its connector cannot carry out this kind of action; route the kind to another connector."
         }
-        ActionStatus::Undone | ActionStatus::Rejected => "its state is final and it cannot change again",
+        ActionStatus::Undone | ActionStatus::Rejected => "Its status is final.",
     }
 }

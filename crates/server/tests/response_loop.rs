@@ -330,7 +330,7 @@ service_test!(failed_webhook_action_retried, |env| {
     assert_eq!(again.status(), 409, "only a failed action is retried");
     let again: Value = again.json().await.expect("JSON");
     let text = again["error"].as_str().unwrap_or_default();
-    assert!(text.contains("it already succeeded, so there is nothing to retry"), "{again}");
+    assert!(text.contains("has status succeeded. It needs no retry."), "{again}");
     let kinds: Vec<&str> = timeline.as_array().expect("events").iter().filter_map(|e| e["kind"].as_str()).collect();
     assert!(kinds.contains(&"action_retried"), "{kinds:?}");
     service.stop().await;

@@ -490,7 +490,9 @@ service_test!(bad_path_and_unknown_route_answer_json, |env| {
     let (bad_status, bad) = service.get("/api/v1/cases/not-a-uuid").await;
     let (missing_status, missing) = service.get("/api/v1/no-such-thing").await;
     let (query_status, query) = service.get("/api/v1/outbox?case=not-a-uuid").await;
+    let anonymous = service.client.get(service.url("/api/v1/cases/not-a-uuid")).send().await.expect("GET");
 
+    assert_eq!(anonymous.status(), 401, "the token is checked before the path");
     assert_eq!(bad_status, 400, "{bad}");
     assert_eq!(bad["code"], "bad_request", "{bad}");
     assert!(bad["error"].as_str().expect("error").contains("invalid id in the path"), "{bad}");

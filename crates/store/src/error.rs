@@ -96,7 +96,7 @@ pub enum StoreError {
     ActionNotFound(Uuid),
 
     #[error(
-        "action {action_id} is {status}, not {expected}, so it cannot change that way; reload it to see its current state"
+        "action {action_id} is {status}, not {expected}, so it cannot change that way; list the case's actions to see its current status"
     )]
     ActionStatusConflict { action_id: Uuid, status: crate::ActionStatus, expected: crate::ActionStatus },
 

@@ -65,12 +65,12 @@ pub(crate) async fn import_clicks(
     query: Result<Query<ClickImportQuery>, QueryRejection>,
     body: Bytes,
 ) -> Result<Json<ClickImportSummary>, ServiceError> {
+    let caller = state.auth.authorize(&headers, Permission::ImportClicks).await?;
     let query = query_of(
         query,
         "the parameters are format (proxy_csv, proxy_jsonl, dns_csv, dns_jsonl or defender, required), field_map, \
          and case or campaign (an id, a UUID)",
     )?;
-    let caller = state.auth.authorize(&headers, Permission::ImportClicks).await?;
     let format: ClickFormat = query.format.parse()?;
     let scope = match (query.case, query.campaign) {
         (Some(_), Some(_)) => {
@@ -279,8 +279,8 @@ pub(crate) async fn get_case_identity(
     headers: HeaderMap,
     path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<CaseIdentityView>, ServiceError> {
-    let id = path_id(path)?;
     state.auth.authorize(&headers, Permission::ReadCase).await?;
+    let id = path_id(path)?;
     Ok(Json(case_view(&state, id).await?))
 }
 
@@ -302,8 +302,8 @@ pub(crate) async fn get_campaign_identity(
     headers: HeaderMap,
     path: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<CampaignIdentityView>, ServiceError> {
-    let id = path_id(path)?;
     state.auth.authorize(&headers, Permission::ReadCase).await?;
+    let id = path_id(path)?;
     let detail = state.store.get_campaign(id).await?.ok_or(ServiceError::NotFound { what: "campaign", id })?;
     let mut cases = Vec::new();
     for case_id in detail.cases {
