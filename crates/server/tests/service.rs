@@ -56,14 +56,7 @@ service_test!(multipart_benign_report_decided, |env| {
         .text("reporter", "dave@corp-example.com")
         .text("comment", "not sure about this one");
 
-    let response = service
-        .client
-        .post(service.url("/api/v1/reports"))
-        .bearer_auth(ADMIN_TOKEN)
-        .multipart(form)
-        .send()
-        .await
-        .expect("POST");
+    let response = service.submit_form(form).await;
     assert_eq!(response.status(), 202);
     let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body: Value = response.json().await.expect("JSON");
@@ -83,14 +76,7 @@ service_test!(repeated_parts_and_unknown_parameters_rejected, |env| {
     let form = reqwest::multipart::Form::new()
         .part("message", reqwest::multipart::Part::bytes(benign_message("one")).file_name("one.eml"))
         .part("message", reqwest::multipart::Part::bytes(benign_message("two")).file_name("two.eml"));
-    let repeated = service
-        .client
-        .post(service.url("/api/v1/reports"))
-        .bearer_auth(ADMIN_TOKEN)
-        .multipart(form)
-        .send()
-        .await
-        .expect("POST");
+    let repeated = service.submit_form(form).await;
     let repeated_status = repeated.status();
     let repeated_body: Value = repeated.json().await.expect("JSON");
     let misspelt = service
@@ -490,9 +476,9 @@ service_test!(bad_path_and_unknown_route_answer_json, |env| {
     let (bad_status, bad) = service.get("/api/v1/cases/not-a-uuid").await;
     let (missing_status, missing) = service.get("/api/v1/no-such-thing").await;
     let (query_status, query) = service.get("/api/v1/outbox?case=not-a-uuid").await;
-    let anonymous = service.client.get(service.url("/api/v1/cases/not-a-uuid")).send().await.expect("GET");
+    let (anonymous_status, anonymous) = service.get_text("/api/v1/cases/not-a-uuid").await;
 
-    assert_eq!(anonymous.status(), 401, "the token is checked before the path");
+    assert_eq!(anonymous_status, 401, "the token is checked before the path: {anonymous}");
     assert_eq!(bad_status, 400, "{bad}");
     assert_eq!(bad["code"], "bad_request", "{bad}");
     assert!(bad["error"].as_str().expect("error").contains("invalid id in the path"), "{bad}");

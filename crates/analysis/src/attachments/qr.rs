@@ -303,31 +303,18 @@ mod tests {
     }
 
     #[test]
-    fn large_rgb_png_scaled_down() {
-        let image = DynamicImage::ImageRgb8(page(3_840, 2_160, 24));
-        let bytes = encode(&image, ImageFormat::Png);
-        assert_eq!(scan_with_defaults(&bytes), QrScan::Found(vec![TEXT.to_owned()]));
-    }
-
-    #[test]
-    fn large_rgba_png_scaled_down() {
-        let image = DynamicImage::ImageRgba8(DynamicImage::ImageRgb8(page(2_000, 1_200, 12)).to_rgba8());
-        let bytes = encode(&image, ImageFormat::Png);
-        assert_eq!(scan_with_defaults(&bytes), QrScan::Found(vec![TEXT.to_owned()]));
-    }
-
-    #[test]
-    fn large_grey_alpha_png_scaled_down() {
-        let image = DynamicImage::ImageLumaA8(DynamicImage::ImageRgb8(page(1_600, 1_000, 10)).to_luma_alpha8());
-        let bytes = encode(&image, ImageFormat::Png);
-        assert_eq!(scan_with_defaults(&bytes), QrScan::Found(vec![TEXT.to_owned()]));
-    }
-
-    #[test]
-    fn large_sixteen_bit_png_scaled_down() {
-        let image = DynamicImage::ImageRgb16(DynamicImage::ImageRgb8(page(1_600, 1_000, 10)).to_rgb16());
-        let bytes = encode(&image, ImageFormat::Png);
-        assert_eq!(scan_with_defaults(&bytes), QrScan::Found(vec![TEXT.to_owned()]));
+    fn large_pngs_scaled_down() {
+        let colour = |width, height, module| DynamicImage::ImageRgb8(page(width, height, module));
+        let images = [
+            ("RGB", colour(3_840, 2_160, 24)),
+            ("RGBA", DynamicImage::ImageRgba8(colour(2_000, 1_200, 12).to_rgba8())),
+            ("grey with alpha", DynamicImage::ImageLumaA8(colour(1_600, 1_000, 10).to_luma_alpha8())),
+            ("16-bit RGB", DynamicImage::ImageRgb16(colour(1_600, 1_000, 10).to_rgb16())),
+        ];
+        for (kind, image) in images {
+            let bytes = encode(&image, ImageFormat::Png);
+            assert_eq!(scan_with_defaults(&bytes), QrScan::Found(vec![TEXT.to_owned()]), "{kind} PNG");
+        }
     }
 
     #[test]

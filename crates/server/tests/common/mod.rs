@@ -146,6 +146,12 @@ impl TestService {
         request.send().await.expect("POST /api/v1/reports")
     }
 
+    /// Submits a multipart form with the admin token.
+    pub async fn submit_form(&self, form: reqwest::multipart::Form) -> reqwest::Response {
+        let request = self.client.post(self.url("/api/v1/reports")).bearer_auth(ADMIN_TOKEN).multipart(form);
+        request.send().await.expect("POST /api/v1/reports")
+    }
+
     /// Submits and returns the report id, failing unless the status is 202.
     pub async fn submit_ok(&self, message: &[u8], reporter: Option<&str>) -> String {
         let response = self.submit(message, reporter).await;
