@@ -17,9 +17,10 @@
 
 use cel::common::ast::{Expr, LiteralValue, operators};
 use cel::common::value::{BuiltinRef, Val};
-use cel::{Context, Env, IdedExpr, ParseErrors, Program, Value};
+use cel::{Env, IdedExpr, ParseErrors, Program, Value};
 
 use crate::direct::{self, Node, Roots};
+use crate::rules::LazyContext;
 use crate::values::{NO_NAME, Names, SharedMap};
 
 /// The conjuncts of one expression.
@@ -122,7 +123,7 @@ impl Conjuncts {
     /// Returns whether every conjunct is `true`, given the sizes of
     /// [`Collections`] in this message and the variables of `context` as
     /// `roots`.
-    pub(crate) fn matches(&self, context: &Context<'_, '_>, roots: &Roots<'_>, sizes: &[Option<usize>]) -> bool {
+    pub(crate) fn matches(&self, context: &LazyContext<'_>, roots: &Roots<'_>, sizes: &[Option<usize>]) -> bool {
         let mut order: Vec<(usize, &Part)> = Vec::with_capacity(self.parts.len());
         for part in &self.parts {
             let rank = match part.cost {
@@ -143,7 +144,11 @@ impl Conjuncts {
     /// Returns the result of each conjunct's direct evaluation and of the
     /// interpreter, for tests that compare the two.
     #[cfg(test)]
-    pub(crate) fn compare_direct(&self, context: &Context<'_, '_>, roots: &Roots<'_>) -> Vec<(Option<bool>, bool)> {
+    pub(crate) fn compare_direct(
+        &self,
+        context: &cel::Context<'_, '_>,
+        roots: &Roots<'_>,
+    ) -> Vec<(Option<bool>, bool)> {
         self.parts
             .iter()
             .filter_map(|part| {
@@ -155,7 +160,7 @@ impl Conjuncts {
 }
 
 impl Part {
-    fn matches(&self, context: &Context<'_, '_>, roots: &Roots<'_>) -> bool {
+    fn matches(&self, context: &LazyContext<'_>, roots: &Roots<'_>) -> bool {
         match self.direct.as_ref().and_then(|node| node.evaluate(roots)) {
             Some(result) => result,
             None => matches!(self.program.execute(context), Ok(Value::Bool(true))),
@@ -344,7 +349,7 @@ mod tests {
         assert_eq!(conjuncts.parts[0].cost, Cost::Exists(0));
         assert_eq!(conjuncts.parts[1].cost, Cost::Flat);
 
-        let context = Context::default();
+        let context: LazyContext<'_> = std::cell::LazyCell::new(Box::new(cel::Context::default));
         let roots = Roots::of(&context);
         assert!(!conjuncts.matches(&context, &roots, &[Some(0)]), "an empty collection cannot match");
     }

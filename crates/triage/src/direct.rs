@@ -7,8 +7,11 @@
 //! Rules mostly test fields of each URL, domain, attachment or cue, so
 //! [`Node`] covers that subset: field paths, literals, lists of literals,
 //! `!`, `&&`, `||`, `==`, `!=`, `<`, `<=`, `>`, `>=`, `in`, `size` of lists
-//! and maps, the string methods `startsWith`, `contains`, `replace` and
-//! `matches`, and `exists` and `all` over lists.
+//! and maps, `+` of strings, `?:`, indexing a map by a string and a list
+//! by an `int`, the string
+//! methods `startsWith`, `contains`, `replace` and `matches`, and `exists`
+//! and `all` over lists. [`Strings`] evaluates the `locations` expressions
+//! of rules with these nodes.
 //!
 //! Methods are those of the rules' environment (see
 //! [`crate::rules::environment`]): `replace` of the strings extension and
@@ -22,13 +25,17 @@
 
 use std::cmp::Ordering;
 
+use cel::IdedExpr;
 use cel::common::ast::{Expr, LiteralValue, operators};
 use cel::common::types::{CelBool, CelInt, CelString};
 use cel::common::value::{BuiltinRef, CowVal, Val};
-use cel::{Context, IdedExpr};
 
 use crate::rules::regex_is_match;
 use crate::values::{NO_NAME, Names, SharedMap};
+
+mod strings;
+
+pub(crate) use strings::{MAX_LOCATIONS, Strings};
 
 /// An expression compiled for direct evaluation.
 #[derive(Debug)]
@@ -43,6 +50,9 @@ pub(crate) enum Node {
         variable: String,
         fields: Vec<(u32, String)>,
     },
+    /// A field of a value other than a path, such as `m[0].address`, with
+    /// the field's number in [`Names`].
+    Select(Box<Node>, u32, String),
     Not(Box<Node>),
     And(Box<Node>, Box<Node>),
     Or(Box<Node>, Box<Node>),
@@ -51,8 +61,20 @@ pub(crate) enum Node {
     /// `left < right` or one of the other orderings, named by [`Comparison`].
     Compare(Comparison, Box<Node>, Box<Node>),
     In(Box<Node>, Box<Node>),
+    /// `left + right` of two strings.
+    Concat(Box<Node>, Box<Node>),
+    /// `condition ? then : otherwise`.
+    Conditional(Box<Node>, Box<Node>, Box<Node>),
+    /// `map[key]` with a string key, or `list[index]` with an `int` index.
+    Index(Box<Node>, Box<Node>),
     /// `size(x)` or `x.size()` of a list or a map.
     Size(Box<Node>),
+    /// `size(range.filter(variable, predicate))` of a list.
+    Count {
+        range: Box<Node>,
+        variable: String,
+        predicate: Box<Node>,
+    },
     /// A string method with string arguments.
     Method {
         method: Method,
@@ -113,11 +135,23 @@ pub(crate) struct Roots<'a> {
 }
 
 impl<'a> Roots<'a> {
-    pub(crate) fn of(context: &'a Context<'_, 'a>) -> Roots<'a> {
+    /// Takes the variables from `context`.
+    #[cfg(test)]
+    pub(crate) fn of(context: &'a cel::Context<'_, 'a>) -> Roots<'a> {
         let values = ["message", "report", "config"]
             .into_iter()
             .filter_map(|name| context.get_variable(name).map(|value| (name, value)))
             .collect();
+        Roots { values }
+    }
+
+    /// Takes the variables as they are, without a context.
+    pub(crate) fn new(message: &'a dyn Val, report: &'a dyn Val, config: &'a dyn Val) -> Roots<'a> {
+        let values = vec![
+            ("message", CowVal::Borrowed(message)),
+            ("report", CowVal::Borrowed(report)),
+            ("config", CowVal::Borrowed(config)),
+        ];
         Roots { values }
     }
 
@@ -134,14 +168,17 @@ impl Node {
         match &expression.expr {
             Expr::Literal(literal) => Node::Literal(literal.clone()),
             Expr::Ident(name) => Node::Path { variable: name.clone(), fields: Vec::new() },
-            Expr::Select(select) if !select.test => match Node::compile(&select.operand, names) {
-                Node::Path { variable, mut fields } => {
-                    let number = names.number(&select.field).unwrap_or(NO_NAME);
-                    fields.push((number, select.field.clone()));
-                    Node::Path { variable, fields }
+            Expr::Select(select) if !select.test => {
+                let number = names.number(&select.field).unwrap_or(NO_NAME);
+                match Node::compile(&select.operand, names) {
+                    Node::Path { variable, mut fields } => {
+                        fields.push((number, select.field.clone()));
+                        Node::Path { variable, fields }
+                    }
+                    Node::Unsupported => Node::Unsupported,
+                    operand => Node::Select(Box::new(operand), number, select.field.clone()),
                 }
-                _ => Node::Unsupported,
-            },
+            }
             Expr::Call(call) => {
                 let arguments = &call.args;
                 let node = |index: usize| Box::new(Node::compile(&arguments[index], names));
@@ -152,12 +189,15 @@ impl Node {
                     (None, operators::EQUALS, 2) => Node::Equals(node(0), node(1)),
                     (None, operators::NOT_EQUALS, 2) => Node::NotEquals(node(0), node(1)),
                     (None, operators::IN, 2) => Node::In(node(0), node(1)),
+                    (None, operators::ADD, 2) => Node::Concat(node(0), node(1)),
+                    (None, operators::CONDITIONAL, 3) => Node::Conditional(node(0), node(1), node(2)),
+                    (None, operators::INDEX, 2) => Node::Index(node(0), node(1)),
                     (None, operators::LESS, 2) => Node::Compare(Comparison::Less, node(0), node(1)),
                     (None, operators::LESS_EQUALS, 2) => Node::Compare(Comparison::LessEquals, node(0), node(1)),
                     (None, operators::GREATER, 2) => Node::Compare(Comparison::Greater, node(0), node(1)),
                     (None, operators::GREATER_EQUALS, 2) => Node::Compare(Comparison::GreaterEquals, node(0), node(1)),
-                    (None, "size", 1) => Node::Size(node(0)),
-                    (Some(target), "size", 0) => Node::Size(Box::new(Node::compile(target, names))),
+                    (None, "size", 1) => Node::size_of(&arguments[0], names),
+                    (Some(target), "size", 0) => Node::size_of(target, names),
                     (Some(target), name, count) => {
                         let method = match (name, count) {
                             ("startsWith", 1) => Method::StartsWith,
@@ -219,6 +259,46 @@ impl Node {
         }
     }
 
+    /// Compiles `size(operand)`, counting without building the list when
+    /// the operand is a `filter` macro.
+    fn size_of(operand: &IdedExpr, names: &Names) -> Node {
+        let Some(parts) = strings::macro_parts(operand) else {
+            return Node::Size(Box::new(Node::compile(operand, names)));
+        };
+        let keeps_items = matches!(&parts.body.expr, Expr::Ident(name) if name == parts.variable);
+        match parts.predicate {
+            Some(predicate) if keeps_items => Node::Count {
+                range: Box::new(Node::compile(parts.range, names)),
+                variable: parts.variable.to_string(),
+                predicate: Box::new(Node::compile(predicate, names)),
+            },
+            _ => Node::Unsupported,
+        }
+    }
+
+    /// Returns whether every part of the node can be evaluated directly.
+    pub(crate) fn is_supported(&self) -> bool {
+        match self {
+            Node::Literal(_) | Node::List(_) | Node::Path { .. } => true,
+            Node::Not(operand) | Node::Size(operand) | Node::Select(operand, ..) => operand.is_supported(),
+            Node::And(left, right)
+            | Node::Or(left, right)
+            | Node::Equals(left, right)
+            | Node::NotEquals(left, right)
+            | Node::Compare(_, left, right)
+            | Node::In(left, right)
+            | Node::Concat(left, right)
+            | Node::Index(left, right) => left.is_supported() && right.is_supported(),
+            Node::Conditional(condition, then, otherwise) => {
+                condition.is_supported() && then.is_supported() && otherwise.is_supported()
+            }
+            Node::Method { target, arguments, .. } => target.is_supported() && arguments.iter().all(Node::is_supported),
+            Node::Quantifier { range, body, .. } => range.is_supported() && body.is_supported(),
+            Node::Count { range, predicate, .. } => range.is_supported() && predicate.is_supported(),
+            Node::Unsupported => false,
+        }
+    }
+
     /// Evaluates a boolean expression. `None` means the interpreter must
     /// decide.
     pub(crate) fn evaluate(&self, roots: &Roots<'_>) -> Option<bool> {
@@ -243,6 +323,12 @@ impl Node {
                     value = select(value, *number, field)?;
                 }
                 Some(Output::Value(value))
+            }
+            Node::Select(operand, number, field) => {
+                let Output::Value(value) = operand.value(roots, scope)? else {
+                    return None;
+                };
+                Some(Output::Value(select(value, *number, field)?))
             }
             Node::Not(operand) => Some(Output::Bool(!boolean(&operand.value(roots, scope)?)?)),
             Node::And(left, right) => {
@@ -291,6 +377,47 @@ impl Node {
                 let found = with_val(&item, |item| container.as_container()?.contains(item).ok())?;
                 Some(Output::Bool(found))
             }
+            Node::Concat(left, right) => {
+                // The interpreter adds strings only to strings; other types
+                // (numbers, lists) are left to it.
+                let (left, right) = (left.value(roots, scope)?, right.value(roots, scope)?);
+                let (left, right) = (text(&left)?, text(&right)?);
+                let mut joined = String::with_capacity(left.len() + right.len());
+                joined.push_str(left);
+                joined.push_str(right);
+                Some(Output::Text(joined))
+            }
+            Node::Conditional(condition, then, otherwise) => {
+                if boolean(&condition.value(roots, scope)?)? {
+                    then.value(roots, scope)
+                } else {
+                    otherwise.value(roots, scope)
+                }
+            }
+            Node::Index(container, key) => {
+                let Output::Value(container) = container.value(roots, scope)? else {
+                    return None;
+                };
+                let key = key.value(roots, scope)?;
+                if let Some(name) = text(&key) {
+                    return Some(Output::Value(select(container, NO_NAME, name)?));
+                }
+                // A list by an `int` within its bounds. The shared map is
+                // tested first, because `as_builtin` would build its `cel` map.
+                let position = match key {
+                    Output::Int(position) => position,
+                    Output::Value(value) => *value.downcast_ref::<CelInt>()?.inner(),
+                    Output::Bool(_) | Output::Text(_) => return None,
+                };
+                if container.downcast_ref::<SharedMap>().is_some() {
+                    return None;
+                }
+                let BuiltinRef::List(list) = container.as_builtin() else {
+                    return None;
+                };
+                let item = list.inner().get(usize::try_from(position).ok()?)?;
+                Some(Output::Value(item.as_ref()))
+            }
             Node::Size(operand) => {
                 let Output::Value(value) = operand.value(roots, scope)? else {
                     return None;
@@ -304,6 +431,27 @@ impl Node {
                     return None;
                 }
                 Some(Output::Int(*value.as_sizer()?.size().inner()))
+            }
+            Node::Count { range, variable, predicate } => {
+                let Output::Value(range) = range.value(roots, scope)? else {
+                    return None;
+                };
+                // The interpreter would iterate a map's keys. A shared map is
+                // tested first, because `as_builtin` would build its `cel` map.
+                if range.downcast_ref::<SharedMap>().is_some() {
+                    return None;
+                }
+                let BuiltinRef::List(list) = range.as_builtin() else {
+                    return None;
+                };
+                let mut count = 0;
+                for item in list.inner() {
+                    scope.push((variable.as_str(), item.as_ref()));
+                    let result = predicate.value(roots, scope).and_then(|output| boolean(&output));
+                    scope.pop();
+                    count += i64::from(result?);
+                }
+                Some(Output::Int(count))
             }
             Node::Method { method, target, arguments } => {
                 let target = target.value(roots, scope)?;
@@ -391,7 +539,7 @@ fn with_val<R>(output: &Output<'_>, action: impl FnOnce(&dyn Val) -> R) -> R {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cel::Value;
+    use cel::{Context, Value};
     use std::sync::Arc;
 
     /// Evaluates `expression` over `message` both ways, with the functions
@@ -460,6 +608,18 @@ mod tests {
             "message.urls.exists(u, u.scheme in ['http', 'ms-msdt'] && !(u.scheme in ['https', 1, null]))",
             "message.urls.exists(u, size(u.sources) > 1)",
             "3 in [1, 2u, 3.0]",
+            "size(message.urls.filter(u, u.ip)) == 1 && message.urls.filter(u, !u.ip).size() == 1",
+            "size(message.urls.filter(u, u.sources.exists(s, s.kind == 'text'))) >= 1",
+            "size(message.roles.filter(r, r == 'url')) == 1 && size(message.roles.filter(r, r == 'x')) == 0",
+            "size(message.urls.filter(u, u.host)) == 0",
+            "size(message.flags.filter(k, k == 'ip')) == 1",
+            "size(message.urls.map(u, u.ip)) == 2",
+            "message.urls[0].scheme == 'https' && message.roles[1] == 'url'",
+            "message.flags['header.d'] == 'example.net' && message.flags['missing'] == 'x'",
+            "message.roles[2] == 'x' || message.roles[-1] == 'x'",
+            "message.urls[0].host + '/' == 'a.example/' && message.urls[0].scheme + 1 == 'x'",
+            "(message.count > 2 ? message.urls[0] : message.urls[1]).scheme == 'https'",
+            "(message.count > 2 ? 'a' : 1) == 'a' && (message.urls ? 'a' : 'b') == 'a'",
         ];
         for expression in cases {
             let (direct, interpreted) = both(expression, message.clone());

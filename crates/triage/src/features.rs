@@ -22,9 +22,56 @@ pub const FEATURE_VERSION: u32 = 4;
 /// The features of a record as bucket indices (with repeats), in the order
 /// they are collected.
 pub fn extract(record: &AnalysisRecord) -> Vec<u32> {
-    let mut features = Features { buckets: Vec::with_capacity(512), naming: None, position: 0 };
+    let mut features = Features { buckets: Vec::with_capacity(512), naming: None, position: 0, origins: None };
     collect_into(record, &mut features);
     features.buckets
+}
+
+/// The places of the words among a record's features, with which
+/// [`names_from_origins`] names them without splitting the texts again.
+#[derive(Debug, Default)]
+pub struct Origins {
+    /// The feature position after each run of words (one call of
+    /// `Features::words`), in order.
+    run_ends: Vec<usize>,
+    /// For each feature position, the byte offset of its word in its text,
+    /// shifted left by one, with the lowest bit set for a pair of words,
+    /// whose offset is that of the first word. Other features have 0.
+    words: Vec<u64>,
+}
+
+/// Like [`extract`], also recording where each word was found.
+pub fn extract_with_origins(record: &AnalysisRecord) -> (Vec<u32>, Origins) {
+    let origins = Origins { run_ends: Vec::new(), words: Vec::with_capacity(512) };
+    let mut features = Features { buckets: Vec::with_capacity(512), naming: None, position: 0, origins: Some(origins) };
+    collect_into(record, &mut features);
+    (features.buckets, features.origins.unwrap_or_default())
+}
+
+/// Returns each bucket of `features` once, in ascending order, as the
+/// model reads them.
+pub fn distinct(features: &[u32]) -> Vec<u32> {
+    // Sorting costs more than a pass over a bit set of all buckets for the
+    // hundreds of features of most messages, but less for a few.
+    if features.len() < 128 {
+        let mut distinct = features.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        return distinct;
+    }
+    let mut seen = vec![0u64; BUCKETS / 64];
+    for &bucket in features {
+        seen[bucket as usize / 64] |= 1 << (bucket % 64);
+    }
+    let mut distinct = Vec::with_capacity(features.len());
+    for (index, &word) in seen.iter().enumerate() {
+        let mut rest = word;
+        while rest != 0 {
+            distinct.push(index as u32 * 64 + rest.trailing_zeros());
+            rest &= rest - 1;
+        }
+    }
+    distinct
 }
 
 /// Readable names of the features that fall into `buckets`, in the order of
@@ -42,8 +89,12 @@ pub fn names_of(record: &AnalysisRecord, features: &[u32], buckets: &[u32]) -> V
     let Some(&(last, _)) = targets.last() else {
         return Vec::new();
     };
-    let mut naming =
-        Features { buckets: Vec::new(), naming: Some(Naming { targets, last, names: Vec::new() }), position: 0 };
+    let mut naming = Features {
+        buckets: Vec::new(),
+        naming: Some(Naming { targets, last, names: Vec::new(), origins: None, run: 0 }),
+        position: 0,
+        origins: None,
+    };
     collect_into(record, &mut naming);
     let names = naming.naming.map(|naming| naming.names).unwrap_or_default();
     buckets
@@ -52,7 +103,34 @@ pub fn names_of(record: &AnalysisRecord, features: &[u32], buckets: &[u32]) -> V
         .collect()
 }
 
-fn collect_into(record: &AnalysisRecord, features: &mut Features) {
+/// Like [`names_of`], with the `origins` that [`extract_with_origins`]
+/// returned with `features`. Words are read at their recorded offsets, so
+/// no text is split again.
+pub fn names_from_origins(
+    record: &AnalysisRecord,
+    features: &[u32],
+    origins: &Origins,
+    buckets: &[u32],
+) -> Vec<String> {
+    let mut targets: Vec<(usize, u32)> = buckets
+        .iter()
+        .filter_map(|&bucket| features.iter().position(|&found| found == bucket).map(|position| (position, bucket)))
+        .collect();
+    targets.sort_unstable();
+    let Some(&(last, _)) = targets.last() else {
+        return Vec::new();
+    };
+    let naming = Naming { targets, last, names: Vec::new(), origins: Some(origins), run: 0 };
+    let mut naming = Features { buckets: Vec::new(), naming: Some(naming), position: 0, origins: None };
+    collect_into(record, &mut naming);
+    let names = naming.naming.map(|naming| naming.names).unwrap_or_default();
+    buckets
+        .iter()
+        .filter_map(|bucket| names.iter().find(|(found, _)| found == bucket).map(|(_, name)| name.clone()))
+        .collect()
+}
+
+fn collect_into(record: &AnalysisRecord, features: &mut Features<'_>) {
     let Some(message) = &record.message else {
         features.add2("flag", "no_original");
         return;
@@ -70,25 +148,31 @@ fn collect_into(record: &AnalysisRecord, features: &mut Features) {
 
 /// The features of one record, collected either as buckets or, with
 /// `naming`, as the names of a few of them.
-struct Features {
+struct Features<'o> {
     buckets: Vec<u32>,
-    naming: Option<Naming>,
+    naming: Option<Naming<'o>>,
     /// Number of features collected so far.
     position: usize,
+    /// The places of words, when [`extract_with_origins`] records them.
+    origins: Option<Origins>,
 }
 
 /// The second pass of [`names_of`]. Names are only built for the
 /// requested features, because formatting every feature would cost more
 /// than hashing it.
-struct Naming {
+struct Naming<'o> {
     /// Positions of the features to name, with their buckets, in order.
     targets: Vec<(usize, u32)>,
     /// The last position in `targets`: the pass stops after it.
     last: usize,
     names: Vec<(u32, String)>,
+    /// The places of words, when the first pass recorded them.
+    origins: Option<&'o Origins>,
+    /// The number of runs of words passed so far.
+    run: usize,
 }
 
-impl Features {
+impl Features<'_> {
     /// Adds the feature `prefix: value`.
     fn add2(&mut self, prefix: &str, value: &str) {
         self.add_parts(prefix, &[value]);
@@ -120,6 +204,49 @@ impl Features {
     fn push_hash(&mut self, hash: u64) {
         self.position += 1;
         self.buckets.push((hash % BUCKETS as u64) as u32);
+        if let Some(origins) = &mut self.origins {
+            origins.words.push(0);
+        }
+    }
+
+    /// Adds a word's feature like [`Features::push_hash`], recording its
+    /// origin (see [`Origins::words`]).
+    fn push_word_hash(&mut self, hash: u64, origin: u64) {
+        self.push_hash(hash);
+        if let Some(origins) = &mut self.origins
+            && let Some(last) = origins.words.last_mut()
+        {
+            *last = origin;
+        }
+    }
+
+    /// Names the requested features among the next run of words from the
+    /// recorded origins, and moves past the run. Returns false when no
+    /// origins were recorded.
+    fn name_recorded_words(&mut self, prefix: &str, text: &str) -> bool {
+        let Some(naming) = &mut self.naming else {
+            return false;
+        };
+        let Some(origins) = naming.origins else {
+            return false;
+        };
+        let end = origins.run_ends[naming.run];
+        naming.run += 1;
+        let start = self.position;
+        for &(target, bucket) in naming.targets.iter().filter(|(target, _)| (start..end).contains(target)) {
+            let origin = origins.words[target];
+            let offset = usize::try_from(origin >> 1).unwrap_or(usize::MAX);
+            let mut words = text_words(text.get(offset..).unwrap_or_default());
+            let first = lowercase(words.next().unwrap_or_default());
+            let name = if origin & 1 == 1 {
+                format!("{prefix}: {first} {}", lowercase(words.next().unwrap_or_default()))
+            } else {
+                format!("{prefix}: {first}")
+            };
+            naming.names.push((bucket, name));
+        }
+        self.position = end;
+        true
     }
 
     /// Returns whether a naming pass has passed its last target, so that
@@ -137,24 +264,26 @@ impl Features {
     /// hash of a pair continues from the hash of its first word's feature.
     /// A naming pass lowercases only the words of requested features.
     fn words(&mut self, prefix: &str, text: &str) {
+        if self.name_recorded_words(prefix, text) {
+            return;
+        }
         let prefix_hash = prefix_hash(prefix);
         let mut previous_hash = None;
         let mut previous: Option<&str> = None;
-        for found in text
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|word| (2..=24).contains(&word.chars().count()) && !word.bytes().all(|byte| byte.is_ascii_digit()))
-            .take(600)
-        {
+        let mut previous_origin = 0;
+        for found in text_words(text).take(600) {
             if self.named_all() {
                 break;
             }
             let Some(naming) = &self.naming else {
                 let (word_hash, pair_hash) = word_hashes(prefix_hash, previous_hash, found);
-                self.push_hash(word_hash);
+                let origin = ((found.as_ptr() as usize - text.as_ptr() as usize) as u64) << 1;
+                self.push_word_hash(word_hash, origin);
                 if let Some(pair_hash) = pair_hash {
-                    self.push_hash(pair_hash);
+                    self.push_word_hash(pair_hash, previous_origin | 1);
                 }
                 previous_hash = Some(word_hash);
+                previous_origin = origin;
                 continue;
             };
             let position = self.position;
@@ -172,6 +301,9 @@ impl Features {
                 self.position += 1 + usize::from(previous.is_some());
             }
             previous = Some(found);
+        }
+        if let Some(origins) = &mut self.origins {
+            origins.run_ends.push(self.position);
         }
     }
 
@@ -196,7 +328,7 @@ impl Features {
     }
 }
 
-fn sender(features: &mut Features, message: &MessageAnalysis) {
+fn sender(features: &mut Features<'_>, message: &MessageAnalysis) {
     let sender = &message.sender;
     features.flag("from_malformed", sender.from_malformed);
     features.flag("from_free_mail", sender.from_free_mail);
@@ -219,7 +351,7 @@ fn sender(features: &mut Features, message: &MessageAnalysis) {
     features.flag("undisclosed_recipients", message.headers.to.mailboxes.is_empty());
 }
 
-fn urls(features: &mut Features, message: &MessageAnalysis) {
+fn urls(features: &mut Features<'_>, message: &MessageAnalysis) {
     features.count("urls", message.urls.len());
     let mut domains: Vec<&str> = Vec::new();
     for url in &message.urls {
@@ -252,7 +384,7 @@ fn urls(features: &mut Features, message: &MessageAnalysis) {
     features.count("urls_foreign", foreign);
 }
 
-fn attachments(features: &mut Features, message: &MessageAnalysis) {
+fn attachments(features: &mut Features<'_>, message: &MessageAnalysis) {
     features.count("attachments", message.attachments.len());
     for attachment in &message.attachments {
         if let Some(extension) = &attachment.extension {
@@ -272,7 +404,7 @@ fn attachments(features: &mut Features, message: &MessageAnalysis) {
     }
 }
 
-fn content(features: &mut Features, message: &MessageAnalysis) {
+fn content(features: &mut Features<'_>, message: &MessageAnalysis) {
     for cue in &message.cues {
         features.add2("cue", &format!("{:?}", cue.kind));
     }
@@ -292,6 +424,59 @@ fn content(features: &mut Features, message: &MessageAnalysis) {
         features.count("html_remote_images", html.remote_images);
     }
     features.count("text_length_hundreds", message.body.text_length / 100);
+}
+
+/// Splits `text` into words: runs of letters and digits of 2 to 24
+/// characters that are not all digits.
+fn text_words(text: &str) -> TextWords<'_> {
+    TextWords { text, position: 0 }
+}
+
+/// The words of a text, as `text.split(|c: char| !c.is_alphanumeric())`
+/// filtered to pieces of 2 to 24 characters that are not all ASCII digits.
+/// ASCII bytes are classified without decoding a `char`, which most text
+/// consists of.
+struct TextWords<'t> {
+    text: &'t str,
+    /// The start of the next piece, or past the end when the text is done.
+    position: usize,
+}
+
+impl<'t> Iterator for TextWords<'t> {
+    type Item = &'t str;
+
+    fn next(&mut self) -> Option<&'t str> {
+        let bytes = self.text.as_bytes();
+        while self.position <= bytes.len() {
+            let start = self.position;
+            let mut index = start;
+            let mut characters = 0usize;
+            let mut all_digits = true;
+            let mut separator = 0;
+            while index < bytes.len() {
+                let byte = bytes[index];
+                let (alphanumeric, length) = if byte.is_ascii() {
+                    (byte.is_ascii_alphanumeric(), 1)
+                } else {
+                    let character = self.text[index..].chars().next().unwrap_or(char::REPLACEMENT_CHARACTER);
+                    (character.is_alphanumeric(), character.len_utf8())
+                };
+                if !alphanumeric {
+                    separator = length;
+                    break;
+                }
+                all_digits &= byte.is_ascii_digit();
+                characters += 1;
+                index += length;
+            }
+            // Past the separator, or past the end when the text ended.
+            self.position = if separator == 0 { bytes.len() + 1 } else { index + separator };
+            if (2..=24).contains(&characters) && !all_digits {
+                return Some(&self.text[start..index]);
+            }
+        }
+        None
+    }
 }
 
 fn lowercase(word: &str) -> String {
@@ -373,6 +558,70 @@ mod tests {
             assert_eq!((fnv1a(FNV_OFFSET, hashed.as_bytes()) % BUCKETS as u64) as u32, *bucket, "{name}");
         }
         assert!(names_of(&records[0], &features, &[]).is_empty());
+    }
+
+    /// Naming from recorded origins must give the names of a second full
+    /// pass, for every feature of the examples of the built-in rules, and
+    /// extraction must give the same buckets with and without recording.
+    #[test]
+    fn names_from_origins_match_full_pass() {
+        let rules = crate::rules::RuleSet::load(true, &[]).expect("built-in rules compile");
+        let analyzer =
+            phishloop_analysis::Analyzer::new(phishloop_analysis::Config::default(), phishloop_analysis::Mode::Auto)
+                .expect("default analysis configuration");
+        let mut named = 0;
+        for example in rules.rules().iter().flat_map(|rule| &rule.examples) {
+            let records = analyzer.analyze_input(Some("example"), example.message.as_bytes()).expect("analyses");
+            for record in &records {
+                let (features, origins) = extract_with_origins(record);
+                assert_eq!(features, extract(record));
+                let buckets = distinct(&features);
+                let names = names_from_origins(record, &features, &origins, &buckets);
+                assert_eq!(names, names_of(record, &features, &buckets));
+                assert_eq!(names.len(), buckets.len());
+                named += names.len();
+            }
+        }
+        assert!(named > 5000, "{named} features named");
+    }
+
+    #[test]
+    fn text_words_match_split() {
+        let texts = [
+            "",
+            "a",
+            "Verify your account now",
+            "  leading and trailing  ",
+            "2025 dates 11 and a1 b22 333x 4444",
+            "größe ÄRGER İstanbul naïve café",
+            "word—dash word\u{a0}nbsp 🙂emoji🙂 tab\tend",
+            "١٢٣ arabic-indic ٤٥",
+            "abcdefghijklmnopqrstuvwx abcdefghijklmnopqrstuvwxy x",
+            "https://login.example-billing.net/verify?id=12345&user=dana.lee",
+            "ends with separator.",
+            "日本語のテキスト 中文",
+        ];
+        for text in texts {
+            let expected: Vec<&str> = text
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|word| {
+                    (2..=24).contains(&word.chars().count()) && !word.bytes().all(|byte| byte.is_ascii_digit())
+                })
+                .collect();
+            assert_eq!(text_words(text).collect::<Vec<_>>(), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn distinct_sorts_and_deduplicates() {
+        for features in [vec![], vec![5, 3, 5, 0], (0..1000).map(|index| (index * 7919) % 65_536).rev().collect()] {
+            let mut expected = features.clone();
+            expected.sort_unstable();
+            expected.dedup();
+            assert_eq!(distinct(&features), expected, "{} features", features.len());
+        }
+        let repeated: Vec<u32> = (0..300).map(|index| [65_535, 0, 64, 63][index % 4]).collect();
+        assert_eq!(distinct(&repeated), vec![0, 63, 64, 65_535]);
     }
 
     /// The one-pass hashes must equal hashing the lowercased text of each

@@ -41,7 +41,7 @@ use phishloop_model::{
 use serde::{Deserialize, Serialize};
 
 use crate::model::{HAM, Model, PHISH, SPAM};
-use crate::rules::{RuleError, RuleSet, RuleVerdict, Variables};
+use crate::rules::{RuleError, RuleSet, RuleVerdict, Settings, Variables};
 
 /// The default model, trained on part of the development corpus; see
 /// docs/triage.md for the split and its evaluation.
@@ -176,7 +176,7 @@ pub struct Triage {
     rules: RuleSet,
     model: Option<Model>,
     /// `config.rule_settings` as rules see it, converted once.
-    rule_settings: cel::Value,
+    rule_settings: Settings,
 }
 
 impl Triage {
@@ -222,8 +222,8 @@ impl Triage {
                 reason: error.to_string(),
             })?),
         };
-        let rule_settings =
-            cel::to_value(&config.rule_settings).map_err(|error| TriageError::Settings(error.to_string()))?;
+        let rule_settings = rules
+            .settings(&cel::to_value(&config.rule_settings).map_err(|error| TriageError::Settings(error.to_string()))?);
         Ok(Triage { config, rules, model, rule_settings })
     }
 
@@ -290,8 +290,9 @@ impl Triage {
                 || authenticated_simulation_sender(message, &self.config.rule_settings.simulation_domains));
         let (rule_evidence, benign) = rule_score(&evidence);
 
-        let features = features::extract(record);
-        let probabilities = self.model.as_ref().map(|model| model.predict(&features));
+        let (features, origins) = features::extract_with_origins(record);
+        let distinct = features::distinct(&features);
+        let probabilities = self.model.as_ref().map(|model| model.predict_distinct(&distinct));
         let model_phish = probabilities.map_or(0.0, |p| p[PHISH]);
         let model_ham = probabilities.map_or(0.0, |p| p[HAM]);
         let rule_evidence = rule_evidence * (1.0 - self.config.model_veto * model_ham);
@@ -307,6 +308,7 @@ impl Triage {
             && matches!(verdict, Verdict::Malicious | Verdict::Suspicious)
             && probabilities[PHISH] >= 0.5
         {
+            let features = Extracted { features: &features, origins: &origins, distinct: &distinct };
             evidence.push(model_evidence(model, record, &features, probabilities[PHISH], category));
         }
         evidence.sort_by(|left, right| right.weight.abs().total_cmp(&left.weight.abs()).then(left.id.cmp(&right.id)));
@@ -370,7 +372,8 @@ impl Triage {
     }
 
     fn rule_evidence(&self, record: &AnalysisRecord) -> Vec<Evidence> {
-        let variables = Variables::with_settings(record.message.as_ref(), &record.report, self.rule_settings.clone());
+        let variables =
+            Variables::with_shared_settings(record.message.as_ref(), &record.report, self.rule_settings.clone());
         self.rules
             .evaluate(&variables)
             .into_iter()
@@ -440,17 +443,26 @@ fn strongest_category(evidence: &[Evidence]) -> Option<Category> {
     totals.first().map(|(category, _)| *category)
 }
 
+/// The features of one record, as [`features::extract_with_origins`] and
+/// [`features::distinct`] return them.
+struct Extracted<'a> {
+    features: &'a [u32],
+    origins: &'a features::Origins,
+    distinct: &'a [u32],
+}
+
 /// Evidence from the model: its phishing probability and the features that
 /// pushed it most.
 fn model_evidence(
     model: &Model,
     record: &AnalysisRecord,
-    features: &[u32],
+    features: &Extracted<'_>,
     phish: f64,
     category: Category,
 ) -> Evidence {
-    let top = model.top_contributions(features, PHISH, 5);
-    let names = features::names_of(record, features, &top.iter().map(|(bucket, _)| *bucket).collect::<Vec<_>>());
+    let top = model.top_contributions_distinct(features.distinct, PHISH, 5);
+    let buckets: Vec<u32> = top.iter().map(|(bucket, _)| *bucket).collect();
+    let names = features::names_from_origins(record, features.features, features.origins, &buckets);
     Evidence {
         source: EvidenceSource::Model,
         id: model.name.clone(),

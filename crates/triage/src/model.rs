@@ -10,7 +10,7 @@
 
 use std::io::{Read, Write};
 
-use crate::features::{BUCKETS, FEATURE_VERSION};
+use crate::features::{BUCKETS, FEATURE_VERSION, distinct};
 
 /// The classes, in the order of the model's outputs.
 pub const CLASSES: [&str; 3] = ["phish", "spam", "ham"];
@@ -95,49 +95,69 @@ pub enum ModelError {
 impl Model {
     /// Class probabilities for a message's features.
     pub fn predict(&self, features: &[u32]) -> [f64; 3] {
-        let mut unique = features.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
-        softmax(self.logits(&unique))
+        self.predict_distinct(&distinct(features))
+    }
+
+    /// Class probabilities for a message's features given as
+    /// [`distinct`] returns them: each bucket once, in ascending order.
+    pub fn predict_distinct(&self, distinct: &[u32]) -> [f64; 3] {
+        softmax(self.logits(distinct))
     }
 
     /// The features with the largest contribution towards `class`, as
     /// bucket and contribution, largest first.
     pub fn top_contributions(&self, features: &[u32], class: usize, count: usize) -> Vec<(u32, f64)> {
-        let mut unique = features.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
-        let mut contributions: Vec<(u32, f64)> = unique
-            .iter()
-            .map(|&bucket| {
-                let own = f64::from(self.weights[slot(class, bucket)]);
-                let others = (0..CLASSES.len())
-                    .filter(|&other| other != class)
-                    .map(|other| f64::from(self.weights[slot(other, bucket)]))
-                    .fold(f64::MIN, f64::max);
-                (bucket, own - others)
-            })
-            .filter(|(_, contribution)| *contribution > 0.0)
-            .collect();
-        // Buckets are unique, so this order is total and selecting the first
-        // `count` before sorting them gives what a full sort would.
-        let order = |left: &(u32, f64), right: &(u32, f64)| right.1.total_cmp(&left.1).then(left.0.cmp(&right.0));
-        if count == 0 {
-            return Vec::new();
-        }
-        if contributions.len() > count {
-            contributions.select_nth_unstable_by(count - 1, order);
-            contributions.truncate(count);
-        }
-        contributions.sort_by(order);
-        contributions
+        self.top_contributions_distinct(&distinct(features), class, count)
     }
 
-    fn logits(&self, unique: &[u32]) -> [f64; 3] {
+    /// Like [`Model::top_contributions`], for features given as
+    /// [`distinct`] returns them.
+    pub fn top_contributions_distinct(&self, distinct: &[u32], class: usize, count: usize) -> Vec<(u32, f64)> {
+        // Buckets are unique, so this order is total, and keeping the first
+        // `count` of the order while going through the buckets gives what a
+        // full sort would.
+        let order = |left: &(u32, f64), right: &(u32, f64)| right.1.total_cmp(&left.1).then(left.0.cmp(&right.0));
+        let mut top: Vec<(u32, f64)> = Vec::with_capacity(count.min(distinct.len()) + 1);
+        if count == 0 {
+            return top;
+        }
+        for &bucket in distinct {
+            let own = f64::from(self.weights[slot(class, bucket)]);
+            let others = (0..CLASSES.len())
+                .filter(|&other| other != class)
+                .map(|other| f64::from(self.weights[slot(other, bucket)]))
+                .fold(f64::MIN, f64::max);
+            let candidate = (bucket, own - others);
+            // Only positive contributions count, which leaves out NaN too.
+            let positive = candidate.1 > 0.0;
+            if !positive {
+                continue;
+            }
+            if top.len() == count && top.last().is_some_and(|last| order(&candidate, last).is_ge()) {
+                continue;
+            }
+            let position = top.partition_point(|kept| order(kept, &candidate).is_lt());
+            top.insert(position, candidate);
+            top.truncate(count);
+        }
+        top
+    }
+
+    /// Sums the weights of `distinct` per class, in the order of
+    /// `distinct`, and adds each class's bias.
+    fn logits(&self, distinct: &[u32]) -> [f64; 3] {
+        // `-0.0` is where `Iterator::sum` of `f64` starts, which earlier
+        // versions used, so every sum is the same to the last bit.
+        let mut sums = [-0.0f64; 3];
+        for &bucket in distinct {
+            let weights = &self.weights[slot(0, bucket)..slot(0, bucket) + CLASSES.len()];
+            for (sum, weight) in sums.iter_mut().zip(weights) {
+                *sum += f64::from(*weight);
+            }
+        }
         let mut logits = [0.0f64; 3];
         for (class, logit) in logits.iter_mut().enumerate() {
-            *logit = f64::from(self.bias[class])
-                + unique.iter().map(|&bucket| f64::from(self.weights[slot(class, bucket)])).sum::<f64>();
+            *logit = f64::from(self.bias[class]) + sums[class];
         }
         logits
     }
@@ -356,6 +376,25 @@ mod tests {
         let ham = model.predict(&[3, 4]);
         assert!(ham[HAM] > 0.9, "{ham:?}");
         assert_eq!(model.trained_on, [60, 60, 60]);
+    }
+
+    /// Keeping the best contributions while going through the buckets must
+    /// give the first ones of a full sort, ties broken by bucket.
+    #[test]
+    fn top_contributions_match_full_sort() {
+        let model = Model::train("toy", Split { train_share: 1.0 }, &toy_examples(), &TrainOptions::default());
+        let features: Vec<u32> = [1, 2, 3, 4, 5, 6, 100, 101, 102, 103, 104, 200, 300, 7, 8].to_vec();
+        for class in 0..CLASSES.len() {
+            let mut all = model.top_contributions(&features, class, usize::MAX - 1);
+            let expected_all = all.clone();
+            all.sort_by(|left, right| right.1.total_cmp(&left.1).then(left.0.cmp(&right.0)));
+            assert_eq!(all, expected_all, "class {class}: sorted");
+            assert!(all.iter().all(|(_, contribution)| *contribution > 0.0));
+            for count in 0..=all.len() + 1 {
+                let top = model.top_contributions(&features, class, count);
+                assert_eq!(top, all[..count.min(all.len())], "class {class}, count {count}");
+            }
+        }
     }
 
     #[test]

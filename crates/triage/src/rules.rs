@@ -36,10 +36,11 @@
 //! string, or a list of strings whose nested lists are flattened. Every
 //! built-in rule has one.
 
-use std::cell::RefCell;
+use std::cell::{LazyCell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use cel::common::types::{CelBool, CelString};
 use cel::common::value::Val;
@@ -48,7 +49,7 @@ use phishloop_model::Category;
 use regex::Regex;
 
 use crate::conjuncts::{Collections, Conjuncts};
-use crate::direct::Roots;
+use crate::direct::{MAX_LOCATIONS, Roots, Strings};
 use crate::values::{self, Names};
 use serde::Deserialize;
 
@@ -141,6 +142,8 @@ pub struct Rule {
     /// The expression's conjuncts, which [`RuleSet::evaluate`] runs.
     conjuncts: Conjuncts,
     locations: Option<Program>,
+    /// `locations` for direct evaluation, when all of it is supported.
+    direct_locations: Option<Strings>,
 }
 
 /// An error loading a rule set.
@@ -187,7 +190,13 @@ pub struct RuleSet {
     /// The collections that `exists` conjuncts iterate, sized once per
     /// message.
     collections: Collections,
+    /// A number no other rule set of this process has, which ties
+    /// [`Settings`] to the field numbers of `names`.
+    id: u64,
 }
+
+/// The next [`RuleSet::id`].
+static NEXT_RULE_SET: AtomicU64 = AtomicU64::new(0);
 
 impl std::fmt::Debug for RuleSet {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -257,7 +266,8 @@ impl RuleSet {
                 rules.push(rule);
             }
         }
-        Ok(RuleSet { env, rules, names, collections })
+        let id = NEXT_RULE_SET.fetch_add(1, Ordering::Relaxed);
+        Ok(RuleSet { env, rules, names, collections, id })
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -271,18 +281,31 @@ impl RuleSet {
 
     /// Evaluates every rule against the variables and returns the matches.
     /// When the analysis cannot be represented in CEL, no rule matches.
+    ///
+    /// Direct evaluation reads the values without a CEL context. The
+    /// context for the interpreter is built only when some conjunct or
+    /// `locations` expression needs it.
     pub fn evaluate(&self, variables: &Variables<'_>) -> Vec<Hit> {
         let Ok((message, report)) = self.values(variables) else {
             return Vec::new();
         };
         let sizes = self.collections.sizes(&[("message", message.as_ref()), ("report", report.as_ref())]);
-        let context = self.context(variables, message, report);
-        let roots = Roots::of(&context);
+        let config = self.config(variables);
+        let roots = Roots::new(message.as_ref(), report.as_ref(), config.as_ref());
+        let context: LazyContext<'_> = LazyCell::new(Box::new(|| {
+            self.context(message.clone_as_boxed(), report.clone_as_boxed(), config.clone_as_boxed())
+        }));
 
         let mut hits = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
             if rule.conjuncts.matches(&context, &roots, &sizes) {
-                let locations = rule.locations.as_ref().map(|program| strings(program, &context)).unwrap_or_default();
+                let locations = match (&rule.locations, &rule.direct_locations) {
+                    (None, _) => Vec::new(),
+                    (Some(program), direct) => direct
+                        .as_ref()
+                        .and_then(|direct| direct.evaluate(&roots))
+                        .unwrap_or_else(|| strings(program, &context)),
+                };
                 hits.push(Hit { rule: index, locations });
             }
         }
@@ -298,7 +321,7 @@ impl RuleSet {
     /// returned instead of a boolean.
     pub fn evaluate_one(&self, index: usize, variables: &Variables<'_>) -> Result<bool, String> {
         let (message, report) = self.values(variables).map_err(|error| error.to_string())?;
-        let context = self.context(variables, message, report);
+        let context = self.context(message, report, self.config(variables).clone_as_boxed());
         match self.rules[index].expression.execute(&context) {
             Ok(Value::Bool(matched)) => Ok(matched),
             Ok(other) => Err(format!("the expression returned {other:?}, not a boolean")),
@@ -316,17 +339,41 @@ impl RuleSet {
         Ok((message, values::serialize(variables.report, &self.names)?))
     }
 
-    fn context(&self, variables: &Variables<'_>, message: Box<dyn Val>, report: Box<dyn Val>) -> Context<'_, '_> {
+    /// Converts rule settings for [`Variables::with_shared_settings`]. The
+    /// result is only for this rule set, because it carries the numbers
+    /// this rule set gave to field names.
+    pub fn settings(&self, config: &Value) -> Settings {
+        Settings {
+            value: Arc::from(values::convert_all(config, &self.names)),
+            source: config.clone(),
+            rule_set: self.id,
+        }
+    }
+
+    /// Returns the rule settings of `variables` as rules read them,
+    /// converting them unless this rule set converted them already.
+    fn config(&self, variables: &Variables<'_>) -> Arc<dyn Val> {
+        match &variables.config {
+            Config::Converted(settings) if settings.rule_set == self.id => Arc::clone(&settings.value),
+            Config::Converted(settings) => Arc::from(values::convert_all(&settings.source, &self.names)),
+            Config::Value(value) => Arc::from(values::convert_all(value, &self.names)),
+        }
+    }
+
+    fn context(&self, message: Box<dyn Val>, report: Box<dyn Val>, config: Box<dyn Val>) -> Context<'_, '_> {
         let mut context = Context::with_env(Arc::clone(&self.env));
         context.add_variable_as_val("message", message);
         context.add_variable_as_val("report", report);
-        context.add_variable_from_value("config", variables.config.clone());
+        context.add_variable_as_val("config", config);
         context
     }
 }
 
 /// The analysis and the report as CEL values, in that order.
 type MessageAndReport = (Box<dyn Val>, Box<dyn Val>);
+
+/// The interpreter's context for one message, built on first use.
+pub(crate) type LazyContext<'a> = LazyCell<Context<'a, 'a>, Box<dyn FnOnce() -> Context<'a, 'a> + 'a>>;
 
 /// Splits an expression into words (runs of letters, digits and `_`),
 /// which include every field name it selects and every string key it
@@ -336,12 +383,30 @@ fn expression_words(text: &str) -> impl Iterator<Item = &str> {
 }
 
 /// The variables rules read: the analysis and the report, converted when
-/// the rules run, and the rule settings, already converted.
+/// the rules run, and the rule settings.
 #[derive(Debug, Clone)]
 pub struct Variables<'a> {
     message: Option<&'a phishloop_model::MessageAnalysis>,
     report: &'a phishloop_model::Report,
-    config: Value,
+    config: Config,
+}
+
+/// The rule settings, as given or already converted by a rule set.
+#[derive(Debug, Clone)]
+enum Config {
+    Value(Value),
+    Converted(Settings),
+}
+
+/// The rule settings as the CEL value rules read as `config`, converted
+/// once by [`RuleSet::settings`] and shared by every message.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    value: Arc<dyn Val>,
+    /// The settings as given, for another rule set to convert.
+    source: Value,
+    /// [`RuleSet::id`] of the rule set whose field numbers the value has.
+    rule_set: u64,
 }
 
 impl<'a> Variables<'a> {
@@ -364,7 +429,17 @@ impl<'a> Variables<'a> {
         report: &'a phishloop_model::Report,
         config: Value,
     ) -> Self {
-        Variables { message, report, config }
+        Variables { message, report, config: Config::Value(config) }
+    }
+
+    /// Like [`Variables::new`], with the configuration converted by
+    /// [`RuleSet::settings`] once, outside the loop over messages.
+    pub fn with_shared_settings(
+        message: Option<&'a phishloop_model::MessageAnalysis>,
+        report: &'a phishloop_model::Report,
+        config: Settings,
+    ) -> Self {
+        Variables { message, report, config: Config::Converted(config) }
     }
 }
 
@@ -424,9 +499,6 @@ fn matches(program: &Program, context: &Context<'_, '_>) -> bool {
     matches!(program.execute(context), Ok(Value::Bool(true)))
 }
 
-/// Maximum number of locations kept per rule.
-const MAX_LOCATIONS: usize = 10;
-
 /// The strings a `locations` expression returns: one string, or a list of
 /// strings and lists of strings, flattened in order. Duplicates and items
 /// that are no strings are dropped, and at most [`MAX_LOCATIONS`] are kept.
@@ -484,6 +556,7 @@ fn compile(
         Some(text) => Some(compile_expression(env, field("locations", text), text.get_ref())?),
         None => None,
     };
+    let direct_locations = locations.as_ref().and_then(|program| Strings::compile(program.expression(), names));
     Ok(Rule {
         id: source.id,
         description: source.description,
@@ -495,6 +568,7 @@ fn compile(
         expression,
         conjuncts,
         locations,
+        direct_locations,
     })
 }
 
@@ -623,7 +697,9 @@ mod tests {
                 let variables = Variables::with_settings(record.message.as_ref(), &record.report, settings.clone());
                 let (message, report) = rules.values(&variables).expect("converts");
                 let sizes = rules.collections.sizes(&[("message", message.as_ref()), ("report", report.as_ref())]);
-                let context = rules.context(&variables, message, report);
+                let config = rules.config(&variables).clone_as_boxed();
+                let context = rules.context(message, report, config);
+                let context: LazyContext<'_> = LazyCell::new(Box::new(move || context));
                 let roots = Roots::of(&context);
                 for rule in rules.rules() {
                     let whole = matches(&rule.expression, &context);
@@ -649,9 +725,7 @@ mod tests {
         for example in rules.rules().iter().flat_map(|rule| &rule.examples) {
             let records = analyzer.analyze_input(Some("example"), example.message.as_bytes()).expect("analyses");
             for record in &records {
-                let variables = Variables::with_settings(record.message.as_ref(), &record.report, settings.clone());
-                let (message, report) = rules.values(&variables).expect("converts");
-                let context = rules.context(&variables, message, report);
+                let context = interpreter_context(&rules, record, settings.clone());
                 let roots = Roots::of(&context);
                 for rule in rules.rules() {
                     for (direct, interpreted) in rule.conjuncts.compare_direct(&context, &roots) {
@@ -667,6 +741,65 @@ mod tests {
         }
         assert!(decided > 1000, "{decided} conjuncts evaluated directly");
         assert!(matched > 50, "{matched} conjuncts true");
+    }
+
+    /// Builds the interpreter's context for `record`, as rules see it.
+    fn interpreter_context<'r>(
+        rules: &'r RuleSet,
+        record: &phishloop_model::AnalysisRecord,
+        settings: Value,
+    ) -> Context<'r, 'r> {
+        let variables = Variables::with_settings(record.message.as_ref(), &record.report, settings);
+        let (message, report) = rules.values(&variables).expect("converts");
+        rules.context(message, report, rules.config(&variables).clone_as_boxed())
+    }
+
+    /// Direct evaluation of `locations` must give the interpreter's strings
+    /// wherever it gives a result, for every built-in rule on every
+    /// example, whether the rule matches it or not.
+    #[test]
+    fn direct_locations_agree_with_interpreter() {
+        let rules = RuleSet::load(true, &[]).expect("built-in rules compile");
+        let analyzer =
+            phishloop_analysis::Analyzer::new(phishloop_analysis::Config::default(), phishloop_analysis::Mode::Auto)
+                .expect("default analysis configuration");
+        let settings = cel::to_value(crate::RuleSettings::default()).expect("converts");
+        let mut decided = 0;
+        let mut nonempty = 0;
+        for example in rules.rules().iter().flat_map(|rule| &rule.examples) {
+            let records = analyzer.analyze_input(Some("example"), example.message.as_bytes()).expect("analyses");
+            for record in &records {
+                let context = interpreter_context(&rules, record, settings.clone());
+                let roots = Roots::of(&context);
+                for rule in rules.rules() {
+                    let (Some(program), Some(direct)) = (&rule.locations, &rule.direct_locations) else {
+                        continue;
+                    };
+                    let Some(direct) = direct.evaluate(&roots) else {
+                        continue;
+                    };
+                    assert_eq!(direct, strings(program, &context), "rule {}", rule.id);
+                    decided += 1;
+                    nonempty += usize::from(!direct.is_empty());
+                }
+            }
+        }
+        assert!(decided > 5000, "{decided} locations evaluated directly");
+        assert!(nonempty > 100, "{nonempty} locations with strings");
+    }
+
+    /// Nearly every built-in `locations` expression is of a shape that
+    /// direct evaluation covers.
+    #[test]
+    fn built_in_locations_compile_for_direct_evaluation() {
+        let rules = RuleSet::load(true, &[]).expect("built-in rules compile");
+        let interpreted: Vec<&str> = rules
+            .rules()
+            .iter()
+            .filter(|rule| rule.locations.is_some() && rule.direct_locations.is_none())
+            .map(|rule| rule.id.as_str())
+            .collect();
+        assert!(interpreted.len() <= 2, "locations left to the interpreter: {interpreted:?}");
     }
 
     /// Analyses an example with its own analysis configuration and rule

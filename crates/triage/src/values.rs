@@ -70,6 +70,12 @@ pub(crate) fn to_val(value: &Value, names: &Names) -> Box<dyn Val> {
     convert(value, names, false)
 }
 
+/// Converts `value` with every key kept, numbering the keys that are in
+/// `names`.
+pub(crate) fn convert_all(value: &Value, names: &Names) -> Box<dyn Val> {
+    convert(value, names, true)
+}
+
 /// Converts `value` like [`to_val`]. With `keep_all`, every key is kept, as
 /// inside [`DATA_MAPS`].
 fn convert(value: &Value, names: &Names, keep_all: bool) -> Box<dyn Val> {
