@@ -465,13 +465,15 @@ impl Node {
                 Some(Output::Int(count))
             }
             Node::Method { method, target, arguments } => {
+                // The methods take one or two arguments, kept on the stack.
                 let target = target.value(roots, scope)?;
-                let mut texts = Vec::with_capacity(arguments.len());
-                for argument in arguments {
-                    texts.push(argument.value(roots, scope)?);
-                }
+                let [first, second] = match arguments.as_slice() {
+                    [first] => [Some(first.value(roots, scope)?), None],
+                    [first, second] => [Some(first.value(roots, scope)?), Some(second.value(roots, scope)?)],
+                    _ => return None,
+                };
                 let target = text(&target)?;
-                let argument = |index: usize| text(&texts[index]);
+                let argument = |index: usize| text([&first, &second][index].as_ref()?);
                 match method {
                     Method::StartsWith => Some(Output::Bool(target.starts_with(argument(0)?))),
                     Method::Contains => Some(Output::Bool(target.contains(argument(0)?))),
