@@ -124,8 +124,17 @@ impl Conjuncts {
     /// [`Collections`] in this message and the variables of `context` as
     /// `roots`.
     pub(crate) fn matches(&self, context: &LazyContext<'_>, roots: &Roots<'_>, sizes: &[Option<usize>]) -> bool {
-        let mut order: Vec<(usize, &Part)> = Vec::with_capacity(self.parts.len());
-        for part in &self.parts {
+        // The rank and index of each part, on the stack for most rules.
+        const INLINE: usize = 16;
+        let mut inline = [(0usize, 0usize); INLINE];
+        let mut heap = Vec::new();
+        let order: &mut [(usize, usize)] = if self.parts.len() <= INLINE {
+            &mut inline[..self.parts.len()]
+        } else {
+            heap.resize(self.parts.len(), (0, 0));
+            &mut heap
+        };
+        for (slot, (index, part)) in order.iter_mut().zip(self.parts.iter().enumerate()) {
             let rank = match part.cost {
                 Cost::Flat => 0,
                 Cost::Exists(collection) => match sizes[collection] {
@@ -135,10 +144,11 @@ impl Conjuncts {
                 },
                 Cost::Unknown => usize::MAX,
             };
-            order.push((rank, part));
+            *slot = (rank, index);
         }
+        // A stable sort, so parts of equal rank keep their written order.
         order.sort_by_key(|(rank, _)| *rank);
-        order.iter().all(|(_, part)| part.matches(context, roots))
+        order.iter().all(|&(_, index)| self.parts[index].matches(context, roots))
     }
 
     /// Returns the result of each conjunct's direct evaluation and of the

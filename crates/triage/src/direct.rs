@@ -44,10 +44,12 @@ pub(crate) enum Node {
     /// A list of literals, such as `['fail', 'softfail']`, which
     /// only `in` reads.
     List(Vec<LiteralValue>),
-    /// A variable followed by field selections: `u.flags.macros`, each
-    /// field with its number in [`Names`].
+    /// A variable followed by field selections: `u.flags.macros`. The
+    /// variable and each field come with their number in [`Names`], and
+    /// `root` is the position in [`ROOTS`] of a variable of that name.
     Path {
-        variable: String,
+        variable: u32,
+        root: Option<usize>,
         fields: Vec<(u32, String)>,
     },
     /// A field of a value other than a path, such as `m[0].address`, with
@@ -72,7 +74,7 @@ pub(crate) enum Node {
     /// `size(range.filter(variable, predicate))` of a list.
     Count {
         range: Box<Node>,
-        variable: String,
+        variable: u32,
         predicate: Box<Node>,
     },
     /// A string method with string arguments.
@@ -84,7 +86,7 @@ pub(crate) enum Node {
     /// `range.exists(variable, body)`, or `range.all(...)` when `all`.
     Quantifier {
         range: Box<Node>,
-        variable: String,
+        variable: u32,
         body: Box<Node>,
         all: bool,
     },
@@ -129,34 +131,32 @@ enum Output<'a> {
     Value(&'a dyn Val),
 }
 
+/// The names of the top-level variables, in the order of [`Roots`].
+const ROOTS: [&str; 3] = ["message", "report", "config"];
+
 /// The top-level variables (`message`, `report`, `config`) of one message.
 pub(crate) struct Roots<'a> {
-    values: Vec<(&'static str, CowVal<'a, 'a>)>,
+    values: [Option<CowVal<'a, 'a>>; 3],
 }
+
+/// The items that enclosing macros bind, innermost last, each with the
+/// number of its variable's name in [`Names`].
+type Scope<'a> = Vec<(u32, &'a dyn Val)>;
 
 impl<'a> Roots<'a> {
     /// Takes the variables from `context`.
     #[cfg(test)]
     pub(crate) fn of(context: &'a cel::Context<'_, 'a>) -> Roots<'a> {
-        let values = ["message", "report", "config"]
-            .into_iter()
-            .filter_map(|name| context.get_variable(name).map(|value| (name, value)))
-            .collect();
-        Roots { values }
+        Roots { values: ROOTS.map(|name| context.get_variable(name)) }
     }
 
     /// Takes the variables as they are, without a context.
     pub(crate) fn new(message: &'a dyn Val, report: &'a dyn Val, config: &'a dyn Val) -> Roots<'a> {
-        let values = vec![
-            ("message", CowVal::Borrowed(message)),
-            ("report", CowVal::Borrowed(report)),
-            ("config", CowVal::Borrowed(config)),
-        ];
-        Roots { values }
+        Roots { values: [message, report, config].map(|value| Some(CowVal::Borrowed(value))) }
     }
 
-    pub(crate) fn get(&self, name: &str) -> Option<&dyn Val> {
-        self.values.iter().find(|(root, _)| *root == name).map(|(_, value)| value.as_ref())
+    fn get(&self, root: Option<usize>) -> Option<&dyn Val> {
+        self.values[root?].as_ref().map(CowVal::as_ref)
     }
 }
 
@@ -167,13 +167,21 @@ impl Node {
     pub(crate) fn compile(expression: &IdedExpr, names: &Names) -> Node {
         match &expression.expr {
             Expr::Literal(literal) => Node::Literal(literal.clone()),
-            Expr::Ident(name) => Node::Path { variable: name.clone(), fields: Vec::new() },
+            Expr::Ident(name) => {
+                // Every word of a rule's expressions is in `names`, so this
+                // fails only for expressions compiled with other names.
+                let Some(variable) = names.number(name) else {
+                    return Node::Unsupported;
+                };
+                let root = ROOTS.iter().position(|root| root == name);
+                Node::Path { variable, root, fields: Vec::new() }
+            }
             Expr::Select(select) if !select.test => {
                 let number = names.number(&select.field).unwrap_or(NO_NAME);
                 match Node::compile(&select.operand, names) {
-                    Node::Path { variable, mut fields } => {
+                    Node::Path { variable, root, mut fields } => {
                         fields.push((number, select.field.clone()));
-                        Node::Path { variable, fields }
+                        Node::Path { variable, root, fields }
                     }
                     Node::Unsupported => Node::Unsupported,
                     operand => Node::Select(Box::new(operand), number, select.field.clone()),
@@ -248,9 +256,12 @@ impl Node {
                 if comprehension.iter_var2.is_some() || !is_accumulator(&comprehension.result) {
                     return Node::Unsupported;
                 }
+                let Some(variable) = names.number(&comprehension.iter_var) else {
+                    return Node::Unsupported;
+                };
                 Node::Quantifier {
                     range: Box::new(Node::compile(&comprehension.iter_range, names)),
-                    variable: comprehension.iter_var.clone(),
+                    variable,
                     body: Box::new(Node::compile(body, names)),
                     all,
                 }
@@ -266,10 +277,10 @@ impl Node {
             return Node::Size(Box::new(Node::compile(operand, names)));
         };
         let keeps_items = matches!(&parts.body.expr, Expr::Ident(name) if name == parts.variable);
-        match parts.predicate {
-            Some(predicate) if keeps_items => Node::Count {
+        match (parts.predicate, names.number(parts.variable)) {
+            (Some(predicate), Some(variable)) if keeps_items => Node::Count {
                 range: Box::new(Node::compile(parts.range, names)),
-                variable: parts.variable.to_string(),
+                variable,
                 predicate: Box::new(Node::compile(predicate, names)),
             },
             _ => Node::Unsupported,
@@ -306,19 +317,19 @@ impl Node {
         boolean(&self.value(roots, &mut scope)?)
     }
 
-    fn value<'a>(&'a self, roots: &'a Roots<'_>, scope: &mut Vec<(&'a str, &'a dyn Val)>) -> Option<Output<'a>> {
+    fn value<'a>(&'a self, roots: &'a Roots<'_>, scope: &mut Scope<'a>) -> Option<Output<'a>> {
         match self {
             Node::Literal(literal) => match literal.to_val() {
                 CowVal::Borrowed(value) => Some(Output::Value(value)),
                 CowVal::Owned(_) => None,
             },
-            Node::Path { variable, fields } => {
+            Node::Path { variable, root, fields } => {
                 let mut value = scope
                     .iter()
                     .rev()
                     .find(|(name, _)| name == variable)
                     .map(|(_, value)| *value)
-                    .or_else(|| roots.get(variable))?;
+                    .or_else(|| roots.get(*root))?;
                 for (number, field) in fields {
                     value = select(value, *number, field)?;
                 }
@@ -446,7 +457,7 @@ impl Node {
                 };
                 let mut count = 0;
                 for item in list.inner() {
-                    scope.push((variable.as_str(), item.as_ref()));
+                    scope.push((*variable, item.as_ref()));
                     let result = predicate.value(roots, scope).and_then(|output| boolean(&output));
                     scope.pop();
                     count += i64::from(result?);
@@ -454,13 +465,15 @@ impl Node {
                 Some(Output::Int(count))
             }
             Node::Method { method, target, arguments } => {
+                // The methods take one or two arguments, kept on the stack.
                 let target = target.value(roots, scope)?;
-                let mut texts = Vec::with_capacity(arguments.len());
-                for argument in arguments {
-                    texts.push(argument.value(roots, scope)?);
-                }
+                let [first, second] = match arguments.as_slice() {
+                    [first] => [Some(first.value(roots, scope)?), None],
+                    [first, second] => [Some(first.value(roots, scope)?), Some(second.value(roots, scope)?)],
+                    _ => return None,
+                };
                 let target = text(&target)?;
-                let argument = |index: usize| text(&texts[index]);
+                let argument = |index: usize| text([&first, &second][index].as_ref()?);
                 match method {
                     Method::StartsWith => Some(Output::Bool(target.starts_with(argument(0)?))),
                     Method::Contains => Some(Output::Bool(target.contains(argument(0)?))),
@@ -476,7 +489,7 @@ impl Node {
                     return None;
                 };
                 for item in list.inner() {
-                    scope.push((variable.as_str(), item.as_ref()));
+                    scope.push((*variable, item.as_ref()));
                     let result = body.value(roots, scope).and_then(|output| boolean(&output));
                     scope.pop();
                     // `exists` stops at the first `true` and `all` at the first
@@ -620,6 +633,9 @@ mod tests {
             "message.urls[0].host + '/' == 'a.example/' && message.urls[0].scheme + 1 == 'x'",
             "(message.count > 2 ? message.urls[0] : message.urls[1]).scheme == 'https'",
             "(message.count > 2 ? 'a' : 1) == 'a' && (message.urls ? 'a' : 'b') == 'a'",
+            "message.urls.exists(u, message.urls.exists(u, u.ip) && u.scheme == 'https')",
+            "message.urls.exists(message, message.ip)",
+            "size(message.urls.filter(message, message.ip)) == 1",
         ];
         for expression in cases {
             let (direct, interpreted) = both(expression, message.clone());

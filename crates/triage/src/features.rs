@@ -59,19 +59,36 @@ pub fn distinct(features: &[u32]) -> Vec<u32> {
         distinct.dedup();
         return distinct;
     }
-    let mut seen = vec![0u64; BUCKETS / 64];
-    for &bucket in features {
-        seen[bucket as usize / 64] |= 1 << (bucket % 64);
-    }
-    let mut distinct = Vec::with_capacity(features.len());
-    for (index, &word) in seen.iter().enumerate() {
-        let mut rest = word;
-        while rest != 0 {
-            distinct.push(index as u32 * 64 + rest.trailing_zeros());
-            rest &= rest - 1;
+    SEEN.with_borrow_mut(|seen| {
+        // One bit per word of `seen` that has a bucket set, so that only
+        // those words are read, and cleared for the next call.
+        let mut used = [0u64; BUCKETS / 64 / 64];
+        for &bucket in features {
+            let word = bucket as usize / 64;
+            seen[word] |= 1 << (bucket % 64);
+            used[word / 64] |= 1 << (word % 64);
         }
-    }
-    distinct
+        let mut distinct = Vec::with_capacity(features.len());
+        for (used_index, &used_word) in used.iter().enumerate() {
+            let mut words = used_word;
+            while words != 0 {
+                let word = used_index * 64 + words.trailing_zeros() as usize;
+                words &= words - 1;
+                let mut rest = std::mem::take(&mut seen[word]);
+                while rest != 0 {
+                    distinct.push(word as u32 * 64 + rest.trailing_zeros());
+                    rest &= rest - 1;
+                }
+            }
+        }
+        distinct
+    })
+}
+
+thread_local! {
+    /// The bit set of [`distinct`], one bit per bucket, all zero between
+    /// calls. It is kept per thread so that no call zeroes 8 KiB.
+    static SEEN: std::cell::RefCell<Vec<u64>> = std::cell::RefCell::new(vec![0u64; BUCKETS / 64]);
 }
 
 /// Readable names of the features that fall into `buckets`, in the order of

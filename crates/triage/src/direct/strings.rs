@@ -21,7 +21,7 @@ use cel::common::ast::{Expr, LiteralValue, operators};
 use cel::common::types::CelString;
 use cel::common::value::{BuiltinRef, CowVal, Val};
 
-use super::{Node, Output, Roots, boolean};
+use super::{Node, Output, Roots, Scope, boolean};
 use crate::values::{Names, SharedMap};
 
 /// Maximum number of strings kept per rule, for direct evaluation and for
@@ -48,7 +48,8 @@ pub(crate) enum Strings {
 #[derive(Debug)]
 pub(crate) struct Comprehension {
     range: Items,
-    variable: String,
+    /// The number of the variable's name in [`Names`].
+    variable: u32,
     predicate: Option<Node>,
     body: Strings,
 }
@@ -61,7 +62,7 @@ enum Items {
     /// A list literal of literals.
     Literals(Vec<LiteralValue>),
     /// `range.filter(variable, predicate)`.
-    Filter { range: Box<Items>, variable: String, predicate: Node },
+    Filter { range: Box<Items>, variable: u32, predicate: Node },
 }
 
 /// Whether an evaluated [`Strings`] was a list, which `+` of lists needs.
@@ -93,7 +94,7 @@ impl Strings {
             };
             return Some(Strings::Comprehension(Box::new(Comprehension {
                 range: Items::compile(parts.range, names)?,
-                variable: parts.variable.to_string(),
+                variable: names.number(parts.variable)?,
                 predicate,
                 body: Strings::compile(parts.body, names)?,
             })));
@@ -146,12 +147,7 @@ impl Strings {
         Some(output)
     }
 
-    fn emit<'a>(
-        &'a self,
-        roots: &'a Roots<'_>,
-        scope: &mut Vec<(&'a str, &'a dyn Val)>,
-        output: &mut Vec<String>,
-    ) -> Option<Shape> {
+    fn emit<'a>(&'a self, roots: &'a Roots<'_>, scope: &mut Scope<'a>, output: &mut Vec<String>) -> Option<Shape> {
         match self {
             Strings::Value(node) => match node.value(roots, scope)? {
                 Output::Text(text) => {
@@ -181,7 +177,7 @@ impl Strings {
             Strings::Comprehension(comprehension) => {
                 let Comprehension { range, variable, predicate, body } = &**comprehension;
                 for item in range.items(roots, scope)? {
-                    scope.push((variable.as_str(), item));
+                    scope.push((*variable, item));
                     let emitted = match predicate {
                         Some(predicate) => holds(predicate, roots, scope).and_then(|holds| {
                             if holds { body.emit(roots, scope, output).map(|_| ()) } else { Some(()) }
@@ -204,7 +200,7 @@ impl Items {
             return match parts.predicate {
                 Some(predicate) if is_variable => Some(Items::Filter {
                     range: Box::new(Items::compile(parts.range, names)?),
-                    variable: parts.variable.to_string(),
+                    variable: names.number(parts.variable)?,
                     predicate: supported(predicate, names)?,
                 }),
                 _ => None,
@@ -218,7 +214,7 @@ impl Items {
 
     /// Returns the items in order, borrowed, or `None` where the range is
     /// no list or a predicate is left open.
-    fn items<'a>(&'a self, roots: &'a Roots<'_>, scope: &mut Vec<(&'a str, &'a dyn Val)>) -> Option<Vec<&'a dyn Val>> {
+    fn items<'a>(&'a self, roots: &'a Roots<'_>, scope: &mut Scope<'a>) -> Option<Vec<&'a dyn Val>> {
         match self {
             Items::Value(node) => {
                 let Output::Value(value) = node.value(roots, scope)? else {
@@ -245,7 +241,7 @@ impl Items {
             Items::Filter { range, variable, predicate } => {
                 let mut kept = Vec::new();
                 for item in range.items(roots, scope)? {
-                    scope.push((variable.as_str(), item));
+                    scope.push((*variable, item));
                     let result = holds(predicate, roots, scope);
                     scope.pop();
                     if result? {
@@ -314,7 +310,7 @@ fn supported(expression: &IdedExpr, names: &Names) -> Option<Node> {
 
 /// Evaluates a predicate, which must give a boolean, as the interpreter's
 /// guarded step requires.
-fn holds<'a>(predicate: &'a Node, roots: &'a Roots<'_>, scope: &mut Vec<(&'a str, &'a dyn Val)>) -> Option<bool> {
+fn holds<'a>(predicate: &'a Node, roots: &'a Roots<'_>, scope: &mut Scope<'a>) -> Option<bool> {
     boolean(&predicate.value(roots, scope)?)
 }
 
