@@ -124,6 +124,8 @@ struct Target {
     domain: String,
     label: String,
     suffix: String,
+    /// The ASCII bytes of `label`, as [`ascii_byte_set`] gives them.
+    label_bytes: u128,
 }
 
 /// The organisation's domains and the brands' domains, indexed once per
@@ -137,7 +139,7 @@ pub(crate) struct LookalikeTargets {
     by_domain: HashMap<String, usize>,
     /// Targets with labels of five characters or more, by label length, for
     /// the edit-distance check.
-    by_length: HashMap<usize, Vec<usize>>,
+    by_length: Vec<Vec<usize>>,
     /// Target labels and brand keywords, searched inside candidate labels.
     words: AhoCorasick,
     /// For each pattern of `words`: the target it stands for.
@@ -160,7 +162,7 @@ impl LookalikeTargets {
         let mut by_label: HashMap<String, Vec<usize>> = HashMap::new();
         let mut by_skeleton: HashMap<String, Vec<usize>> = HashMap::new();
         let mut by_domain = HashMap::new();
-        let mut by_length: HashMap<usize, Vec<usize>> = HashMap::new();
+        let mut by_length: Vec<Vec<usize>> = Vec::new();
         let mut words: Vec<String> = Vec::new();
         let mut word_targets = Vec::new();
         for (index, target) in targets.iter().enumerate() {
@@ -186,7 +188,11 @@ impl LookalikeTargets {
             // Short names are one typo away from too many ordinary names
             // (gmail and qmail).
             if target.label.len() >= 6 {
-                by_length.entry(target.label.len()).or_default().push(index);
+                let length = target.label.len();
+                if by_length.len() <= length {
+                    by_length.resize_with(length + 1, Vec::new);
+                }
+                by_length[length].push(index);
             }
             let mut add_word = |word: &str| {
                 let duplicate = words.iter().zip(&word_targets).any(|(known, &known_target): (&String, &usize)| {
@@ -232,7 +238,13 @@ impl LookalikeTargets {
 impl Target {
     fn new(owner: Owner, domain: &str) -> Option<Self> {
         let (label, suffix) = split_registrable(domain);
-        (label.len() >= 3).then(|| Target { owner, domain: domain.to_string(), label, suffix })
+        (label.len() >= 3).then(|| Target {
+            owner,
+            domain: domain.to_string(),
+            label_bytes: ascii_byte_set(label.as_bytes()),
+            label,
+            suffix,
+        })
     }
 }
 
@@ -285,11 +297,17 @@ pub(crate) fn lookalikes(analyzer: &Analyzer, host: &str) -> Vec<LookalikeMatch>
         }
     }
     let length = candidate.label.len();
+    let candidate_bytes = ascii_byte_set(candidate.label.as_bytes());
     for target_length in length.saturating_sub(2)..=length + 2 {
-        for &target_index in index.by_length.get(&target_length).into_iter().flatten() {
+        for &target_index in index.by_length.get(target_length).into_iter().flatten() {
             let target = &index.targets[target_index];
             let allowed = if target.label.len() >= 9 { 2 } else { 1 };
             if length.abs_diff(target_length) > allowed || owned(target.owner) {
+                continue;
+            }
+            // Exact: see `distinct_missing_bytes`. Most targets fail here
+            // without a pass over either label.
+            if distinct_missing_bytes(candidate_bytes, target.label_bytes) > allowed {
                 continue;
             }
             if let Some(distance) = bounded_distance(&candidate.label, &target.label, allowed)
@@ -500,6 +518,23 @@ fn missing_bytes(left: &[u8], right: &[u8]) -> usize {
     count_missing(left, byte_set(right)).max(count_missing(right, byte_set(left)))
 }
 
+/// Returns the set of ASCII byte values in `bytes`, one bit per value.
+/// Other bytes are left out.
+fn ascii_byte_set(bytes: &[u8]) -> u128 {
+    bytes.iter().filter(|byte| byte.is_ascii()).fold(0u128, |set, &byte| set | (1u128 << byte))
+}
+
+/// Counts the distinct ASCII byte values that one of two labels has and the
+/// other lacks, and returns the larger count. The labels are given as
+/// [`ascii_byte_set`]s. The count is a lower bound of their edit distance
+/// with transpositions, in bytes or in characters, because it never exceeds
+/// [`missing_bytes`]: each such value occurs at one position at least, and
+/// each of those positions needs an edit of its own. So a target whose
+/// bound exceeds the allowed distance can never match.
+fn distinct_missing_bytes(left: u128, right: u128) -> usize {
+    (left & !right).count_ones().max((right & !left).count_ones()) as usize
+}
+
 /// Edit distance with adjacent transpositions (optimal string alignment).
 pub(crate) fn damerau_levenshtein(left: &str, right: &str) -> usize {
     let left: Vec<char> = left.chars().collect();
@@ -654,6 +689,64 @@ mod tests {
                     assert_eq!(bounded_distance(left, right, max), expected, "{left:?} {right:?} {max}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn distinct_missing_bytes_bounds_distance() {
+        let labels = [
+            "paypal",
+            "paypa1",
+            "pyapal",
+            "paypall",
+            "apple",
+            "appel",
+            "microsoft",
+            "micr0soft",
+            "rnicrosoft",
+            "mircosfot",
+            "facebook",
+            "faceb00k",
+            "xn--pypal-4ve",
+            "a-b_c",
+            "aaaaaa",
+            "abcabc",
+            "cbacba",
+            "p\u{e4}ypal",
+            "",
+        ];
+        for left in labels {
+            for right in labels {
+                let bound = distinct_missing_bytes(ascii_byte_set(left.as_bytes()), ascii_byte_set(right.as_bytes()));
+                let bytes = missing_bytes(left.as_bytes(), right.as_bytes());
+                assert!(bound <= bytes, "{left:?} {right:?}: {bound} > {bytes}");
+                // `damerau_levenshtein` returns the length difference when
+                // it exceeds 2 rather than the distance.
+                if left.chars().count().abs_diff(right.chars().count()) <= 2 {
+                    let distance = damerau_levenshtein(left, right);
+                    assert!(bound <= distance, "{left:?} {right:?}: {bound} > {distance}");
+                }
+                for max in 0..bound.min(3) {
+                    assert_eq!(bounded_distance(left, right, max), None, "{left:?} {right:?} {max}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn typo_filter_keeps_matches() {
+        // Every label one or two edits from the organisation's label must
+        // still be found, as a typo or, where a character is confusable,
+        // as a confusable.
+        let analyzer = analyzer_for(&["corp-example.com"]);
+        for host in ["corp-exmaple.com", "corp-exampel.com", "corp-examp1e.com", "corpexample.com", "corp-examplee.com"]
+        {
+            let found = techniques(&analyzer, host);
+            assert!(
+                found.contains(&("corp-example.com".to_string(), LookalikeTechnique::Typo))
+                    || found.contains(&("corp-example.com".to_string(), LookalikeTechnique::Confusable)),
+                "{host}: {found:?}"
+            );
         }
     }
 

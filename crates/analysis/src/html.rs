@@ -7,6 +7,8 @@
 //! at `:` and `(` bytes. Entities in text and in the attributes read are
 //! decoded with `html-escape`.
 
+use std::borrow::Cow;
+
 use html_escape::decode_html_entities;
 use phishloop_model::{HtmlSummary, UrlSourceKind};
 
@@ -81,6 +83,12 @@ impl Sink for State {
     }
 
     fn text(&mut self, text: &str) {
+        // Text between tags is often only a line break and indentation,
+        // which comes to the one space added below.
+        if text.bytes().all(|byte| matches!(byte, b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r' | b' ')) {
+            push_space(&mut self.output.text);
+            return;
+        }
         push_collapsed(&mut self.output.text, &decode_entities(text));
         // Separate text nodes, so that `<td>a</td><td>b</td>` does not read
         // as one word.
@@ -109,7 +117,7 @@ impl State {
             attributes
                 .iter()
                 .find(|attribute| attribute.name.eq_ignore_ascii_case(name))
-                .map(|attribute| decode_entities(attribute.value).into_owned())
+                .map(|attribute| decode_entities(attribute.value))
         };
 
         match tag {
@@ -145,7 +153,7 @@ impl State {
                     }
                 }
             }
-            "base" => self.output.summary.base_href = attribute("href"),
+            "base" => self.output.summary.base_href = attribute("href").map(Cow::into_owned),
             "script" => self.output.summary.scripts += 1,
             "iframe" | "frame" => self.output.summary.iframes += 1,
             "img" => {
@@ -225,19 +233,21 @@ impl State {
         if value.is_empty() || value.starts_with('#') {
             return None;
         }
-        let lower_prefix: String = value.chars().take(12).collect::<String>().to_ascii_lowercase();
-        if lower_prefix.starts_with("mailto:") {
+        let has_scheme = |scheme: &[u8]| {
+            value.as_bytes().get(..scheme.len()).is_some_and(|start| start.eq_ignore_ascii_case(scheme))
+        };
+        if has_scheme(b"mailto:") {
             let address = value[7..].split('?').next().unwrap_or_default().trim();
             if !address.is_empty() {
                 self.output.mailto.push(address.to_string());
             }
             return None;
         }
-        if lower_prefix.starts_with("tel:") {
+        if has_scheme(b"tel:") {
             self.output.tel.push(value[4..].trim().to_string());
             return None;
         }
-        if lower_prefix.starts_with("javascript:") || lower_prefix.starts_with("data:") {
+        if has_scheme(b"javascript:") || has_scheme(b"data:") {
             return None;
         }
         self.output.links.push(Link { url: value.to_string(), kind, text: None });
@@ -280,21 +290,72 @@ impl State {
 
 /// Decodes entities; text without `&` is returned as it is without being
 /// scanned character by character.
-fn decode_entities(text: &str) -> std::borrow::Cow<'_, str> {
-    if memchr::memchr(b'&', text.as_bytes()).is_none() {
-        return std::borrow::Cow::Borrowed(text);
+fn decode_entities(text: &str) -> Cow<'_, str> {
+    // Short texts are searched inline, which is cheaper than a call.
+    let has_entity = if text.len() <= 16 {
+        text.as_bytes().contains(&b'&')
+    } else {
+        memchr::memchr(b'&', text.as_bytes()).is_some()
+    };
+    if !has_entity {
+        return Cow::Borrowed(text);
     }
     decode_html_entities(text)
 }
 
 /// Appends `text` to `buffer`, turning every run of white space into one
 /// space and never starting a run where the buffer already ends in one.
+/// White space is what `char::is_whitespace` accepts.
+///
+/// Each maximal run of white space becomes one space, except that a run at
+/// the start of `text` is dropped when the buffer is empty or ends in a
+/// space. Text between runs is copied in whole spans, and a single space
+/// between two words stays inside its span, so ordinary prose costs one
+/// copy per text node.
 fn push_collapsed(buffer: &mut String, text: &str) {
-    if text.is_ascii() {
-        push_collapsed_ascii(buffer, text);
-    } else {
-        push_collapsed_unicode(buffer, text);
+    let bytes = text.as_bytes();
+    let leading_space = !(buffer.is_empty() || buffer.ends_with(' '));
+    let mut span_start = 0;
+    let mut position = 0;
+    loop {
+        // A space that starts the text follows no word, so it always needs
+        // a look; `next_space_candidate` passes over some single spaces.
+        let starts_with_space = position == 0 && bytes.first() == Some(&b' ');
+        if !starts_with_space {
+            position = next_space_candidate(bytes, position);
+        }
+        if position == bytes.len() {
+            break;
+        }
+        let space_length = white_space_length(text, position);
+        if space_length == 0 {
+            // A control byte or a non-ASCII character that is no white space.
+            position += utf8_length(bytes[position]);
+            continue;
+        }
+        let run_start = position;
+        let mut run_end = position + space_length;
+        loop {
+            let next = white_space_length(text, run_end);
+            if next == 0 {
+                break;
+            }
+            run_end += next;
+        }
+        position = run_end;
+        // A single space between two words is already collapsed.
+        if run_end - run_start == 1 && bytes[run_start] == b' ' && run_start > 0 && run_end < bytes.len() {
+            continue;
+        }
+        if span_start < run_start {
+            buffer.push_str(&text[span_start..run_start]);
+        }
+        if run_start > 0 || leading_space {
+            buffer.push(' ');
+        }
+        span_start = run_end;
     }
+    buffer.push_str(&text[span_start..]);
 }
 
 /// Appends one space unless the buffer is empty or already ends in one,
@@ -305,49 +366,78 @@ fn push_space(buffer: &mut String) {
     }
 }
 
-/// Appends like [`push_collapsed`], a byte at a time, for ASCII text. The
-/// white space bytes are the ASCII characters that `char::is_whitespace`
-/// accepts.
-fn push_collapsed_ascii(buffer: &mut String, text: &str) {
-    let is_space = |byte: u8| matches!(byte, b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r' | b' ');
-    let bytes = text.as_bytes();
-    // Text between tags is often only line breaks and indentation.
-    if bytes.iter().all(|&byte| is_space(byte)) {
-        if !bytes.is_empty() {
-            push_space(buffer);
+/// Returns the position of the first byte at or after `from` that may
+/// start a run of white space needing work, or the length of `bytes`. Such
+/// a byte is below `0x20` (ASCII white space other than the space, and
+/// control bytes), is not ASCII, or is a space not followed by a byte above
+/// `0x20`. A single space between two words is passed over because it is
+/// already collapsed, except in the last lane of a word of eight bytes and
+/// in the tail, where every space is returned. The caller must still check
+/// whatever is returned; the function only promises never to pass over a
+/// byte that needs work, given that the byte at `from` is not a space that
+/// follows white space.
+///
+/// Each of the masks below has the high bit of a byte lane set exactly
+/// when the condition holds for that lane. Adding to a lane whose high bit
+/// is masked off never carries into the next lane, since `0x7F + 0x7F` is
+/// below `0x100`, which is why the tests are exact per lane.
+fn next_space_candidate(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const LOW_BITS: u64 = ONES * 0x7F;
+    const HIGH_BITS: u64 = ONES * 0x80;
+    const LAST_LANE: u64 = 0x80 << 56;
+    let mut position = from;
+    while let Some(chunk) = bytes.get(position..position + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("chunk of eight bytes"));
+        let not_ascii = word & HIGH_BITS;
+        // Lanes below 0x20: adding 0x60 sets the high bit for 0x20 and up.
+        let control = !(((word & LOW_BITS) + ONES * 0x60) | word) & HIGH_BITS;
+        // Lanes equal to 0x20: they are zero after the exclusive or.
+        let spaced = word ^ (ONES * 0x20);
+        let space = !(((spaced & LOW_BITS) + LOW_BITS) | spaced | LOW_BITS);
+        // A space needs work unless the next lane contains an ASCII byte
+        // above 0x20. The lane after the last one is unknown, so a space
+        // there always counts.
+        let next_needs_look = ((control | space | not_ascii) >> 8) | LAST_LANE;
+        let flags = not_ascii | control | (space & next_needs_look);
+        if flags != 0 {
+            return position + (flags.trailing_zeros() / 8) as usize;
         }
-        return;
+        position += 8;
     }
-    let mut pending_space =
-        !(buffer.is_empty() || buffer.ends_with(' ')) && bytes.first().is_some_and(|&byte| is_space(byte));
-    let mut word_start = None;
-    for (index, &byte) in bytes.iter().enumerate() {
-        match (is_space(byte), word_start) {
-            (false, None) => word_start = Some(index),
-            (true, Some(start)) => {
-                if pending_space {
-                    buffer.push(' ');
-                }
-                buffer.push_str(&text[start..index]);
-                pending_space = true;
-                word_start = None;
-            }
-            _ => {}
-        }
+    while position < bytes.len() && (0x21..0x80).contains(&bytes[position]) {
+        position += 1;
     }
-    if let Some(start) = word_start {
-        if pending_space {
-            buffer.push(' ');
-        }
-        buffer.push_str(&text[start..]);
-        pending_space = true;
-    }
-    if pending_space && bytes.last().is_some_and(|&byte| is_space(byte)) {
-        buffer.push(' ');
+    position
+}
+
+/// Returns the length in bytes of the white space character at `position`
+/// of `text` (a character boundary), or 0 when there is none.
+fn white_space_length(text: &str, position: usize) -> usize {
+    match text.as_bytes().get(position) {
+        None => 0,
+        Some(&byte) if byte.is_ascii() => usize::from(matches!(byte, b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r' | b' ')),
+        Some(_) => match text[position..].chars().next() {
+            Some(character) if character.is_whitespace() => character.len_utf8(),
+            _ => 0,
+        },
     }
 }
 
-fn push_collapsed_unicode(buffer: &mut String, text: &str) {
+/// Returns the length of the UTF-8 sequence that starts with `lead`.
+fn utf8_length(lead: u8) -> usize {
+    match lead {
+        0..0x80 => 1,
+        0xC0..0xE0 => 2,
+        0xE0..0xF0 => 3,
+        _ => 4,
+    }
+}
+
+/// The collapsing rule of [`push_collapsed`], written plainly on words
+/// split at `char::is_whitespace`, to test the fast version against.
+#[cfg(test)]
+fn push_collapsed_reference(buffer: &mut String, text: &str) {
     let mut pending_space = !(buffer.is_empty() || buffer.ends_with(' ')) && text.starts_with(char::is_whitespace);
     for word in text.split(char::is_whitespace).filter(|word| !word.is_empty()) {
         if pending_space {
@@ -374,17 +464,28 @@ struct SourceScan {
 /// sits at a `:` or `(`, so only those bytes are examined. A zero size
 /// counts only when no digit or decimal point follows (`font-size:0.9em`
 /// is not hidden).
+// Kept out of line, which costs one call per document, so that profiles
+// show the source scan apart from the tokenizer.
+#[inline(never)]
 fn scan_source(html: &str) -> SourceScan {
     let bytes = html.as_bytes();
     let mut scan = SourceScan::default();
     for position in memchr::memchr2_iter(b':', b'(', bytes) {
         if bytes[position] == b'(' {
             if position >= 3
+                && bytes[position - 1].eq_ignore_ascii_case(&b'l')
                 && bytes[position - 3..position].eq_ignore_ascii_case(b"url")
                 && let Some(url) = css_url_at(html, position + 1)
             {
                 scan.css_urls.push(url);
             }
+            continue;
+        }
+        // The property names below end in `a`, `e`, `t` or `y`. Most colons
+        // (in URLs, `color:`, `margin:`) follow another byte, so they are
+        // skipped without reading the name.
+        let last = position.checked_sub(1).map(|before| bytes[before].to_ascii_lowercase());
+        if !matches!(last, Some(b'a' | b'e' | b't' | b'y')) {
             continue;
         }
         let name_start = bytes[..position]
@@ -530,7 +631,7 @@ mod tests {
     }
 
     #[test]
-    fn ascii_collapse_matches_unicode_collapse() {
+    fn collapse_matches_reference() {
         let texts = [
             "",
             " ",
@@ -545,20 +646,96 @@ mod tests {
             "one two  three",
             "x\x0B",
             "\x0Bx",
+            "a\u{a0}b",
+            "\u{a0}",
+            " \u{a0} a \u{2003}b\u{3000}",
+            "caf\u{e9} cr\u{e8}me \u{1f600} end",
+            "nul\0byte \0 \u{1}ctl",
+            "a\u{85}b\u{2028}c\u{2029}d\u{202f}e\u{205f}f\u{1680}g",
+            "eight by eight by eight by eight by",
+            "a long line of ordinary prose, well past one word of eight bytes.",
+            "  indented\n    block\n\n\n  of   text  ",
         ];
-        let buffers = ["", "start", "start ", "start\n"];
+        let buffers = ["", "start", "start ", "start\n", "start\u{a0}"];
         for buffer in buffers {
             let mut spaced = buffer.to_string();
             push_space(&mut spaced);
             let mut collapsed = buffer.to_string();
-            push_collapsed_unicode(&mut collapsed, " ");
+            push_collapsed_reference(&mut collapsed, " ");
             assert_eq!(spaced, collapsed, "{buffer:?} + space");
             for text in texts {
-                let mut ascii = buffer.to_string();
-                push_collapsed_ascii(&mut ascii, text);
-                let mut unicode = buffer.to_string();
-                push_collapsed_unicode(&mut unicode, text);
-                assert_eq!(ascii, unicode, "{buffer:?} + {text:?}");
+                let mut fast = buffer.to_string();
+                push_collapsed(&mut fast, text);
+                let mut reference = buffer.to_string();
+                push_collapsed_reference(&mut reference, text);
+                assert_eq!(fast, reference, "{buffer:?} + {text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn collapse_matches_reference_on_generated_text() {
+        // Every string of up to four characters from an alphabet of words,
+        // ASCII and Unicode white space and control bytes, placed at each
+        // offset within an eight-byte word.
+        let alphabet = ["a", "Z", " ", "\t", "\n", "\u{a0}", "\u{3000}", "\0", "\u{1}", "\u{e9}", "\u{7f}", "!"];
+        let mut texts = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> =
+                texts.iter().flat_map(|text| alphabet.iter().map(move |piece| format!("{text}{piece}"))).collect();
+            texts.extend(longer);
+            texts.dedup();
+        }
+        for text in &texts {
+            for padding in ["", "abc", "abcdefg"] {
+                let text = format!("{padding}{text}");
+                for buffer in ["", "x", "x "] {
+                    let mut fast = buffer.to_string();
+                    push_collapsed(&mut fast, &text);
+                    let mut reference = buffer.to_string();
+                    push_collapsed_reference(&mut reference, &text);
+                    assert_eq!(fast, reference, "{buffer:?} + {text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn space_candidates_never_skip_work() {
+        // A byte needs work unless it is printable ASCII, or a space that
+        // follows a byte which is no white space and precedes a printable
+        // ASCII byte.
+        let texts = [
+            "abcdefgh ijklmnop\u{e9}qrstuvwx\0yz0123456789ABCDEFGHIJ\u{7f}~~~~~~~~~~~~\u{1f600}",
+            "one two three four five six seven eight nine ten",
+            "a  b   c\td\ne \u{a0}f \u{3000} g\u{85}h i\r\nj k ",
+            "       x       y       z        ",
+            "ab cd ef gh ij kl mn op qr st uv wx yz \0 \x01 \x1f \x7f ~ ! end",
+        ];
+        for text in texts {
+            let bytes = text.as_bytes();
+            let needs_work = |index: usize| {
+                let byte = bytes[index];
+                if (0x21..0x80).contains(&byte) {
+                    return false;
+                }
+                if byte != b' ' {
+                    return true;
+                }
+                let next_printable = bytes.get(index + 1).is_some_and(|next| (0x21..0x80).contains(next));
+                !next_printable
+            };
+            for from in 0..=bytes.len() {
+                if !text.is_char_boundary(from) || (from > 0 && bytes[from - 1].is_ascii_whitespace()) {
+                    continue;
+                }
+                let found = next_space_candidate(bytes, from);
+                let first_needing_work = (from..bytes.len()).find(|&index| needs_work(index)).unwrap_or(bytes.len());
+                assert!(found <= first_needing_work, "{text:?} from {from}: {found} > {first_needing_work}");
+                assert!(
+                    (from..found).all(|index| (0x21..0x80).contains(&bytes[index]) || bytes[index] == b' '),
+                    "{text:?} from {from}: passed over {found}"
+                );
             }
         }
     }
@@ -675,6 +852,29 @@ mod tests {
                 .collect();
             assert_eq!(mine, reference_hrefs(document), "links of {document:?}");
         }
+    }
+
+    #[test]
+    fn hostile_text_collapses_like_reference() {
+        let html = "<P>\0 a\u{a0}&nbsp; b\t\tc</P><td>\u{3000}x  y\r\n</td><DIV>unclosed &amp; <b>bold";
+        let extract = extract(html);
+        let mut expected = String::new();
+        for text in ["\0 a\u{a0}\u{a0} b\t\tc", "\u{3000}x  y\r\n", "unclosed & ", "bold"] {
+            push_collapsed_reference(&mut expected, text);
+            push_space(&mut expected);
+        }
+        assert_eq!(extract.text, expected);
+    }
+
+    #[test]
+    fn link_schemes_ignore_case() {
+        let extract = extract(
+            "<a href='MailTo:A@example.net'>m</a><a href='TEL:+1-800-555-0100'>t</a><a href='JavaScript:x'>j</a><a href='DATA:text/html,x'>d</a><a href='https://x.example/'>w</a>",
+        );
+        assert_eq!(extract.mailto, vec!["A@example.net".to_string()]);
+        assert_eq!(extract.tel, vec!["+1-800-555-0100".to_string()]);
+        let urls: Vec<&str> = extract.links.iter().map(|link| link.url.as_str()).collect();
+        assert_eq!(urls, vec!["https://x.example/"]);
     }
 
     #[test]

@@ -306,10 +306,10 @@ pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut output = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        output.push(DIGITS[usize::from(byte >> 4)] as char);
-        output.push(DIGITS[usize::from(byte & 0x0f)] as char);
+    let mut output = vec![0u8; bytes.len() * 2];
+    for (pair, byte) in output.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
     }
-    output
+    String::from_utf8(output).expect("hex digits are ASCII")
 }

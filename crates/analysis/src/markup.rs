@@ -62,6 +62,8 @@ struct Tokenizer<'a> {
     bytes: &'a [u8],
     position: usize,
     text_start: usize,
+    /// Lowercase copy of the current tag name, used only when the source
+    /// spells it with an uppercase letter.
     name: String,
     attributes: Vec<Attribute<'a>>,
     /// Lower-case names of the current tag's attributes, filled only once
@@ -74,14 +76,66 @@ struct Tokenizer<'a> {
 /// would make that quadratic, so larger tags use a set of names.
 const LINEAR_ATTRIBUTE_CHECK: usize = 32;
 
+/// Byte classes of the tokenizer, one bit each, looked up in [`CLASSES`].
+const SPACE: u8 = 1;
+const SLASH: u8 = 2;
+const GREATER_THAN: u8 = 4;
+const EQUALS: u8 = 8;
+
+/// The class bits of every byte: `SPACE` for the HTML white space bytes
+/// (tab, line feed, form feed, carriage return and space), and one bit
+/// each for `/`, `>` and `=`.
+static CLASSES: [u8; 256] = {
+    let mut classes = [0u8; 256];
+    classes[b'\t' as usize] = SPACE;
+    classes[b'\n' as usize] = SPACE;
+    classes[0x0C] = SPACE;
+    classes[b'\r' as usize] = SPACE;
+    classes[b' ' as usize] = SPACE;
+    classes[b'/' as usize] = SLASH;
+    classes[b'>' as usize] = GREATER_THAN;
+    classes[b'=' as usize] = EQUALS;
+    classes
+};
+
+/// Returns the position of the first byte at or after `from` whose class
+/// shares a bit with `stop`, or the input length.
+fn find_class(bytes: &[u8], from: usize, stop: u8) -> usize {
+    bytes[from..].iter().position(|&byte| CLASSES[usize::from(byte)] & stop != 0).map_or(bytes.len(), |end| from + end)
+}
+
+/// Returns the position of the first byte at or after `from` whose class
+/// shares no bit with `skip`, or the input length.
+fn skip_class(bytes: &[u8], from: usize, skip: u8) -> usize {
+    bytes[from..].iter().position(|&byte| CLASSES[usize::from(byte)] & skip == 0).map_or(bytes.len(), |end| from + end)
+}
+
 fn is_space(byte: u8) -> bool {
-    matches!(byte, b'\t' | b'\n' | b'\x0C' | b'\r' | b' ')
+    CLASSES[usize::from(byte)] & SPACE != 0
+}
+
+/// Returns the tag name at `start..end` of `html` in lowercase: the source
+/// text itself when it has no ASCII uppercase letter, else a lowercase copy
+/// written to `buffer`.
+fn lowercase_name<'s>(html: &'s str, buffer: &'s mut String, start: usize, end: usize) -> &'s str {
+    let name = &html[start..end];
+    if !name.bytes().any(|byte| byte.is_ascii_uppercase()) {
+        return name;
+    }
+    buffer.clear();
+    buffer.push_str(name);
+    buffer.make_ascii_lowercase();
+    buffer
+}
+
+/// Returns whether the content of element `name` (lowercase) is raw text.
+fn is_raw_text_element(name: &str) -> bool {
+    matches!(name, "script" | "style" | "title" | "textarea" | "xmp" | "iframe" | "noembed" | "noframes" | "plaintext")
 }
 
 impl<'a> Tokenizer<'a> {
     fn run(&mut self, sink: &mut impl Sink) {
-        while let Some(offset) = memchr(b'<', &self.bytes[self.position..]) {
-            let open = self.position + offset;
+        while let Some(open) = find_byte(self.bytes, self.position, b'<') {
             match self.bytes.get(open + 1).copied() {
                 Some(b'!') => {
                     self.flush_text(open, sink);
@@ -135,7 +189,7 @@ impl<'a> Tokenizer<'a> {
     }
 
     fn after_next_greater_than(&self, from: usize) -> usize {
-        memchr(b'>', &self.bytes[from..]).map_or(self.bytes.len(), |end| from + end + 1)
+        after_next_greater_than(self.bytes, from)
     }
 
     /// `</name ...>`; `</>` is dropped and `</ ...>` is a bogus comment.
@@ -147,28 +201,17 @@ impl<'a> Tokenizer<'a> {
             return;
         }
         let name_end = self.name_end(name_start);
-        self.set_name(name_start, name_end);
         self.position = self.after_next_greater_than(name_end);
-        sink.end_tag(&self.name);
+        sink.end_tag(lowercase_name(self.html, &mut self.name, name_start, name_end));
     }
 
     fn name_end(&self, start: usize) -> usize {
-        self.bytes[start..]
-            .iter()
-            .position(|&byte| is_space(byte) || byte == b'/' || byte == b'>')
-            .map_or(self.bytes.len(), |end| start + end)
-    }
-
-    fn set_name(&mut self, start: usize, end: usize) {
-        self.name.clear();
-        self.name.push_str(&self.html[start..end]);
-        self.name.make_ascii_lowercase();
+        find_class(self.bytes, start, SPACE | SLASH | GREATER_THAN)
     }
 
     /// `<name attributes...>` and, for raw-text elements, their content.
     fn start_tag(&mut self, open: usize, sink: &mut impl Sink) {
         let name_end = self.name_end(open + 1);
-        self.set_name(open + 1, name_end);
         self.attributes.clear();
         self.attribute_names.clear();
         let Some(tag_end) = self.attributes(name_end) else {
@@ -177,14 +220,10 @@ impl<'a> Tokenizer<'a> {
             return;
         };
         self.position = tag_end;
-        sink.start_tag(&self.name, &self.attributes);
-
-        let raw = matches!(
-            self.name.as_str(),
-            "script" | "style" | "title" | "textarea" | "xmp" | "iframe" | "noembed" | "noframes" | "plaintext"
-        );
-        if raw {
-            self.raw_text(sink);
+        let name = lowercase_name(self.html, &mut self.name, open + 1, name_end);
+        sink.start_tag(name, &self.attributes);
+        if is_raw_text_element(name) {
+            self.position = raw_text(self.html, tag_end, name, sink);
         }
     }
 
@@ -194,9 +233,7 @@ impl<'a> Tokenizer<'a> {
         let bytes = self.bytes;
         let mut position = from;
         loop {
-            while position < bytes.len() && (is_space(bytes[position]) || bytes[position] == b'/') {
-                position += 1;
-            }
+            position = skip_class(bytes, position, SPACE | SLASH);
             match bytes.get(position) {
                 None => return None,
                 Some(b'>') => return Some(position + 1),
@@ -205,36 +242,24 @@ impl<'a> Tokenizer<'a> {
 
             // The name; a leading `=` belongs to it.
             let name_start = position;
-            position += 1;
-            while position < bytes.len()
-                && !matches!(bytes[position], b'\t' | b'\n' | b'\x0C' | b'\r' | b' ' | b'/' | b'>' | b'=')
-            {
-                position += 1;
-            }
+            position = find_class(bytes, position + 1, SPACE | SLASH | GREATER_THAN | EQUALS);
             let name = &self.html[name_start..position];
-            while position < bytes.len() && is_space(bytes[position]) {
-                position += 1;
-            }
+            position = skip_class(bytes, position, SPACE);
 
             let mut value = "";
             if bytes.get(position) == Some(&b'=') {
-                position += 1;
-                while position < bytes.len() && is_space(bytes[position]) {
-                    position += 1;
-                }
+                position = skip_class(bytes, position + 1, SPACE);
                 match bytes.get(position).copied() {
                     Some(quote @ (b'"' | b'\'')) => {
                         let start = position + 1;
-                        let end = memchr(quote, &bytes[start..]).map(|offset| start + offset)?;
+                        let end = find_byte(bytes, start, quote)?;
                         value = &self.html[start..end];
                         position = end + 1;
                     }
                     Some(b'>') | None => {}
                     Some(_) => {
                         let start = position;
-                        while position < bytes.len() && !is_space(bytes[position]) && bytes[position] != b'>' {
-                            position += 1;
-                        }
+                        position = find_class(bytes, position, SPACE | GREATER_THAN);
                         value = &self.html[start..position];
                     }
                 }
@@ -257,41 +282,54 @@ impl<'a> Tokenizer<'a> {
         }
         self.attribute_names.insert(name.to_ascii_lowercase())
     }
+}
 
-    /// Content up to `</name` followed by white space, `/` or `>`.
-    fn raw_text(&mut self, sink: &mut impl Sink) {
-        let start = self.position;
-        if self.name == "plaintext" {
-            sink.raw_text("plaintext", &self.html[start..]);
-            self.position = self.bytes.len();
-            return;
-        }
-        let mut search = start;
-        let length = self.name.len();
-        while let Some(offset) = memchr(b'<', &self.bytes[search..]) {
-            let open = search + offset;
-            let name_start = open + 2;
-            let closes = self.bytes.get(open + 1) == Some(&b'/')
-                && self
-                    .bytes
-                    .get(name_start..name_start + length)
-                    .is_some_and(|name| name.eq_ignore_ascii_case(self.name.as_bytes()))
-                && self
-                    .bytes
-                    .get(name_start + length)
-                    .is_none_or(|&byte| is_space(byte) || byte == b'/' || byte == b'>');
-            if closes {
-                sink.raw_text(&self.name, &self.html[start..open]);
-                let end = self.after_next_greater_than(name_start + length);
-                sink.end_tag(&self.name.clone());
-                self.position = end;
-                return;
-            }
-            search = open + 1;
-        }
-        sink.raw_text(&self.name, &self.html[start..]);
-        self.position = self.bytes.len();
+fn after_next_greater_than(bytes: &[u8], from: usize) -> usize {
+    find_byte(bytes, from, b'>').map_or(bytes.len(), |end| end + 1)
+}
+
+/// Returns the position of the first `needle` at or after `from`. The 16
+/// bytes from `from` on are tested inline, because the next tag or tag end
+/// is often a few bytes away and a `memchr` call costs more than such a
+/// short scan. The rest goes to `memchr`.
+fn find_byte(bytes: &[u8], from: usize, needle: u8) -> Option<usize> {
+    const INLINE: usize = 16;
+    let rest = &bytes[from..];
+    let head = &rest[..rest.len().min(INLINE)];
+    if let Some(offset) = head.iter().position(|&byte| byte == needle) {
+        return Some(from + offset);
     }
+    memchr(needle, &rest[head.len()..]).map(|offset| from + head.len() + offset)
+}
+
+/// Sends the content of raw-text element `name` (lowercase), which starts
+/// at `start`, up to `</name` followed by white space, `/` or `>`, and the
+/// end tag. Returns the position after the end tag.
+fn raw_text(html: &str, start: usize, name: &str, sink: &mut impl Sink) -> usize {
+    let bytes = html.as_bytes();
+    if name == "plaintext" {
+        sink.raw_text("plaintext", &html[start..]);
+        return bytes.len();
+    }
+    let mut search = start;
+    let length = name.len();
+    while let Some(offset) = memchr(b'<', &bytes[search..]) {
+        let open = search + offset;
+        let name_start = open + 2;
+        let closes = bytes.get(open + 1) == Some(&b'/')
+            && bytes
+                .get(name_start..name_start + length)
+                .is_some_and(|found| found.eq_ignore_ascii_case(name.as_bytes()))
+            && bytes.get(name_start + length).is_none_or(|&byte| is_space(byte) || byte == b'/' || byte == b'>');
+        if closes {
+            sink.raw_text(name, &html[start..open]);
+            sink.end_tag(name);
+            return after_next_greater_than(bytes, name_start + length);
+        }
+        search = open + 1;
+    }
+    sink.raw_text(name, &html[start..]);
+    bytes.len()
 }
 
 #[cfg(test)]
@@ -389,6 +427,46 @@ mod tests {
         assert_eq!(events("<script>never closed"), vec!["<script >", "raw script:never closed"]);
         assert!(events("<").contains(&"text:<".to_string()));
         assert_eq!(events(""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn mixed_case_names_are_lowercase() {
+        assert_eq!(
+            events("<DiV Class=x><SCRIPT>a</sCrIpT><Title>t</TITLE></DIV>"),
+            vec![
+                "<div Class=x>",
+                "<script >",
+                "raw script:a",
+                "</script>",
+                "<title >",
+                "raw title:t",
+                "</title>",
+                "</div>"
+            ]
+        );
+    }
+
+    #[test]
+    fn hostile_markup() {
+        // NUL bytes in names, values and text stay as written.
+        assert_eq!(events("<a\0b x\0=1\0>t\0u</a\0b>"), vec!["<a\0b x\0=1\0>", "text:t\0u", "</a\0b>"]);
+        // A huge attribute value, quoted and unquoted.
+        let value = "v".repeat(200_000);
+        let quoted = events(&format!("<a href='{value}'>x</a>"));
+        assert_eq!(quoted[0], format!("<a href={value}>"));
+        let unquoted = events(&format!("<a HREF={value}>x</a>"));
+        assert_eq!(unquoted[0], format!("<a HREF={value}>"));
+        // Entities are passed through undecoded.
+        assert_eq!(
+            events("<a title=&quot;x&amp;>&lt;b&gt;</a>"),
+            vec!["<a title=&quot;x&amp;>", "text:&lt;b&gt;", "</a>"]
+        );
+        // Unclosed tags and attributes end the input.
+        assert_eq!(events("a<div class=\"never closed>text"), vec!["text:a"]);
+        assert_eq!(events("<p =x/ / ='y' z>"), vec!["<p =x= ='y'= z=>"]);
+        assert_eq!(events("<br/><img src=x/>"), vec!["<br >", "<img src=x/>"]);
+        // Tag names end at form feed and carriage return too.
+        assert_eq!(events("<b\x0Cx=1></b\r>"), vec!["<b x=1>", "</b>"]);
     }
 
     #[test]

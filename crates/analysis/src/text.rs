@@ -26,9 +26,12 @@ pub(crate) struct Finds {
 /// Finds URLs with a scheme or starting with `www.`, and email addresses.
 /// Trailing punctuation and unbalanced closing brackets are trimmed.
 pub(crate) fn find_links(text: &str) -> Finds {
+    let mut finds = Finds { urls: Vec::new(), emails: Vec::new() };
+    if !may_hold_link(text) {
+        return finds;
+    }
     let mut finder = LinkFinder::new();
     finder.url_must_have_scheme(false);
-    let mut finds = Finds { urls: Vec::new(), emails: Vec::new() };
     for link in finder.links(text) {
         let value = link.as_str();
         match link.kind() {
@@ -44,6 +47,17 @@ pub(crate) fn find_links(text: &str) -> Finds {
         }
     }
     finds
+}
+
+/// Returns whether `text` can contain a link that [`find_links`] keeps. Each kept
+/// URL contains `://` or starts with `www.` in any case, and each address
+/// contains `@`, so text with none of them needs no link search.
+fn may_hold_link(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if memchr::memchr(b'@', bytes).is_some() || memchr::memmem::find(bytes, b"://").is_some() {
+        return true;
+    }
+    memchr::memchr_iter(b'.', bytes).any(|dot| dot >= 3 && bytes[dot - 3..dot].eq_ignore_ascii_case(b"www"))
 }
 
 /// A telephone number found in text.
@@ -107,6 +121,19 @@ mod tests {
     fn www_without_scheme_and_bare_domains() {
         let finds = find_links("See www.example.net/path and example.org for more.");
         assert_eq!(finds.urls, vec!["www.example.net/path"]);
+    }
+
+    #[test]
+    fn text_without_link_markers() {
+        for text in ["", "no links here.", "example.org and example.net", "ww.example.net", "a:/b", "w@"] {
+            let finds = find_links(text);
+            let expected_address = text.contains('@');
+            assert_eq!(may_hold_link(text), expected_address, "{text:?}");
+            assert!(finds.urls.is_empty(), "{text:?}");
+        }
+        assert!(may_hold_link("see WwW.example.net"));
+        assert!(may_hold_link("x://y"));
+        assert_eq!(find_links("Visit WWW.Example.net/x now").urls, vec!["WWW.Example.net/x"]);
     }
 
     #[test]

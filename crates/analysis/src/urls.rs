@@ -43,12 +43,17 @@ pub(crate) struct UrlCollector {
     max: usize,
     entries: Vec<Entry>,
     index: HashMap<String, usize>,
+    /// Parse results by text, for texts added without a base URL: the
+    /// index of the entry, or `None` when the text is no accepted URL. Messages
+    /// repeat the same link many times, and parsing costs far more than a
+    /// look-up.
+    parsed: HashMap<String, Option<usize>>,
     limit_hit: bool,
 }
 
 impl UrlCollector {
     pub fn new(max: usize) -> Self {
-        UrlCollector { max, entries: Vec::new(), index: HashMap::new(), limit_hit: false }
+        UrlCollector { max, entries: Vec::new(), index: HashMap::new(), parsed: HashMap::new(), limit_hit: false }
     }
 
     /// True when URLs were dropped because the limit was reached.
@@ -60,28 +65,50 @@ impl UrlCollector {
     /// HTML links. Returns its index, or `None` when the text is not a URL
     /// of an accepted scheme or the limit is reached.
     pub fn add(&mut self, raw: &str, kind: UrlSourceKind, location: Option<&str>, base: Option<&Url>) -> Option<usize> {
-        let url = parse(raw, base)?;
-        let source = UrlSource { kind, location: location.map(str::to_string) };
-        if let Some(&index) = self.index.get(url.as_str()) {
-            let entry = &mut self.entries[index];
-            if !entry.sources.contains(&source) {
-                entry.sources.push(source);
+        // `parse` gives the same result for the same text when there is no
+        // base, so a text seen before needs no parse.
+        let index = if base.is_none() {
+            match self.parsed.get(raw) {
+                Some(&known) => known?,
+                None => {
+                    let index = match parse(raw, None) {
+                        Some(url) => Some(self.entry_of(url, raw)?),
+                        None => None,
+                    };
+                    self.parsed.insert(raw.to_string(), index);
+                    index?
+                }
             }
-            return Some(index);
+        } else {
+            self.entry_of(parse(raw, base)?, raw)?
+        };
+        let source = UrlSource { kind, location: location.map(str::to_string) };
+        let entry = &mut self.entries[index];
+        if !entry.sources.contains(&source) {
+            entry.sources.push(source);
         }
-        if self.entries.len() >= self.max {
-            self.limit_hit = true;
-            return None;
-        }
-        let key = url.as_str().to_string();
+        Some(index)
+    }
+
+    /// Returns the index of the entry of `url`, adding it without sources
+    /// when it is new, or `None` when it is new and the limit is reached.
+    fn entry_of(&mut self, url: Url, raw: &str) -> Option<usize> {
+        let next = self.entries.len();
+        let index = match self.index.entry(url.as_str().to_string()) {
+            std::collections::hash_map::Entry::Occupied(known) => return Some(*known.get()),
+            std::collections::hash_map::Entry::Vacant(_) if next >= self.max => {
+                self.limit_hit = true;
+                return None;
+            }
+            std::collections::hash_map::Entry::Vacant(vacant) => *vacant.insert(next),
+        };
         self.entries.push(Entry {
             url,
             raw: truncate(raw.trim(), MAX_RAW_LENGTH),
-            sources: vec![source],
+            sources: Vec::new(),
             display_texts: Vec::new(),
         });
-        self.index.insert(key, self.entries.len() - 1);
-        Some(self.entries.len() - 1)
+        Some(index)
     }
 
     /// Records link text shown for the URL at `index`.
@@ -97,8 +124,47 @@ impl UrlCollector {
     /// Builds the indicators. `recipients` are the message's recipient
     /// addresses in lowercase, for the embedded-recipient check.
     pub fn finish(self, analyzer: &Analyzer, recipients: &[String]) -> Vec<UrlIndicator> {
-        let mut lookalike_cache = HashMap::new();
-        self.entries.into_iter().map(|entry| indicator(analyzer, entry, recipients, &mut lookalike_cache)).collect()
+        let mut hosts = HashMap::new();
+        let recipients = searchable_recipients(recipients);
+        self.entries.into_iter().map(|entry| indicator(analyzer, entry, &recipients, &mut hosts)).collect()
+    }
+}
+
+/// Indicator fields that depend on the host alone. Messages repeat hosts
+/// across many links, so each host is looked up once per message.
+#[derive(Clone)]
+struct HostFacts {
+    registrable_domain: Option<String>,
+    host_unicode: Option<String>,
+    brand: Option<String>,
+    shortener: bool,
+    free_hosting: bool,
+    lookalikes: Vec<phishloop_model::LookalikeMatch>,
+}
+
+impl HostFacts {
+    fn new(analyzer: &Analyzer, host: &str, host_is_ip: bool) -> Self {
+        let registrable_domain = if host_is_ip { None } else { domain::registrable(host) };
+        HostFacts {
+            host_unicode: domain::unicode_host(host),
+            brand: registrable_domain.as_deref().and_then(|domain| domain::owning_brand(analyzer, domain)),
+            registrable_domain,
+            shortener: lists::is_shortener(host),
+            free_hosting: lists::is_free_hosting(host),
+            lookalikes: if host_is_ip { Vec::new() } else { domain::lookalikes(analyzer, host) },
+        }
+    }
+
+    /// Returns the facts of a URL without a host.
+    fn none() -> Self {
+        HostFacts {
+            registrable_domain: None,
+            host_unicode: None,
+            brand: None,
+            shortener: false,
+            free_hosting: false,
+            lookalikes: Vec::new(),
+        }
     }
 }
 
@@ -144,35 +210,42 @@ pub(crate) fn parse(raw: &str, base: Option<&Url>) -> Option<Url> {
     Some(url)
 }
 
+/// Builds the indicator of one URL. `hosts` contains the facts of the hosts
+/// seen so far in the message, keyed by lowercase host and whether it is an
+/// IP address (a non-special scheme keeps `1.2.3.4` as a name).
 fn indicator(
     analyzer: &Analyzer,
     entry: Entry,
-    recipients: &[String],
-    lookalike_cache: &mut HashMap<String, Vec<phishloop_model::LookalikeMatch>>,
+    recipients: &[&String],
+    hosts: &mut HashMap<(String, bool), HostFacts>,
 ) -> UrlIndicator {
     let (effective, unwrapped) = unwrap(&entry.url);
     let host = effective.host_str().map(|host| host.trim_matches(['[', ']']).to_ascii_lowercase());
     let host_is_ip = matches!(effective.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)));
-    let registrable_domain = host.as_deref().filter(|_| !host_is_ip).and_then(domain::registrable);
+    let facts = match &host {
+        Some(host) => {
+            let key = (host.clone(), host_is_ip);
+            match hosts.get(&key) {
+                Some(facts) => facts.clone(),
+                None => hosts.entry(key).or_insert_with(|| HostFacts::new(analyzer, host, host_is_ip)).clone(),
+            }
+        }
+        None => HostFacts::none(),
+    };
+    let registrable_domain = facts.registrable_domain;
 
     let deceptive =
         entry.display_texts.iter().find_map(|text| deception(analyzer, text, registrable_domain.as_deref()));
     let mut display_text_confusables = Vec::new();
-    for text in &entry.display_texts {
+    // Only words with a non-ASCII letter can be confusable, so ASCII texts
+    // (most link texts) are not split into words at all.
+    for text in entry.display_texts.iter().filter(|text| !text.is_ascii()) {
         for word in confusable_text::confusable_words(analyzer.brands(), text) {
             if !display_text_confusables.contains(&word) {
                 display_text_confusables.push(word);
             }
         }
     }
-    // Messages repeat hosts across many links; compare each host once.
-    let lookalikes = match host.as_deref() {
-        Some(host) if !host_is_ip => {
-            lookalike_cache.entry(host.to_string()).or_insert_with(|| domain::lookalikes(analyzer, host)).clone()
-        }
-        _ => Vec::new(),
-    };
-
     let mut sources = entry.sources;
     sources.sort();
     UrlIndicator {
@@ -181,19 +254,19 @@ fn indicator(
         effective: effective.as_str().to_string(),
         unwrapped,
         scheme: effective.scheme().to_string(),
-        host_unicode: host.as_deref().and_then(domain::unicode_host),
-        brand: registrable_domain.as_deref().and_then(|domain| domain::owning_brand(analyzer, domain)),
+        host_unicode: facts.host_unicode,
+        brand: facts.brand,
         registrable_domain,
         host_is_ip,
         has_credentials: !effective.username().is_empty() || effective.password().is_some(),
-        shortener: host.as_deref().is_some_and(lists::is_shortener),
-        free_hosting: host.as_deref().is_some_and(lists::is_free_hosting),
+        shortener: facts.shortener,
+        free_hosting: facts.free_hosting,
         sources,
         display_texts: entry.display_texts,
         deceptive,
         display_text_confusables,
-        lookalikes,
-        embedded_recipient: embedded_recipient(&effective, recipients),
+        lookalikes: facts.lookalikes,
+        embedded_recipient: find_recipient(&effective, recipients),
         fingerprint: fingerprint(&effective),
         host,
     }
@@ -294,7 +367,7 @@ fn unwrap_once(url: &Url) -> Option<(&'static str, String)> {
         let domain = domain::to_ascii_host(&domain)?;
         return Some(("mimecast_url_protect", format!("https://{domain}/")));
     }
-    if is_google_host(&host) && path == "/url" {
+    if path == "/url" && is_google_host(&host) {
         return query("q").or_else(|| query("url")).map(|target| ("google_redirect", target));
     }
     let simple: &[(&str, &str, &str, &str)] = &[
@@ -329,7 +402,10 @@ fn unwrap_once(url: &Url) -> Option<(&'static str, String)> {
 
 fn is_google_host(host: &str) -> bool {
     let host = host.strip_prefix("www.").unwrap_or(host);
-    domain::registrable(host).is_some_and(|registrable| registrable == host && registrable.starts_with("google."))
+    // The suffix look-up can only succeed for a host that starts so.
+    host.starts_with("google.")
+        && domain::registrable(host)
+            .is_some_and(|registrable| registrable == host && registrable.starts_with("google."))
 }
 
 /// Decodes a Proofpoint URL Defense v3 link: `__<url>__;<replacements>!!`.
@@ -375,18 +451,34 @@ fn proofpoint_v3(link: &str) -> Option<String> {
     Some(output)
 }
 
-/// A recipient address written in the URL: plain, percent-encoded or
-/// base64-encoded in a path segment, query value or fragment. An empty
-/// recipient list or an empty address matches nothing.
+/// [`find_recipient`] over a whole recipient list.
+#[cfg(test)]
 fn embedded_recipient(url: &Url, recipients: &[String]) -> Option<String> {
-    let recipients: Vec<&String> =
-        recipients.iter().filter(|address| address.contains('@') && address.len() > 3).collect();
+    find_recipient(url, &searchable_recipients(recipients))
+}
+
+/// Returns the recipient addresses worth searching for in URLs, because an
+/// empty address or one without `@` would match nothing real.
+fn searchable_recipients(recipients: &[String]) -> Vec<&String> {
+    recipients.iter().filter(|address| address.contains('@') && address.len() > 3).collect()
+}
+
+/// Finds a recipient address written in the URL: plain, percent-encoded or
+/// base64-encoded in a path segment, query value or fragment. `recipients`
+/// come from [`searchable_recipients`].
+fn find_recipient(url: &Url, recipients: &[&String]) -> Option<String> {
     if recipients.is_empty() {
         return None;
     }
-    let decoded = percent_decode_str(url.as_str()).decode_utf8_lossy().to_lowercase();
-    if let Some(found) = recipients.iter().find(|address| decoded.contains(address.as_str())) {
-        return Some((*found).clone());
+    // Every address kept contains `@`, and the decoded URL contains `@`
+    // only when the URL contains `@` or its escape `%40`.
+    let text = url.as_str();
+    let may_hold_at = text.contains('@') || memchr::memmem::find(text.as_bytes(), b"%40").is_some();
+    if may_hold_at {
+        let decoded = percent_decode_str(text).decode_utf8_lossy().to_lowercase();
+        if let Some(found) = recipients.iter().find(|address| decoded.contains(address.as_str())) {
+            return Some((*found).clone());
+        }
     }
 
     let candidates = url
@@ -415,16 +507,24 @@ fn embedded_recipient(url: &Url, recipients: &[String]) -> Option<String> {
 
 /// SHA-256 of scheme, host, path and the sorted query keys.
 fn fingerprint(url: &Url) -> String {
-    let mut keys: Vec<String> = url.query_pairs().map(|(key, _)| key.into_owned()).collect();
+    let mut keys: Vec<Cow<'_, str>> = url.query_pairs().map(|(key, _)| key).collect();
     keys.sort();
     keys.dedup();
-    let text = format!(
-        "{}://{}{}?{}",
-        url.scheme(),
-        url.host_str().unwrap_or_default().to_ascii_lowercase(),
-        url.path(),
-        keys.join("&")
-    );
+    let host = url.host_str().unwrap_or_default();
+    let mut text = String::with_capacity(url.as_str().len() + 4);
+    text.push_str(url.scheme());
+    text.push_str("://");
+    let host_start = text.len();
+    text.push_str(host);
+    text[host_start..].make_ascii_lowercase();
+    text.push_str(url.path());
+    text.push('?');
+    for (index, key) in keys.iter().enumerate() {
+        if index > 0 {
+            text.push('&');
+        }
+        text.push_str(key);
+    }
     crate::hex_sha256(text.as_bytes())
 }
 
@@ -517,9 +617,58 @@ mod tests {
     }
 
     #[test]
+    fn repeated_texts_reuse_parse() {
+        let mut collector = UrlCollector::new(2);
+        let first = collector.add("https://a.example/x", UrlSourceKind::HtmlHref, None, None);
+        let again = collector.add("https://a.example/x", UrlSourceKind::HtmlText, None, None);
+        assert_eq!(first, Some(0));
+        assert_eq!(again, Some(0));
+        assert_eq!(collector.entries[0].sources.len(), 2);
+        // Another text of the same URL joins its entry.
+        assert_eq!(collector.add("HTTPS://A.example/x", UrlSourceKind::HtmlHref, None, None), Some(0));
+        // Texts that are no URL stay rejected.
+        assert_eq!(collector.add("javascript:x", UrlSourceKind::HtmlHref, None, None), None);
+        assert_eq!(collector.add("javascript:x", UrlSourceKind::HtmlHref, None, None), None);
+        // A relative text depends on its base, so it is never reused.
+        let base = Url::parse("https://b.example/dir/").expect("base");
+        assert_eq!(collector.add("page", UrlSourceKind::HtmlHref, None, Some(&base)), Some(1));
+        assert_eq!(collector.add("page", UrlSourceKind::HtmlHref, None, None), None);
+        // Past the limit a new URL is dropped every time it is added.
+        assert_eq!(collector.add("https://c.example/", UrlSourceKind::HtmlHref, None, None), None);
+        assert!(collector.limit_hit());
+        assert_eq!(collector.add("https://c.example/", UrlSourceKind::HtmlHref, None, None), None);
+        assert_eq!(collector.entries.len(), 2);
+    }
+
+    #[test]
+    fn ascii_texts_have_no_confusables() {
+        // `indicator` skips ASCII link texts on this ground.
+        let analyzer = Analyzer::new(crate::config::Config::default(), crate::Mode::Auto).expect("valid config");
+        for text in ["PayPa1 l0gin", "rnicrosoft account", "Sign in to app1e.com", "\0\x7f"] {
+            assert!(confusable_text::confusable_words(analyzer.brands(), text).is_empty(), "{text:?}");
+        }
+        assert!(!confusable_text::confusable_words(analyzer.brands(), "p\u{430}ypal login").is_empty());
+    }
+
+    #[test]
+    fn recipients_need_an_at_sign() {
+        let recipients = vec!["user@corp-example.com".to_string()];
+        let escaped = parse("https://x.example-phish.net/r?u=USER%40corp-example.com", None).expect("url");
+        assert_eq!(embedded_recipient(&escaped, &recipients).as_deref(), Some("user@corp-example.com"));
+        let plain = parse("https://x.example-phish.net/r/user@corp-example.com", None).expect("url");
+        assert_eq!(embedded_recipient(&plain, &recipients).as_deref(), Some("user@corp-example.com"));
+        let absent = parse("https://x.example-phish.net/r?u=user.corp-example.com", None).expect("url");
+        assert_eq!(embedded_recipient(&absent, &recipients), None);
+    }
+
+    #[test]
     fn fingerprints_ignore_query_values() {
         let left = parse("https://a.example/p?id=1&t=x", None).expect("url");
         let right = parse("https://A.example/p?t=y&id=2", None).expect("url");
         assert_eq!(fingerprint(&left), fingerprint(&right));
+        let expected = crate::hex_sha256(b"https://a.example/p?id&t");
+        assert_eq!(fingerprint(&left), expected);
+        let encoded = parse("https://A.Example/q?b%20c=1&a=2&b+c=3", None).expect("url");
+        assert_eq!(fingerprint(&encoded), crate::hex_sha256(b"https://a.example/q?a&b c"));
     }
 }
