@@ -95,29 +95,7 @@ thread_local! {
 /// `buckets` (for explaining a model's output). `features` is what
 /// [`extract`] returned for the same record.
 pub fn names_of(record: &AnalysisRecord, features: &[u32], buckets: &[u32]) -> Vec<String> {
-    // The first feature of each bucket gives its name. Features come in the
-    // same order on every pass, so the second pass formats the features at
-    // those positions and hashes none.
-    let mut targets: Vec<(usize, u32)> = buckets
-        .iter()
-        .filter_map(|&bucket| features.iter().position(|&found| found == bucket).map(|position| (position, bucket)))
-        .collect();
-    targets.sort_unstable();
-    let Some(&(last, _)) = targets.last() else {
-        return Vec::new();
-    };
-    let mut naming = Features {
-        buckets: Vec::new(),
-        naming: Some(Naming { targets, last, names: Vec::new(), origins: None, run: 0 }),
-        position: 0,
-        origins: None,
-    };
-    collect_into(record, &mut naming);
-    let names = naming.naming.map(|naming| naming.names).unwrap_or_default();
-    buckets
-        .iter()
-        .filter_map(|bucket| names.iter().find(|(found, _)| found == bucket).map(|(_, name)| name.clone()))
-        .collect()
+    name_buckets(record, features, None, buckets)
 }
 
 /// Like [`names_of`], with the `origins` that [`extract_with_origins`]
@@ -129,6 +107,13 @@ pub fn names_from_origins(
     origins: &Origins,
     buckets: &[u32],
 ) -> Vec<String> {
+    name_buckets(record, features, Some(origins), buckets)
+}
+
+fn name_buckets(record: &AnalysisRecord, features: &[u32], origins: Option<&Origins>, buckets: &[u32]) -> Vec<String> {
+    // The first feature of each bucket gives its name. Features come in the
+    // same order on every pass, so the second pass formats the features at
+    // those positions and hashes none.
     let mut targets: Vec<(usize, u32)> = buckets
         .iter()
         .filter_map(|&bucket| features.iter().position(|&found| found == bucket).map(|position| (position, bucket)))
@@ -137,7 +122,7 @@ pub fn names_from_origins(
     let Some(&(last, _)) = targets.last() else {
         return Vec::new();
     };
-    let naming = Naming { targets, last, names: Vec::new(), origins: Some(origins), run: 0 };
+    let naming = Naming { targets, last, names: Vec::new(), origins, run: 0 };
     let mut naming = Features { buckets: Vec::new(), naming: Some(naming), position: 0, origins: None };
     collect_into(record, &mut naming);
     let names = naming.naming.map(|naming| naming.names).unwrap_or_default();
