@@ -181,6 +181,55 @@ impl Target {
     }
 }
 
+impl Target {
+    /// The target as a log line shows it: like [`Display`](std::fmt::Display),
+    /// but a URL loses its user information, its query and fragment, and
+    /// its path when the path contains an address (`@` or `%40`). Phishing
+    /// URLs often carry the recipient's address there, and log collectors
+    /// should not receive it. A value without `://` that contains `@` is
+    /// left out whole.
+    pub fn for_log(&self) -> String {
+        let Target::Url { url } = self else {
+            return self.to_string();
+        };
+        if !url.contains("://") && url.contains('@') {
+            return "url:...".to_string();
+        }
+
+        let without_query = url.split(['?', '#']).next().unwrap_or_default();
+        let shortened = without_query.len() < url.len();
+        let authority_end = without_query
+            .find("://")
+            .map(|scheme_end| scheme_end + 3)
+            .and_then(|start| without_query[start..].find('/').map(|slash| start + slash));
+        let (base, path) = match authority_end {
+            Some(end) => without_query.split_at(end),
+            None => (without_query, ""),
+        };
+
+        let path_has_address = path.contains('@') || path.to_ascii_lowercase().contains("%40");
+        // User information before the host (`https://name@host/`) is dropped
+        // whole, since it can be an address too.
+        let base = match (base.find("://"), base.rfind('@')) {
+            (Some(scheme_end), Some(at)) if at > scheme_end => {
+                format!("{}...@{}", &base[..scheme_end + 3], &base[at + 1..])
+            }
+            _ => base.to_string(),
+        };
+
+        let mut logged = format!("url:{base}");
+        if path_has_address {
+            logged.push_str("/...");
+        } else {
+            logged.push_str(path);
+        }
+        if shortened {
+            logged.push_str("?...");
+        }
+        logged
+    }
+}
+
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

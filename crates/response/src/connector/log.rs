@@ -46,12 +46,15 @@ impl LogConnector {
             Operation::Undo => "would undo",
         };
         let description = format!("dry run: {verb} {} {} for case {}", action.kind, action.target, action.case_id);
+        // The line names the case in its field, and the target in the form
+        // that keeps addresses in URLs out of the log.
         tracing::info!(
             case_id = %action.case_id,
             idempotency_key = %action.idempotency_key,
             kind = %action.kind,
-            target = %action.target,
-            "{description}"
+            target = %action.target.for_log(),
+            "dry run: {verb} {}",
+            action.kind
         );
 
         let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
@@ -118,5 +121,25 @@ mod tests {
         }
 
         assert_eq!(connector.records().len(), MAX_RECORDS);
+    }
+
+    #[test]
+    fn url_targets_logged_without_addresses() {
+        let cases = [
+            ("https://login.example.net/verify?user=alice@corp.example", "url:https://login.example.net/verify?..."),
+            ("https://login.example.net/a/alice%40corp.example/x", "url:https://login.example.net/..."),
+            ("https://login.example.net/a/alice@corp.example#top", "url:https://login.example.net/...?..."),
+            ("https://login.example.net/plain/path", "url:https://login.example.net/plain/path"),
+            ("https://login.example.net", "url:https://login.example.net"),
+            ("https://alice@corp.example@login.example.net/x", "url:https://...@login.example.net/x"),
+            ("not a url", "url:not a url"),
+            ("alice@corp.example", "url:..."),
+        ];
+        for (url, expected) in cases {
+            let target = Target::Url { url: url.to_string() };
+            assert_eq!(target.for_log(), expected, "{url}");
+        }
+        let person = Target::Person { address: "alice@corp.example".to_string() };
+        assert_eq!(person.for_log(), person.to_string());
     }
 }
