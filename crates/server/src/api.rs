@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::auth::{Authenticator, Permission};
+use crate::auth::{Authenticator, Caller, Permission};
 use crate::error::{ErrorBody, ServiceError};
 use crate::intake::{self, Submission};
 use crate::metrics::{MetricsSnapshot, Prometheus};
@@ -200,6 +200,24 @@ async fn submit_report(
     request: Request,
 ) -> Result<Response, ServiceError> {
     let caller = state.auth.authorize(&headers, Permission::SubmitReport).await?;
+    let result = submit_as(&state, &caller, query, headers, request).await;
+    if let Err(error) = &result
+        && error.status_and_code().0 == StatusCode::PAYLOAD_TOO_LARGE
+    {
+        // The service did not take this report, so the operator may need to
+        // raise the limit or ask the caller for the message another way.
+        tracing::warn!(token_name = %caller.name, error = %error, "report rejected as too large");
+    }
+    result
+}
+
+async fn submit_as(
+    state: &AppState,
+    caller: &Caller,
+    query: Result<Query<SubmitQuery>, QueryRejection>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, ServiceError> {
     let query = query_of(query, "the parameters are reporter, comment and source (api or cli)")?;
     let source = match query.source.as_deref() {
         None | Some("api") => ReportSource::Api,
@@ -212,7 +230,7 @@ async fn submit_report(
 
     let submission = match media_type.as_str() {
         "message/rfc822" | "application/octet-stream" => {
-            let body = Bytes::from_request(request, &state).await.map_err(|rejection| {
+            let body = Bytes::from_request(request, state).await.map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ServiceError::BodyTooLarge { limit }
                 } else {
@@ -228,7 +246,7 @@ async fn submit_report(
             }
         }
         "multipart/form-data" => {
-            let multipart = Multipart::from_request(request, &state)
+            let multipart = Multipart::from_request(request, state)
                 .await
                 .map_err(|rejection| ServiceError::BadRequest(format!("invalid multipart request: {rejection}")))?;
             read_multipart(multipart, source, limit).await?

@@ -67,7 +67,7 @@ pub struct ErrorBody {
 }
 
 impl ServiceError {
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    pub(crate) fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             Self::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
@@ -96,11 +96,6 @@ impl IntoResponse for ServiceError {
         let error = if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self, "request failed");
             "internal error; the server log has the details".to_owned()
-        } else if status == StatusCode::PAYLOAD_TOO_LARGE {
-            // The service did not take this report, so the operator may need
-            // to raise the limit or ask the reporter for the message another way.
-            tracing::warn!(error = %self, "report rejected as too large");
-            self.to_string()
         } else {
             tracing::debug!(error = %self, %status, "request rejected");
             self.to_string()
