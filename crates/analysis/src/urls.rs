@@ -131,8 +131,9 @@ impl UrlCollector {
 }
 
 /// Indicator fields that depend on the host alone. Messages repeat hosts
-/// across many links, so each host is looked up once per message.
-#[derive(Clone)]
+/// across many links, so each host is looked up once per message. A URL
+/// without a host has the default, empty facts.
+#[derive(Clone, Default)]
 struct HostFacts {
     registrable_domain: Option<String>,
     host_unicode: Option<String>,
@@ -152,18 +153,6 @@ impl HostFacts {
             shortener: lists::is_shortener(host),
             free_hosting: lists::is_free_hosting(host),
             lookalikes: if host_is_ip { Vec::new() } else { domain::lookalikes(analyzer, host) },
-        }
-    }
-
-    /// Returns the facts of a URL without a host.
-    fn none() -> Self {
-        HostFacts {
-            registrable_domain: None,
-            host_unicode: None,
-            brand: None,
-            shortener: false,
-            free_hosting: false,
-            lookalikes: Vec::new(),
         }
     }
 }
@@ -230,7 +219,7 @@ fn indicator(
                 None => hosts.entry(key).or_insert_with(|| HostFacts::new(analyzer, host, host_is_ip)).clone(),
             }
         }
-        None => HostFacts::none(),
+        None => HostFacts::default(),
     };
     let registrable_domain = facts.registrable_domain;
 

@@ -168,8 +168,8 @@ impl Node {
         match &expression.expr {
             Expr::Literal(literal) => Node::Literal(literal.clone()),
             Expr::Ident(name) => {
-                // Every word of a rule's expressions is in `names`, so this
-                // fails only for expressions compiled with other names.
+                // `RuleSet` numbers every word of its expressions in `names`,
+                // so this fails only for an expression compiled with other names.
                 let Some(variable) = names.number(name) else {
                     return Node::Unsupported;
                 };
@@ -413,20 +413,13 @@ impl Node {
                 if let Some(name) = text(&key) {
                     return Some(Output::Value(select(container, NO_NAME, name)?));
                 }
-                // A list by an `int` within its bounds. The shared map is
-                // tested first, because `as_builtin` would build its `cel` map.
+                // A list by an `int` within its bounds.
                 let position = match key {
                     Output::Int(position) => position,
                     Output::Value(value) => *value.downcast_ref::<CelInt>()?.inner(),
                     Output::Bool(_) | Output::Text(_) => return None,
                 };
-                if container.downcast_ref::<SharedMap>().is_some() {
-                    return None;
-                }
-                let BuiltinRef::List(list) = container.as_builtin() else {
-                    return None;
-                };
-                let item = list.inner().get(usize::try_from(position).ok()?)?;
+                let item = list_items(container)?.get(usize::try_from(position).ok()?)?;
                 Some(Output::Value(item.as_ref()))
             }
             Node::Size(operand) => {
@@ -447,16 +440,8 @@ impl Node {
                 let Output::Value(range) = range.value(roots, scope)? else {
                     return None;
                 };
-                // The interpreter would iterate a map's keys. A shared map is
-                // tested first, because `as_builtin` would build its `cel` map.
-                if range.downcast_ref::<SharedMap>().is_some() {
-                    return None;
-                }
-                let BuiltinRef::List(list) = range.as_builtin() else {
-                    return None;
-                };
                 let mut count = 0;
-                for item in list.inner() {
+                for item in list_items(range)? {
                     scope.push((*variable, item.as_ref()));
                     let result = predicate.value(roots, scope).and_then(|output| boolean(&output));
                     scope.pop();
@@ -485,10 +470,7 @@ impl Node {
                 let Output::Value(range) = range.value(roots, scope)? else {
                     return None;
                 };
-                let BuiltinRef::List(list) = range.as_builtin() else {
-                    return None;
-                };
-                for item in list.inner() {
+                for item in list_items(range)? {
                     scope.push((*variable, item.as_ref()));
                     let result = body.value(roots, scope).and_then(|output| boolean(&output));
                     scope.pop();
@@ -503,6 +485,20 @@ impl Node {
             }
             Node::List(_) | Node::Unsupported => None,
         }
+    }
+}
+
+/// Returns the items of a list, or `None` for any other value. A map gives
+/// `None` too, because the interpreter would iterate its keys in its own
+/// order. A shared map is tested first, because `as_builtin` would build
+/// its `cel` map.
+pub(crate) fn list_items<'a>(value: &'a dyn Val) -> Option<&'a [Box<dyn Val + 'a>]> {
+    if value.downcast_ref::<SharedMap>().is_some() {
+        return None;
+    }
+    match value.as_builtin() {
+        BuiltinRef::List(list) => Some(list.inner()),
+        _ => None,
     }
 }
 

@@ -686,26 +686,20 @@ mod tests {
     #[test]
     fn conjuncts_agree_with_whole_expression() {
         let rules = RuleSet::load(true, &[]).expect("built-in rules compile");
-        let analyzer =
-            phishloop_analysis::Analyzer::new(phishloop_analysis::Config::default(), phishloop_analysis::Mode::Auto)
-                .expect("default analysis configuration");
         let settings = cel::to_value(crate::RuleSettings::default()).expect("converts");
         let mut matched = 0;
-        for example in rules.rules().iter().flat_map(|rule| &rule.examples) {
-            let records = analyzer.analyze_input(Some("example"), example.message.as_bytes()).expect("analyses");
-            for record in &records {
-                let variables = Variables::with_settings(record.message.as_ref(), &record.report, settings.clone());
-                let (message, report) = rules.values(&variables).expect("converts");
-                let sizes = rules.collections.sizes(&[("message", message.as_ref()), ("report", report.as_ref())]);
-                let config = rules.config(&variables).clone_as_boxed();
-                let context = rules.context(message, report, config);
-                let context: LazyContext<'_> = LazyCell::new(Box::new(move || context));
-                let roots = Roots::of(&context);
-                for rule in rules.rules() {
-                    let whole = matches(&rule.expression, &context);
-                    assert_eq!(rule.conjuncts.matches(&context, &roots, &sizes), whole, "rule {}", rule.id);
-                    matched += usize::from(whole);
-                }
+        for record in &example_records(&rules) {
+            let variables = Variables::with_settings(record.message.as_ref(), &record.report, settings.clone());
+            let (message, report) = rules.values(&variables).expect("converts");
+            let sizes = rules.collections.sizes(&[("message", message.as_ref()), ("report", report.as_ref())]);
+            let config = rules.config(&variables).clone_as_boxed();
+            let context = rules.context(message, report, config);
+            let context: LazyContext<'_> = LazyCell::new(Box::new(move || context));
+            let roots = Roots::of(&context);
+            for rule in rules.rules() {
+                let whole = matches(&rule.expression, &context);
+                assert_eq!(rule.conjuncts.matches(&context, &roots, &sizes), whole, "rule {}", rule.id);
+                matched += usize::from(whole);
             }
         }
         assert!(matched > 50, "{matched} matches");
@@ -716,31 +710,38 @@ mod tests {
     #[test]
     fn direct_evaluation_agrees_with_interpreter() {
         let rules = RuleSet::load(true, &[]).expect("built-in rules compile");
-        let analyzer =
-            phishloop_analysis::Analyzer::new(phishloop_analysis::Config::default(), phishloop_analysis::Mode::Auto)
-                .expect("default analysis configuration");
         let settings = cel::to_value(crate::RuleSettings::default()).expect("converts");
         let mut decided = 0;
         let mut matched = 0;
-        for example in rules.rules().iter().flat_map(|rule| &rule.examples) {
-            let records = analyzer.analyze_input(Some("example"), example.message.as_bytes()).expect("analyses");
-            for record in &records {
-                let context = interpreter_context(&rules, record, settings.clone());
-                let roots = Roots::of(&context);
-                for rule in rules.rules() {
-                    for (direct, interpreted) in rule.conjuncts.compare_direct(&context, &roots) {
-                        let Some(direct) = direct else {
-                            continue;
-                        };
-                        assert_eq!(direct, interpreted, "rule {}", rule.id);
-                        decided += 1;
-                        matched += usize::from(direct);
-                    }
+        for record in &example_records(&rules) {
+            let context = interpreter_context(&rules, record, settings.clone());
+            let roots = Roots::of(&context);
+            for rule in rules.rules() {
+                for (direct, interpreted) in rule.conjuncts.compare_direct(&context, &roots) {
+                    let Some(direct) = direct else {
+                        continue;
+                    };
+                    assert_eq!(direct, interpreted, "rule {}", rule.id);
+                    decided += 1;
+                    matched += usize::from(direct);
                 }
             }
         }
         assert!(decided > 1000, "{decided} conjuncts evaluated directly");
         assert!(matched > 50, "{matched} conjuncts true");
+    }
+
+    /// Analyses the example messages of every rule in `rules` with the
+    /// default analysis configuration.
+    fn example_records(rules: &RuleSet) -> Vec<phishloop_model::AnalysisRecord> {
+        let analyzer =
+            phishloop_analysis::Analyzer::new(phishloop_analysis::Config::default(), phishloop_analysis::Mode::Auto)
+                .expect("default analysis configuration");
+        let mut records = Vec::new();
+        for example in rules.rules().iter().flat_map(|rule| &rule.examples) {
+            records.extend(analyzer.analyze_input(Some("example"), example.message.as_bytes()).expect("analyses"));
+        }
+        records
     }
 
     /// Builds the interpreter's context for `record`, as rules see it.
@@ -760,28 +761,22 @@ mod tests {
     #[test]
     fn direct_locations_agree_with_interpreter() {
         let rules = RuleSet::load(true, &[]).expect("built-in rules compile");
-        let analyzer =
-            phishloop_analysis::Analyzer::new(phishloop_analysis::Config::default(), phishloop_analysis::Mode::Auto)
-                .expect("default analysis configuration");
         let settings = cel::to_value(crate::RuleSettings::default()).expect("converts");
         let mut decided = 0;
         let mut nonempty = 0;
-        for example in rules.rules().iter().flat_map(|rule| &rule.examples) {
-            let records = analyzer.analyze_input(Some("example"), example.message.as_bytes()).expect("analyses");
-            for record in &records {
-                let context = interpreter_context(&rules, record, settings.clone());
-                let roots = Roots::of(&context);
-                for rule in rules.rules() {
-                    let (Some(program), Some(direct)) = (&rule.locations, &rule.direct_locations) else {
-                        continue;
-                    };
-                    let Some(direct) = direct.evaluate(&roots) else {
-                        continue;
-                    };
-                    assert_eq!(direct, strings(program, &context), "rule {}", rule.id);
-                    decided += 1;
-                    nonempty += usize::from(!direct.is_empty());
-                }
+        for record in &example_records(&rules) {
+            let context = interpreter_context(&rules, record, settings.clone());
+            let roots = Roots::of(&context);
+            for rule in rules.rules() {
+                let (Some(program), Some(direct)) = (&rule.locations, &rule.direct_locations) else {
+                    continue;
+                };
+                let Some(direct) = direct.evaluate(&roots) else {
+                    continue;
+                };
+                assert_eq!(direct, strings(program, &context), "rule {}", rule.id);
+                decided += 1;
+                nonempty += usize::from(!direct.is_empty());
             }
         }
         assert!(decided > 5000, "{decided} locations evaluated directly");

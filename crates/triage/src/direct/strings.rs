@@ -21,7 +21,7 @@ use cel::common::ast::{Expr, LiteralValue, operators};
 use cel::common::types::CelString;
 use cel::common::value::{BuiltinRef, CowVal, Val};
 
-use super::{Node, Output, Roots, Scope, boolean};
+use super::{Node, Output, Roots, Scope, boolean, list_items};
 use crate::values::{Names, SharedMap};
 
 /// Maximum number of strings kept per rule, for direct evaluation and for
@@ -220,16 +220,7 @@ impl Items {
                 let Output::Value(value) = node.value(roots, scope)? else {
                     return None;
                 };
-                // A map's items would be its keys, which the interpreter
-                // iterates in its own order. A shared map is tested first,
-                // because `as_builtin` would build its `cel` map.
-                if value.downcast_ref::<SharedMap>().is_some() {
-                    return None;
-                }
-                let BuiltinRef::List(list) = value.as_builtin() else {
-                    return None;
-                };
-                Some(list.inner().iter().map(|item| item.as_ref()).collect())
+                Some(list_items(value)?.iter().map(|item| item.as_ref()).collect())
             }
             Items::Literals(literals) => literals
                 .iter()
