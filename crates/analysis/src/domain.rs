@@ -528,7 +528,7 @@ fn ascii_byte_set(bytes: &[u8]) -> u128 {
 /// other lacks, and returns the larger count. The labels are given as
 /// [`ascii_byte_set`]s. The count is a lower bound of their edit distance
 /// with transpositions, in bytes or in characters, because it never exceeds
-/// [`missing_bytes`]: each such value occurs at one position at least, and
+/// [`missing_bytes`]. Each such value occurs at one position at least, and
 /// each of those positions needs an edit of its own. So a target whose
 /// bound exceeds the allowed distance can never match.
 fn distinct_missing_bytes(left: u128, right: u128) -> usize {

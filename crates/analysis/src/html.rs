@@ -373,8 +373,8 @@ fn push_space(buffer: &mut String) {
 /// `0x20`. A single space between two words is passed over because it is
 /// already collapsed, except in the last lane of a word of eight bytes and
 /// in the tail, where every space is returned. The caller must still check
-/// whatever is returned; the function only promises never to pass over a
-/// byte that needs work, given that the byte at `from` is not a space that
+/// the byte at the returned position. The function never passes over a
+/// byte that needs work, provided the byte at `from` is not a space that
 /// follows white space.
 ///
 /// Each of the masks below has the high bit of a byte lane set exactly

@@ -182,12 +182,12 @@ impl Target {
 }
 
 impl Target {
-    /// The target as a log line shows it: like [`Display`](std::fmt::Display),
-    /// but a URL loses its user information, its query and fragment, and
-    /// its path when the path contains an address (`@` or `%40`). Phishing
-    /// URLs often carry the recipient's address there, and log collectors
-    /// should not receive it. A value without `://` that contains `@` is
-    /// left out whole.
+    /// Formats the target for a log line like [`Display`](std::fmt::Display),
+    /// except that a URL loses its user information, its query and fragment,
+    /// and its path when the path contains an address (`@` or `%40`).
+    /// Phishing URLs often carry the recipient's address there, and log
+    /// collectors should not receive it. A value without `://` that contains
+    /// `@` is left out whole.
     pub fn for_log(&self) -> String {
         let Target::Url { url } = self else {
             return self.to_string();

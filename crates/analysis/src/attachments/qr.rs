@@ -744,7 +744,7 @@ mod tests {
 
     /// Asserts that the row-by-row decoder gives every grey copy of `bytes`
     /// that decoding with `image` and converting the `DynamicImage` gives.
-    fn assert_same_grey(bytes: &[u8], what: &str) {
+    fn assert_same_grey(bytes: &[u8], case: &str) {
         let limits = Limits::default();
         let format = raster_format(bytes).expect("raster image");
         let (width, height) =
@@ -753,14 +753,14 @@ mod tests {
         let source = match format {
             ImageFormat::Png => Source::Png(bytes),
             ImageFormat::Gif => Source::Gif(bytes),
-            other => panic!("{what}: no row-by-row decoder for {other:?}"),
+            other => panic!("{case}: no row-by-row decoder for {other:?}"),
         };
         for plane in planes(width, height) {
             let expected = grey::from_dynamic(&image, &plane);
             let actual = grey_copy(&source, &plane, &limits).expect("rows decode");
-            assert_eq!(actual.len(), expected.len(), "{what}: size of the {}x{} copy", plane.width, plane.height);
+            assert_eq!(actual.len(), expected.len(), "{case}: size of the {}x{} copy", plane.width, plane.height);
             let difference = actual.iter().zip(&expected).position(|(left, right)| left != right);
-            assert_eq!(difference, None, "{what}: first different pixel of the {}x{} copy", plane.width, plane.height);
+            assert_eq!(difference, None, "{case}: first different pixel of the {}x{} copy", plane.width, plane.height);
         }
     }
 
