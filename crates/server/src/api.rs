@@ -421,8 +421,13 @@ async fn get_report(
 ) -> Result<Json<ReportView>, ServiceError> {
     let caller = state.auth.authorize(&headers, Permission::ReadReport).await?;
     let id = path_id(path)?;
-    let report = state.store.get_report(id).await?.ok_or(ServiceError::NotFound { what: "report", id })?;
+    // The events are read before the report: the decision's events and the
+    // report's case and status are committed in one transaction, so a
+    // `decided` event seen here guarantees that the report read next has
+    // its case. In the other order a decision committed between the two
+    // reads gave a decided report without a case.
     let events = state.store.events_for(EventSubject::Report(id)).await?;
+    let report = state.store.get_report(id).await?.ok_or(ServiceError::NotFound { what: "report", id })?;
     let job_id = events
         .iter()
         .find(|event| event.kind == "received")
