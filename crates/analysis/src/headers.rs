@@ -402,7 +402,7 @@ fn single_line(text: &str, max_chars: usize) -> String {
     }
     output.push_str(&text[start..]);
     if output.len() > max_chars {
-        output = truncate(&output, max_chars);
+        output.truncate(prefix_end(&output, max_chars));
     }
     output
 }
@@ -449,10 +449,18 @@ pub(crate) fn truncate(text: &str, max_chars: usize) -> String {
     if text.len() <= max_chars {
         return text.to_string();
     }
-    match text.char_indices().nth(max_chars) {
-        Some((end, _)) => text[..end].to_string(),
-        None => text.to_string(),
+    text[..prefix_end(text, max_chars)].to_string()
+}
+
+/// Returns the byte length of the first `max_chars` characters of `text`,
+/// which must be longer than `max_chars` bytes.
+fn prefix_end(text: &str, max_chars: usize) -> usize {
+    // When the first `max_chars` bytes are ASCII they are the first
+    // `max_chars` characters, and `is_ascii` checks a word at a time.
+    if text.as_bytes()[..max_chars].is_ascii() {
+        return max_chars;
     }
+    text.char_indices().nth(max_chars).map_or(text.len(), |(end, _)| end)
 }
 
 fn defect(code: DefectCode, detail: String) -> Defect {
@@ -470,6 +478,19 @@ mod tests {
         assert_eq!(single_line("abc\0def", 100), "abc def");
         assert_eq!(single_line("héllo wörld", 4), "héll");
         assert_eq!(unfold(b"from a\r\n\tby b;\r\n Mon"), "from a by b; Mon");
+    }
+
+    #[test]
+    fn truncate_counts_characters() {
+        let texts = ["", "abc", "abcdef", "héllo wörld", "ascii first, then ü", "üüüüüü", "ab\u{1F600}cd"];
+        for text in texts {
+            for max_chars in 0..=text.len() + 1 {
+                let expected: String = text.chars().take(max_chars).collect();
+                assert_eq!(truncate(text, max_chars), expected, "{text:?} to {max_chars}");
+                let expected_line: String = text.trim().chars().take(max_chars).collect();
+                assert_eq!(single_line(text, max_chars), expected_line, "{text:?} to {max_chars}");
+            }
+        }
     }
 
     #[test]

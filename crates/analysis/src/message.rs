@@ -477,7 +477,7 @@ impl Walk<'_, '_> {
                     // The parser gives up on some bodies with bad characters;
                     // a lenient decode tells whether the data itself is bad or
                     // only its framing (a missing boundary).
-                    let (_, clean) = lenient_base64(
+                    let clean = is_clean_base64(
                         self.raw
                             .get(part.offset_body as usize..(part.offset_end as usize).min(self.raw.len()))
                             .unwrap_or_default(),
@@ -556,6 +556,23 @@ pub(crate) fn lenient_base64(raw: &[u8]) -> (Vec<u8>, bool) {
     let keep = if remainder == 1 { usable } else { filtered.len() };
     let decoded = engine.decode(&filtered[..keep]).unwrap_or_default();
     (decoded, clean)
+}
+
+/// Returns whether [`lenient_base64`] would call `raw` clean, without
+/// collecting or decoding the data.
+pub(crate) fn is_clean_base64(raw: &[u8]) -> bool {
+    let mut symbols = 0usize;
+    let mut finished = false;
+    for &byte in raw {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' if !finished => symbols += 1,
+            b'=' => finished = true,
+            b' ' | b'\t' | b'\r' | b'\n' => {}
+            b'-' if finished => break,
+            _ => return false,
+        }
+    }
+    symbols % 4 != 1
 }
 
 /// Decodes quoted-printable leniently: invalid escapes are kept as written.
@@ -772,6 +789,41 @@ mod tests {
         assert!(!clean);
         let (bytes, _) = lenient_base64(b"aGVsbG8=\r\n--boundary--\r\n");
         assert_eq!(bytes, b"hello");
+    }
+
+    #[test]
+    fn clean_base64_check_matches_decode() {
+        let mut inputs: Vec<Vec<u8>> = [
+            &b""[..],
+            b"aGVsbG8=",
+            b"aGVs\r\nbG8=\r\n",
+            b"aGVs*bG8",
+            b"aGVsbG8=\r\n--boundary--\r\n",
+            b"aGVsbG8=x",
+            b"aGVsb",
+            b"aGVsbG8==\r\n",
+            b"-aGVs",
+            b"aGV\xc3\xa9sbG8",
+        ]
+        .iter()
+        .map(|input| input.to_vec())
+        .collect();
+        let alphabet = b"QUJD+/=- \r\n*\xff";
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as usize
+        };
+        for _ in 0..2_000 {
+            let length = next() % 24;
+            let input = (0..length).map(|_| alphabet[next() % alphabet.len()]).collect();
+            inputs.push(input);
+        }
+        for input in inputs {
+            assert_eq!(is_clean_base64(&input), lenient_base64(&input).1, "{:?}", String::from_utf8_lossy(&input));
+        }
     }
 
     #[test]

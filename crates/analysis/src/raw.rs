@@ -206,36 +206,16 @@ fn field_name(line: &[u8]) -> Option<(&str, bool)> {
 }
 
 /// Checks line endings, line lengths and NUL bytes.
-///
-/// Carriage returns and NUL bytes are only counted, with `memchr`'s
-/// vectorised count, and only line feeds are visited one by one. Every CR
-/// that does not start a CRLF pair is a bare CR.
 fn scan_lines(bytes: &[u8], defects: &mut Vec<Defect>) {
-    let carriage_returns = memchr::memchr_iter(b'\r', bytes).count();
-    let nul_bytes = memchr::memchr_iter(0, bytes).count();
-    let mut line_feeds = 0usize;
-    let mut crlf = 0usize;
-    let mut long_lines = 0usize;
-    let mut line_start = 0;
-    for position in memchr::memchr_iter(b'\n', bytes) {
-        line_feeds += 1;
-        let crlf_ending = position > 0 && bytes[position - 1] == b'\r';
-        crlf += usize::from(crlf_ending);
-        if position - line_start - usize::from(crlf_ending) > MAX_LINE_LENGTH {
-            long_lines += 1;
-        }
-        line_start = position + 1;
-    }
-    if bytes.len() - line_start > MAX_LINE_LENGTH {
-        long_lines += 1;
-    }
-    let bare_lf = line_feeds - crlf;
-    let bare_cr = carriage_returns - crlf;
+    let counts = LineBytes::count(bytes);
+    let long_lines = count_long_lines(bytes);
+    let bare_lf = counts.line_feeds - counts.crlf;
+    let bare_cr = counts.carriage_returns - counts.crlf;
 
-    if (crlf > 0 && bare_lf > 0) || bare_cr > 0 {
+    if (counts.crlf > 0 && bare_lf > 0) || bare_cr > 0 {
         defects.push(defect(
             DefectCode::MixedLineEndings,
-            format!("{crlf} CRLF, {bare_lf} bare LF and {bare_cr} bare CR line endings"),
+            format!("{} CRLF, {bare_lf} bare LF and {bare_cr} bare CR line endings", counts.crlf),
         ));
     }
     if long_lines > 0 {
@@ -244,8 +224,97 @@ fn scan_lines(bytes: &[u8], defects: &mut Vec<Defect>) {
             format!("{long_lines} line(s) longer than {MAX_LINE_LENGTH} characters"),
         ));
     }
-    if nul_bytes > 0 {
-        defects.push(defect(DefectCode::NulBytes, format!("{nul_bytes} NUL byte(s)")));
+    if counts.nul_bytes > 0 {
+        defects.push(defect(DefectCode::NulBytes, format!("{} NUL byte(s)", counts.nul_bytes)));
+    }
+}
+
+/// Numbers of the bytes that make up line endings, and of NUL bytes.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct LineBytes {
+    carriage_returns: usize,
+    line_feeds: usize,
+    /// CR bytes directly followed by LF.
+    crlf: usize,
+    nul_bytes: usize,
+}
+
+impl LineBytes {
+    /// Counts in one pass over `bytes`, in chunks of 16 bytes that are each
+    /// compared with the chunk one byte further on to find CRLF pairs.
+    ///
+    /// Each lane counts into a `u8`, which a block of 255 chunks cannot
+    /// overflow, so the compiler can keep the counters in vector registers.
+    fn count(bytes: &[u8]) -> LineBytes {
+        const LANES: usize = 16;
+        const BLOCK: usize = LANES * 255;
+        let mut counts = LineBytes::default();
+        // Every chunk needs the byte after it, so the last byte is never in one.
+        let chunked = bytes.len().saturating_sub(1) / LANES * LANES;
+        for block_start in (0..chunked).step_by(BLOCK) {
+            let block_end = (block_start + BLOCK).min(chunked);
+            let mut carriage_returns = [0u8; LANES];
+            let mut line_feeds = [0u8; LANES];
+            let mut crlf = [0u8; LANES];
+            let mut nul_bytes = [0u8; LANES];
+            let chunks = bytes[block_start..block_end].chunks_exact(LANES);
+            let next_chunks = bytes[block_start + 1..block_end + 1].chunks_exact(LANES);
+            for (chunk, next) in chunks.zip(next_chunks) {
+                for lane in 0..LANES {
+                    let is_cr = chunk[lane] == b'\r';
+                    carriage_returns[lane] += u8::from(is_cr);
+                    line_feeds[lane] += u8::from(chunk[lane] == b'\n');
+                    crlf[lane] += u8::from(is_cr & (next[lane] == b'\n'));
+                    nul_bytes[lane] += u8::from(chunk[lane] == 0);
+                }
+            }
+            let sum = |lanes: [u8; LANES]| lanes.iter().map(|&count| usize::from(count)).sum::<usize>();
+            counts.carriage_returns += sum(carriage_returns);
+            counts.line_feeds += sum(line_feeds);
+            counts.crlf += sum(crlf);
+            counts.nul_bytes += sum(nul_bytes);
+        }
+        for position in chunked..bytes.len() {
+            let byte = bytes[position];
+            counts.carriage_returns += usize::from(byte == b'\r');
+            counts.line_feeds += usize::from(byte == b'\n');
+            counts.crlf += usize::from(byte == b'\r' && bytes.get(position + 1) == Some(&b'\n'));
+            counts.nul_bytes += usize::from(byte == 0);
+        }
+        counts
+    }
+}
+
+/// Counts the lines longer than [`MAX_LINE_LENGTH`] bytes, not counting a
+/// CRLF or LF ending.
+///
+/// Every line that ends inside a window of `MAX_LINE_LENGTH + 1` bytes
+/// from a line start is short, so the scan jumps to the last line feed in
+/// that window instead of visiting each line. Only a window without a line
+/// feed needs a closer look.
+fn count_long_lines(bytes: &[u8]) -> usize {
+    let mut long_lines = 0;
+    let mut line_start = 0;
+    loop {
+        let window_end = line_start + MAX_LINE_LENGTH + 1;
+        if window_end > bytes.len() {
+            // What is left, the last line included, is too short to count.
+            return long_lines;
+        }
+        if let Some(last) = memchr::memrchr(b'\n', &bytes[line_start..window_end]) {
+            line_start += last + 1;
+            continue;
+        }
+        let Some(offset) = memchr::memchr(b'\n', &bytes[window_end..]) else {
+            // The last line has no line ending and is longer than the window.
+            return long_lines + 1;
+        };
+        let position = window_end + offset;
+        let crlf_ending = bytes[position - 1] == b'\r';
+        if position - line_start - usize::from(crlf_ending) > MAX_LINE_LENGTH {
+            long_lines += 1;
+        }
+        line_start = position + 1;
     }
 }
 
@@ -333,6 +402,110 @@ mod tests {
         let mixed = prepared.defects.iter().find(|defect| defect.code == DefectCode::MixedLineEndings);
         let detail = mixed.and_then(|defect| defect.detail.as_deref());
         assert_eq!(detail, Some("3 CRLF, 1 bare LF and 2 bare CR line endings"));
+    }
+
+    /// Counts line bytes and long lines one byte at a time, as a reference
+    /// for the chunked and windowed scans.
+    fn reference_counts(bytes: &[u8]) -> (LineBytes, usize) {
+        let mut counts = LineBytes::default();
+        let mut long_lines = 0;
+        let mut line_start = 0;
+        for (position, &byte) in bytes.iter().enumerate() {
+            counts.carriage_returns += usize::from(byte == b'\r');
+            counts.nul_bytes += usize::from(byte == 0);
+            if byte == b'\n' {
+                counts.line_feeds += 1;
+                let crlf_ending = position > 0 && bytes[position - 1] == b'\r';
+                counts.crlf += usize::from(crlf_ending);
+                if position - line_start - usize::from(crlf_ending) > MAX_LINE_LENGTH {
+                    long_lines += 1;
+                }
+                line_start = position + 1;
+            }
+        }
+        if bytes.len() - line_start > MAX_LINE_LENGTH {
+            long_lines += 1;
+        }
+        (counts, long_lines)
+    }
+
+    /// Builds inputs from lines of chosen lengths and endings, with NUL and
+    /// stray CR bytes mixed in, by a fixed pseudo-random sequence.
+    fn line_inputs() -> Vec<Vec<u8>> {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let lengths = [0, 1, 15, 16, 17, 997, 998, 999, 1000, 1001, 2000, 4079, 4080, 4081];
+        let mut inputs: Vec<Vec<u8>> = vec![Vec::new(), b"\r".to_vec(), b"\n".to_vec(), b"\r\n".to_vec()];
+        for length in lengths {
+            inputs.push(vec![b'a'; length]);
+            let mut crlf_line = vec![b'a'; length];
+            crlf_line.extend_from_slice(b"\r\n");
+            inputs.push(crlf_line);
+        }
+        for _ in 0..300 {
+            let mut input = Vec::new();
+            let lines = next() % 12;
+            for _ in 0..lines {
+                let pick = next();
+                let length = if pick % 3 == 0 {
+                    lengths[(pick >> 8) as usize % lengths.len()]
+                } else {
+                    (pick >> 16) as usize % 1200
+                };
+                for _ in 0..length {
+                    let byte = match next() % 64 {
+                        0 => b'\r',
+                        1 => 0,
+                        2 => b'\n',
+                        _ => b'x',
+                    };
+                    input.push(byte);
+                }
+                match next() % 4 {
+                    0 => input.extend_from_slice(b"\r\n"),
+                    1 => input.push(b'\r'),
+                    _ => input.push(b'\n'),
+                }
+            }
+            if next() % 2 == 0 {
+                input.truncate(input.len().saturating_sub((next() % 3) as usize));
+            }
+            inputs.push(input);
+        }
+        inputs
+    }
+
+    #[test]
+    fn line_scans_match_reference() {
+        for input in line_inputs() {
+            let (expected_counts, expected_long) = reference_counts(&input);
+            assert_eq!(LineBytes::count(&input), expected_counts, "input of {} bytes", input.len());
+            assert_eq!(count_long_lines(&input), expected_long, "input of {} bytes", input.len());
+        }
+    }
+
+    #[test]
+    fn long_line_limits() {
+        let line = |length: usize, ending: &[u8]| {
+            let mut bytes = vec![b'a'; length];
+            bytes.extend_from_slice(ending);
+            bytes
+        };
+        assert_eq!(count_long_lines(&line(MAX_LINE_LENGTH, b"\r\n")), 0);
+        assert_eq!(count_long_lines(&line(MAX_LINE_LENGTH, b"\n")), 0);
+        assert_eq!(count_long_lines(&line(MAX_LINE_LENGTH, b"")), 0);
+        assert_eq!(count_long_lines(&line(MAX_LINE_LENGTH + 1, b"\r\n")), 1);
+        assert_eq!(count_long_lines(&line(MAX_LINE_LENGTH + 1, b"")), 1);
+        assert_eq!(count_long_lines(&line(MAX_LINE_LENGTH, b"\r\r\n")), 1, "a bare CR is part of the line");
+        let mut two = line(5_000, b"\n");
+        two.extend(line(10, b"\n"));
+        two.extend(line(1_200, b"\r\n"));
+        assert_eq!(count_long_lines(&two), 2);
     }
 
     #[test]
