@@ -147,7 +147,7 @@ fn trust(
 
 /// Parses an Authentication-Results value into its authserv-id and results.
 pub(crate) fn parse_authentication_results(value: &str) -> (Option<String>, Vec<AuthMethodResult>) {
-    let segments = split_outside_comments(value, ';');
+    let segments = split_outside_comments(value, b';');
     let mut segments = segments.into_iter();
     let Some(first) = segments.next() else {
         return (None, Vec::new());
@@ -181,49 +181,63 @@ struct Segment {
 
 /// Splits at `separator` outside comments and quoted strings; comments go
 /// to the segment's comment list.
-fn split_outside_comments(value: &str, separator: char) -> Vec<Segment> {
+///
+/// The text between the ASCII bytes that matter (`\`, `"`, `(`, `)` and
+/// the separator) is copied as whole slices, so every slice boundary is
+/// also a character boundary.
+fn split_outside_comments(value: &str, separator: u8) -> Vec<Segment> {
     let mut segments = Vec::new();
     let mut current = Segment::default();
     let mut depth = 0usize;
     let mut comment = String::new();
     let mut quoted = false;
     let mut escaped = false;
-    for character in value.chars() {
+    // Start of the bytes not copied yet. They go to the comment when
+    // `depth > 0`, else to the segment text, and `depth` only changes
+    // after they are copied.
+    let mut run_start = 0;
+    let copy_run = |end: usize, run_start: usize, depth: usize, text: &mut String, comment: &mut String| {
+        let run = &value[run_start..end];
+        if depth > 0 { comment.push_str(run) } else { text.push_str(run) }
+    };
+    for (index, &byte) in value.as_bytes().iter().enumerate() {
         if escaped {
-            if depth > 0 {
-                comment.push(character)
-            } else {
-                current.text.push(character)
-            }
+            // The escaped character stays in the run, without its meaning.
             escaped = false;
             continue;
         }
-        match character {
-            '\\' => escaped = true,
-            '"' if depth == 0 => {
-                quoted = !quoted;
-                current.text.push(character);
+        match byte {
+            b'\\' => {
+                copy_run(index, run_start, depth, &mut current.text, &mut comment);
+                run_start = index + 1;
+                escaped = true;
             }
-            '(' if !quoted => {
-                if depth > 0 {
-                    comment.push(character);
+            b'"' if depth == 0 => quoted = !quoted,
+            b'(' if !quoted => {
+                if depth == 0 {
+                    copy_run(index, run_start, depth, &mut current.text, &mut comment);
+                    run_start = index + 1;
                 }
                 depth += 1;
             }
-            ')' if !quoted && depth > 0 => {
-                depth -= 1;
-                if depth == 0 {
+            b')' if !quoted && depth > 0 => {
+                if depth == 1 {
+                    copy_run(index, run_start, depth, &mut current.text, &mut comment);
+                    run_start = index + 1;
                     current.comments.push(std::mem::take(&mut comment).trim().to_string());
                     current.text.push(' ');
-                } else {
-                    comment.push(character);
                 }
+                depth -= 1;
             }
-            c if c == separator && depth == 0 && !quoted => segments.push(std::mem::take(&mut current)),
-            c if depth > 0 => comment.push(c),
-            c => current.text.push(c),
+            _ if byte == separator && depth == 0 && !quoted => {
+                copy_run(index, run_start, depth, &mut current.text, &mut comment);
+                run_start = index + 1;
+                segments.push(std::mem::take(&mut current));
+            }
+            _ => {}
         }
     }
+    copy_run(value.len(), run_start, depth, &mut current.text, &mut comment);
     if !comment.is_empty() {
         current.comments.push(comment.trim().to_string());
     }
@@ -315,7 +329,7 @@ fn parse_tags(value: &str) -> BTreeMap<String, String> {
 
 /// Parses `Received-SPF: Pass (host: reason) client-ip=...; envelope-from=...`.
 fn parse_received_spf(value: &str) -> (Option<String>, AuthMethodResult) {
-    let segments = split_outside_comments(value, ';');
+    let segments = split_outside_comments(value, b';');
     let mut properties = BTreeMap::new();
     let mut result = String::new();
     let mut reason = None;
@@ -400,6 +414,94 @@ fn domain_of(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Splits one character at a time, as a reference for the copy of
+    /// whole runs in [`split_outside_comments`].
+    fn reference_split(value: &str, separator: char) -> Vec<(String, Vec<String>)> {
+        let mut segments = Vec::new();
+        let mut current = Segment::default();
+        let mut depth = 0usize;
+        let mut comment = String::new();
+        let mut quoted = false;
+        let mut escaped = false;
+        for character in value.chars() {
+            if escaped {
+                if depth > 0 {
+                    comment.push(character)
+                } else {
+                    current.text.push(character)
+                }
+                escaped = false;
+                continue;
+            }
+            match character {
+                '\\' => escaped = true,
+                '"' if depth == 0 => {
+                    quoted = !quoted;
+                    current.text.push(character);
+                }
+                '(' if !quoted => {
+                    if depth > 0 {
+                        comment.push(character);
+                    }
+                    depth += 1;
+                }
+                ')' if !quoted && depth > 0 => {
+                    depth -= 1;
+                    if depth == 0 {
+                        current.comments.push(std::mem::take(&mut comment).trim().to_string());
+                        current.text.push(' ');
+                    } else {
+                        comment.push(character);
+                    }
+                }
+                c if c == separator && depth == 0 && !quoted => segments.push(std::mem::take(&mut current)),
+                c if depth > 0 => comment.push(c),
+                c => current.text.push(c),
+            }
+        }
+        if !comment.is_empty() {
+            current.comments.push(comment.trim().to_string());
+        }
+        segments.push(current);
+        segments.retain(|segment| !segment.text.trim().is_empty());
+        segments.into_iter().map(|segment| (segment.text, segment.comments)).collect()
+    }
+
+    #[test]
+    fn split_matches_reference() {
+        let mut values: Vec<String> = [
+            "",
+            "mx.example.net; spf=pass (sender IP is 192.0.2.1) smtp.mailfrom=a.example",
+            "a; dkim=fail (bad (nested) sig\\) here) header.d=x",
+            "x \"quoted; (not a comment)\" y; z",
+            "open (comment; never closed",
+            "escaped \\; separator; and \\\\ backslash\\",
+            "unicode (é; ü) ñ;ß\\é",
+        ]
+        .iter()
+        .map(|value| value.to_string())
+        .collect();
+        let alphabet = ['\\', '"', '(', ')', ';', ' ', 'a', 'é', '\u{1F600}'];
+        let mut state = 0x5851_f42d_4c95_7f2d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as usize
+        };
+        for _ in 0..3_000 {
+            let length = next() % 20;
+            values.push((0..length).map(|_| alphabet[next() % alphabet.len()]).collect());
+        }
+        for value in values {
+            let split: Vec<(String, Vec<String>)> = split_outside_comments(&value, b';')
+                .into_iter()
+                .map(|segment| (segment.text, segment.comments))
+                .collect();
+            assert_eq!(split, reference_split(&value, ';'), "{value:?}");
+        }
+    }
 
     fn methods(value: &str) -> (Option<String>, Vec<(String, String)>) {
         let (id, results) = parse_authentication_results(value);

@@ -718,15 +718,42 @@ fn empty_headers() -> Headers {
 
 /// Returns `text` with every run of Unicode white space replaced by one
 /// space and none at either end, written into one buffer.
+///
+/// The result is that of joining `split_whitespace` with spaces, but ASCII
+/// bytes are classified without decoding them as characters, and each
+/// word is copied as one slice.
 fn collapse_whitespace(text: &str) -> String {
     let mut collapsed = String::with_capacity(text.len());
-    for word in text.split_whitespace() {
-        if !collapsed.is_empty() {
-            collapsed.push(' ');
+    let bytes = text.as_bytes();
+    let mut word_start = None;
+    let mut index = 0;
+    while index < bytes.len() {
+        let byte = bytes[index];
+        let (is_space, width) = if byte.is_ascii() {
+            // The ASCII characters that `char::is_whitespace` accepts.
+            (matches!(byte, b'\t' | b'\n' | 0x0B | 0x0C | b'\r' | b' '), 1)
+        } else {
+            let character = text[index..].chars().next().expect("index is on a character boundary");
+            (character.is_whitespace(), character.len_utf8())
+        };
+        if !is_space {
+            word_start.get_or_insert(index);
+        } else if let Some(start) = word_start.take() {
+            push_word(&mut collapsed, &text[start..index]);
         }
-        collapsed.push_str(word);
+        index += width;
+    }
+    if let Some(start) = word_start {
+        push_word(&mut collapsed, &text[start..]);
     }
     collapsed
+}
+
+fn push_word(collapsed: &mut String, word: &str) {
+    if !collapsed.is_empty() {
+        collapsed.push(' ');
+    }
+    collapsed.push_str(word);
 }
 
 /// Hashes `text` lowercased as `str::to_lowercase` does, as hex SHA-256.
@@ -842,6 +869,51 @@ mod tests {
         ];
         for text in texts {
             assert_eq!(content_fingerprint(text), crate::hex_sha256(text.to_lowercase().as_bytes()), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn collapse_matches_split_whitespace() {
+        let ascii_spaces: Vec<char> = (0u8..128).map(char::from).filter(|c| c.is_whitespace()).collect();
+        assert_eq!(ascii_spaces, ['\t', '\n', '\u{0B}', '\u{0C}', '\r', ' ']);
+        let alphabet = [
+            ' ',
+            '\t',
+            '\n',
+            '\r',
+            '\u{0B}',
+            '\u{0C}',
+            '\u{1C}',
+            '\u{85}',
+            '\u{A0}',
+            '\u{1680}',
+            '\u{2003}',
+            '\u{2028}',
+            '\u{202F}',
+            '\u{3000}',
+            '\u{200B}',
+            'a',
+            'Z',
+            'é',
+            '\u{1F600}',
+            '\0',
+        ];
+        let mut texts: Vec<String> =
+            vec![String::new(), " ".to_string(), "one".to_string(), "  two  words \r\n".to_string()];
+        let mut state = 0x2f2f_a5a5_1234_8765_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as usize
+        };
+        for _ in 0..3_000 {
+            let length = next() % 24;
+            texts.push((0..length).map(|_| alphabet[next() % alphabet.len()]).collect());
+        }
+        for text in texts {
+            let expected = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert_eq!(collapse_whitespace(&text), expected, "{text:?}");
         }
     }
 
