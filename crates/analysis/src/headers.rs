@@ -1,6 +1,9 @@
 //! Identity headers and the signals derived from them.
 
+use std::sync::LazyLock;
+
 use mail_parser::{Address, DateTime, Header, HeaderName, HeaderValue, Message};
+use memchr::memmem::Finder;
 use phishloop_model::{
     DateInfo, Defect, DefectCode, HeaderField, Headers, Mailbox, RecipientGroup, Recipients, SenderSignals,
 };
@@ -202,11 +205,17 @@ fn mailbox_label(mailbox: &Mailbox, reason: &str) -> String {
     }
 }
 
+/// Searchers for the start and end of an encoded word, built once because
+/// `memmem::find` builds a new searcher on every call, which costs more than
+/// searching a typical header value.
+static ENCODED_WORD_START: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"=?"));
+static ENCODED_WORD_END: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"?="));
+
 /// A decoded text value that still contains `=?...?=` means an encoded
 /// word the parser could not decode.
 fn has_undecoded_word(raw: &[u8], header: &Header<'_>) -> bool {
     let raw_value = raw.get(header.offset_start as usize..header.offset_end as usize).unwrap_or_default();
-    if memchr::memmem::find(raw_value, b"=?").is_none() {
+    if ENCODED_WORD_START.find(raw_value).is_none() {
         return false;
     }
     match &header.value {
@@ -214,7 +223,7 @@ fn has_undecoded_word(raw: &[u8], header: &Header<'_>) -> bool {
         HeaderValue::Address(address) => address_names(address).any(|name| name.contains("=?") && name.contains("?=")),
         // The value of a skipped field is raw text, which `mail-parser`'s
         // default configuration keeps undecoded, so the raw value is checked.
-        HeaderValue::Empty if !parser::parses_value(&header.name) => memchr::memmem::find(raw_value, b"?=").is_some(),
+        HeaderValue::Empty if !parser::parses_value(&header.name) => ENCODED_WORD_END.find(raw_value).is_some(),
         _ => false,
     }
 }
@@ -478,6 +487,20 @@ mod tests {
         assert_eq!(single_line("abc\0def", 100), "abc def");
         assert_eq!(single_line("héllo wörld", 4), "héll");
         assert_eq!(unfold(b"from a\r\n\tby b;\r\n Mon"), "from a by b; Mon");
+    }
+
+    #[test]
+    fn undecoded_words_in_skipped_fields() {
+        let analyzer = Analyzer::new(crate::Config::default(), crate::Mode::Auto).expect("valid");
+        let message = "From: a@example.net\r\nX-Raw-Word: =?utf-8?Q?left_as_is?=\r\nX-Half: =? only the start\r\n\
+X-Plain: a = b ? c\r\nDate: Thu, 10 Nov 2022 13:05:27 +0000\r\nMessage-ID: <a@example.net>\r\n\r\nbody\r\n";
+        let parsed = parser::parser().parse(message.as_bytes()).expect("parses");
+        let mut defects = Vec::new();
+        read_headers(&analyzer, &parsed, &mut defects);
+        let encoded: Vec<&Defect> =
+            defects.iter().filter(|defect| defect.code == DefectCode::InvalidEncodedWord).collect();
+        assert_eq!(encoded.len(), 1, "{defects:?}");
+        assert_eq!(encoded[0].detail.as_deref(), Some("encoded words left undecoded in: X-Raw-Word"));
     }
 
     #[test]
