@@ -483,13 +483,7 @@ mod tests {
         .map(|value| value.to_string())
         .collect();
         let alphabet = ['\\', '"', '(', ')', ';', ' ', 'a', 'é', '\u{1F600}'];
-        let mut state = 0x5851_f42d_4c95_7f2d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as usize
-        };
+        let mut next = crate::test_sequence(0x5851_f42d_4c95_7f2d_u64);
         for _ in 0..3_000 {
             let length = next() % 20;
             values.push((0..length).map(|_| alphabet[next() % alphabet.len()]).collect());

@@ -430,8 +430,23 @@ pub(crate) fn raw_value<'r>(raw: &'r [u8], header: &Header<'_>) -> &'r [u8] {
     raw.get(start..end).unwrap_or_default()
 }
 
+/// Replaces line breaks and NUL with spaces and trims.
 fn clean_text(text: &str) -> String {
-    text.replace(['\r', '\n', '\0'], " ").trim().to_string()
+    let text = text.trim();
+    if memchr::memchr3(b'\r', b'\n', 0, text.as_bytes()).is_none() {
+        return text.to_string();
+    }
+    // Each replaced character is one ASCII byte, so the bytes can be
+    // replaced in place. Spaces that end up at either end are trimmed as
+    // `str::replace` followed by `trim` would.
+    let mut bytes = text.as_bytes().to_vec();
+    for byte in &mut bytes {
+        if matches!(*byte, b'\r' | b'\n' | 0) {
+            *byte = b' ';
+        }
+    }
+    let replaced = String::from_utf8(bytes).expect("replacing ASCII bytes keeps UTF-8 valid");
+    replaced.trim().to_string()
 }
 
 fn text_list(value: &HeaderValue<'_>) -> Vec<String> {
@@ -501,6 +516,15 @@ X-Plain: a = b ? c\r\nDate: Thu, 10 Nov 2022 13:05:27 +0000\r\nMessage-ID: <a@ex
             defects.iter().filter(|defect| defect.code == DefectCode::InvalidEncodedWord).collect();
         assert_eq!(encoded.len(), 1, "{defects:?}");
         assert_eq!(encoded[0].detail.as_deref(), Some("encoded words left undecoded in: X-Raw-Word"));
+    }
+
+    #[test]
+    fn clean_text_matches_replace() {
+        let texts = ["", " a ", "\r\n<a@b>\r\n <c@d>\0", "\0x\0", "é\r\nü ", "\u{85}a\u{A0}\r", "\r\n", " \0 "];
+        for text in texts {
+            let expected = text.replace(['\r', '\n', '\0'], " ").trim().to_string();
+            assert_eq!(clean_text(text), expected, "{text:?}");
+        }
     }
 
     #[test]

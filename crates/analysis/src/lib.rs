@@ -313,3 +313,16 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     }
     String::from_utf8(output).expect("hex digits are ASCII")
 }
+
+/// Returns a fixed pseudo-random sequence (xorshift) for tests that
+/// generate hostile input, so that every run checks the same cases.
+#[cfg(test)]
+pub(crate) fn test_sequence(seed: u64) -> impl FnMut() -> usize {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state as usize
+    }
+}

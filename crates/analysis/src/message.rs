@@ -836,13 +836,7 @@ mod tests {
         .map(|input| input.to_vec())
         .collect();
         let alphabet = b"QUJD+/=- \r\n*\xff";
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as usize
-        };
+        let mut next = crate::test_sequence(0x9e37_79b9_7f4a_7c15_u64);
         for _ in 0..2_000 {
             let length = next() % 24;
             let input = (0..length).map(|_| alphabet[next() % alphabet.len()]).collect();
@@ -900,13 +894,7 @@ mod tests {
         ];
         let mut texts: Vec<String> =
             vec![String::new(), " ".to_string(), "one".to_string(), "  two  words \r\n".to_string()];
-        let mut state = 0x2f2f_a5a5_1234_8765_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as usize
-        };
+        let mut next = crate::test_sequence(0x2f2f_a5a5_1234_8765_u64);
         for _ in 0..3_000 {
             let length = next() % 24;
             texts.push((0..length).map(|_| alphabet[next() % alphabet.len()]).collect());

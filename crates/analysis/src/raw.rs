@@ -432,13 +432,7 @@ mod tests {
     /// Builds inputs from lines of chosen lengths and endings, with NUL and
     /// stray CR bytes mixed in, by a fixed pseudo-random sequence.
     fn line_inputs() -> Vec<Vec<u8>> {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::test_sequence(0x2545_f491_4f6c_dd1d_u64);
         let lengths = [0, 1, 15, 16, 17, 997, 998, 999, 1000, 1001, 2000, 4079, 4080, 4081];
         let mut inputs: Vec<Vec<u8>> = vec![Vec::new(), b"\r".to_vec(), b"\n".to_vec(), b"\r\n".to_vec()];
         for length in lengths {
@@ -452,11 +446,8 @@ mod tests {
             let lines = next() % 12;
             for _ in 0..lines {
                 let pick = next();
-                let length = if pick % 3 == 0 {
-                    lengths[(pick >> 8) as usize % lengths.len()]
-                } else {
-                    (pick >> 16) as usize % 1200
-                };
+                let length =
+                    if pick.is_multiple_of(3) { lengths[(pick >> 8) % lengths.len()] } else { (pick >> 16) % 1200 };
                 for _ in 0..length {
                     let byte = match next() % 64 {
                         0 => b'\r',
@@ -472,8 +463,8 @@ mod tests {
                     _ => input.push(b'\n'),
                 }
             }
-            if next() % 2 == 0 {
-                input.truncate(input.len().saturating_sub((next() % 3) as usize));
+            if next().is_multiple_of(2) {
+                input.truncate(input.len().saturating_sub(next() % 3));
             }
             inputs.push(input);
         }
