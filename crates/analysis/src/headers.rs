@@ -113,7 +113,7 @@ fn read_field(analyzer: &Analyzer, headers: &mut Headers, header: &Header<'_>, l
             }
         }
         (HeaderName::Date, _) if headers.date.is_none() => {
-            let parsed = header.value.as_datetime().filter(|date| is_plausible(date)).map(DateTime::to_rfc3339);
+            let parsed = header.value.as_datetime().filter(|date| is_plausible(date)).map(rfc3339);
             headers.date = Some(DateInfo { raw: field_value(raw, header), parsed });
         }
         (HeaderName::ListUnsubscribe, _) => headers.list_unsubscribe = true,
@@ -459,6 +459,56 @@ fn text_list(value: &HeaderValue<'_>) -> Vec<String> {
     }
 }
 
+/// Formats `date` as `DateTime::to_rfc3339` of `mail-parser` 0.11 does:
+/// `YYYY-MM-DDThh:mm:ss`, then `Z` for a zero offset or else `+hh:mm` or
+/// `-hh:mm`. It writes the digits itself because `format!` cost far more,
+/// and a test compares the two on generated dates.
+pub(crate) fn rfc3339(date: &DateTime) -> String {
+    let mut output = String::with_capacity(25);
+    push_padded(&mut output, date.year.into(), 4);
+    output.push('-');
+    push_padded(&mut output, date.month.into(), 2);
+    output.push('-');
+    push_padded(&mut output, date.day.into(), 2);
+    output.push('T');
+    push_padded(&mut output, date.hour.into(), 2);
+    output.push(':');
+    push_padded(&mut output, date.minute.into(), 2);
+    output.push(':');
+    push_padded(&mut output, date.second.into(), 2);
+    if date.tz_hour == 0 && date.tz_minute == 0 {
+        output.push('Z');
+        return output;
+    }
+    output.push(if date.tz_before_gmt { '-' } else { '+' });
+    push_padded(&mut output, date.tz_hour.into(), 2);
+    output.push(':');
+    push_padded(&mut output, date.tz_minute.into(), 2);
+    output
+}
+
+/// Appends `value` in decimal with leading zeros up to `width` digits, as
+/// `format!("{value:0width$}")` does.
+fn push_padded(output: &mut String, value: u32, width: usize) {
+    let mut digits = [0u8; 10];
+    let mut count = 0;
+    let mut rest = value;
+    loop {
+        digits[count] = b'0' + (rest % 10) as u8;
+        count += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for _ in count..width {
+        output.push('0');
+    }
+    for digit in digits[..count].iter().rev() {
+        output.push(char::from(*digit));
+    }
+}
+
 fn is_plausible(date: &DateTime) -> bool {
     date.is_valid()
         && (1..=12).contains(&date.month)
@@ -524,6 +574,32 @@ X-Plain: a = b ? c\r\nDate: Thu, 10 Nov 2022 13:05:27 +0000\r\nMessage-ID: <a@ex
         for text in texts {
             let expected = text.replace(['\r', '\n', '\0'], " ").trim().to_string();
             assert_eq!(clean_text(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_matches_mail_parser() {
+        let years = [0u16, 7, 99, 999, 1900, 2026, 9999, 10_000, u16::MAX];
+        let small = [0u8, 1, 9, 10, 23, 59, 99, 100, u8::MAX];
+        let mut next = crate::test_sequence(0x0123_4567_89ab_cdef);
+        for _ in 0..5_000 {
+            let mut pick = || small[next() % small.len()];
+            let date = DateTime {
+                year: years[pick() as usize % years.len()],
+                month: pick(),
+                day: pick(),
+                hour: pick(),
+                minute: pick(),
+                second: pick(),
+                tz_before_gmt: pick().is_multiple_of(2),
+                tz_hour: pick(),
+                tz_minute: pick(),
+            };
+            assert_eq!(rfc3339(&date), date.to_rfc3339(), "{date:?}");
+        }
+        for tz_before_gmt in [false, true] {
+            let date = DateTime { year: 2026, month: 12, day: 6, tz_before_gmt, ..DateTime::default() };
+            assert_eq!(rfc3339(&date), "2026-12-06T00:00:00Z");
         }
     }
 

@@ -15,7 +15,7 @@ use regex::Regex;
 use crate::Analyzer;
 use crate::config::host_matches;
 use crate::domain;
-use crate::headers::{raw_value, truncate, unfold};
+use crate::headers::{raw_value, rfc3339, truncate, unfold};
 use crate::lists;
 
 static FROM_CLAUSE: LazyLock<Regex> =
@@ -91,7 +91,7 @@ fn read_hop(header: &Header<'_>, raw: &[u8], position: usize) -> ReceivedHop {
         });
         hop.with = received.with.map(|protocol| format!("{protocol:?}"));
         hop.for_address = received.for_.as_deref().map(|address| address.trim_matches(['<', '>']).to_lowercase());
-        hop.date = received.date.filter(|date| date.is_valid()).map(|date| date.to_rfc3339());
+        hop.date = received.date.filter(|date| date.is_valid()).map(|date| rfc3339(&date));
     }
 
     // The parser does not read every MTA's format; fill gaps from the text.
