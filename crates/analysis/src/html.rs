@@ -481,11 +481,15 @@ fn scan_source(html: &str) -> SourceScan {
             }
             continue;
         }
-        // The property names below end in `a`, `e`, `t` or `y`. Most colons
-        // (in URLs, `color:`, `margin:`) follow another byte, so they are
-        // skipped without reading the name.
-        let last = position.checked_sub(1).map(|before| bytes[before].to_ascii_lowercase());
-        if !matches!(last, Some(b'a' | b'e' | b't' | b'y')) {
+        // The property names below end in `ta`, `ay`, `ty`, `ze` or `ht`.
+        // Most colons (in URLs, `color:`, `font-family:`) follow other
+        // bytes, so they are skipped without reading the name.
+        // Setting bit 0x20 lowercases an ASCII letter, and no other byte
+        // becomes one of these letters by it.
+        let Some(ending) = position.checked_sub(2).map(|start| [bytes[start] | 0x20, bytes[start + 1] | 0x20]) else {
+            continue;
+        };
+        if !matches!(&ending, b"ta" | b"ay" | b"ty" | b"ze" | b"ht") {
             continue;
         }
         let name_start = bytes[..position]
@@ -800,6 +804,22 @@ mod tests {
         let extract = extract(html);
         assert_eq!(extract.summary.hidden_elements, 2);
         assert!(extract.links.iter().any(|link| link.url == "https://img.example/bg.png"));
+    }
+
+    #[test]
+    fn hidden_properties_in_any_case() {
+        let hidden =
+            ["DISPLAY: none", "Visibility:Hidden", "font-SIZE:0", "OPACITY: 0", "Max-Height:0px", "display:NONE"];
+        for style in hidden {
+            let scan = scan_source(&format!("<p style=\"{style}\">x</p>"));
+            assert_eq!(scan.hidden, 1, "{style}");
+        }
+        let visible = ["height:0", "font-weight:0", "line-height:0", "display:block", "opacity:0.5", "a:0", ":0"];
+        for style in visible {
+            let scan = scan_source(&format!("<p style=\"{style}\">x</p>"));
+            assert_eq!(scan.hidden, 0, "{style}");
+        }
+        assert_eq!(scan_source("<img src=\"DATA:image/png;base64,AA\"><img src='data:x'>").data_uris, 2);
     }
 
     /// Hrefs of anchors as `lol_html`, a WHATWG-conformant streaming
