@@ -16,12 +16,12 @@
 //! values first, and by the interpreter only where that leaves it open.
 
 use cel::common::ast::{Expr, LiteralValue, operators};
-use cel::common::value::{BuiltinRef, Val};
 use cel::{Env, IdedExpr, ParseErrors, Program, Value};
 
 use crate::direct::{self, Node, Roots};
 use crate::rules::LazyContext;
-use crate::values::{NO_NAME, Names, SharedMap};
+use crate::tree;
+use crate::values::{NO_NAME, Names};
 
 /// The conjuncts of one expression.
 #[derive(Debug)]
@@ -60,7 +60,7 @@ pub(crate) struct Collections {
 impl Collections {
     /// Returns the size of each collection in `variables` (by variable
     /// name), or `None` where the path does not lead to a list or a map.
-    pub(crate) fn sizes(&self, variables: &[(&str, &dyn Val)]) -> Vec<Option<usize>> {
+    pub(crate) fn sizes(&self, variables: &[(&str, tree::Value<'_>)]) -> Vec<Option<usize>> {
         self.paths
             .iter()
             .map(|(variable, path)| {
@@ -311,17 +311,13 @@ fn select_path(expression: &IdedExpr) -> Option<(&str, Vec<&str>)> {
 
 /// Returns the number of items of the list or map at `path` below `root`,
 /// or `None` when a field is missing or the value is of another type.
-fn size_at(root: &dyn Val, path: &[String]) -> Option<usize> {
+fn size_at(root: tree::Value<'_>, path: &[String]) -> Option<usize> {
     let mut value = root;
     for field in path {
         value = direct::select(value, NO_NAME, field)?;
     }
-    if let Some(map) = value.downcast_ref::<SharedMap>() {
-        return Some(map.len());
-    }
-    match value.as_builtin() {
-        BuiltinRef::List(list) => Some(list.inner().len()),
-        BuiltinRef::Map(map) => Some(map.inner().len()),
+    match value {
+        tree::Value::Node(node) => node.len(),
         _ => None,
     }
 }
@@ -360,7 +356,7 @@ mod tests {
         assert_eq!(conjuncts.parts[1].cost, Cost::Flat);
 
         let context: LazyContext<'_> = std::cell::LazyCell::new(Box::new(cel::Context::default));
-        let roots = Roots::of(&context);
+        let roots = Roots::new(tree::Value::Null, tree::Value::Null, tree::Value::Null);
         assert!(!conjuncts.matches(&context, &roots, &[Some(0)]), "an empty collection cannot match");
     }
 }
