@@ -314,77 +314,112 @@ impl Node {
     /// decide.
     pub(crate) fn evaluate(&self, roots: &Roots<'_>) -> Option<bool> {
         let mut scope = Vec::new();
-        boolean(self.value(roots, &mut scope)?.get())
+        self.test(roots, &mut scope)
+    }
+
+    /// Evaluates a node that must give a boolean, as conditions and the
+    /// bodies of macros must. Operators that give booleans are evaluated
+    /// here without building an [`Output`], which the other nodes need.
+    fn test<'a>(&'a self, roots: &Roots<'a>, scope: &mut Scope<'a>) -> Option<bool> {
+        match self {
+            Node::Path { variable, root, fields } => boolean(path(*variable, *root, fields, roots, scope)?),
+            Node::Not(operand) => Some(!operand.test(roots, scope)?),
+            Node::And(left, right) => {
+                if left.test(roots, scope)? {
+                    right.test(roots, scope)
+                } else {
+                    Some(false)
+                }
+            }
+            Node::Or(left, right) => {
+                if left.test(roots, scope)? {
+                    Some(true)
+                } else {
+                    right.test(roots, scope)
+                }
+            }
+            Node::Equals(left, right) => {
+                let (left, right) = (left.operand(roots, scope)?, right.operand(roots, scope)?);
+                equals(left.get(), right.get())
+            }
+            Node::NotEquals(left, right) => {
+                let (left, right) = (left.operand(roots, scope)?, right.operand(roots, scope)?);
+                Some(!equals(left.get(), right.get())?)
+            }
+            Node::Compare(comparison, left, right) => {
+                let (left, right) = (left.operand(roots, scope)?, right.operand(roots, scope)?);
+                Some(comparison.holds(order(left.get(), right.get())?))
+            }
+            Node::In(item, container) if matches!(**container, Node::List(_)) => {
+                let Node::List(literals) = &**container else {
+                    return None;
+                };
+                let item = item.operand(roots, scope)?;
+                // As a list's `contains`: each element's `equals`, in order.
+                for literal in literals {
+                    if equals(literal_value(literal), item.get())? {
+                        return Some(true);
+                    }
+                }
+                Some(false)
+            }
+            Node::In(item, container) => {
+                let item = item.operand(roots, scope)?;
+                let Output::Value(Value::Node(container)) = container.operand(roots, scope)? else {
+                    return None;
+                };
+                contains(container, item.get())
+            }
+            Node::Quantifier { range, variable, body, all } => {
+                let Output::Value(range) = range.operand(roots, scope)? else {
+                    return None;
+                };
+                for item in list_items(range)? {
+                    scope.push((*variable, item));
+                    let holds = body.test(roots, scope);
+                    scope.pop();
+                    // `exists` stops at the first `true` and `all` at the first
+                    // `false`. An undecided item leaves the result to the
+                    // interpreter.
+                    if holds? != *all {
+                        return Some(!*all);
+                    }
+                }
+                Some(*all)
+            }
+            _ => boolean(self.value(roots, scope)?.get()),
+        }
+    }
+
+    /// Evaluates a node like [`Node::value`], resolving literals and paths,
+    /// the most frequent operands, without a call.
+    #[inline]
+    fn operand<'a>(&'a self, roots: &Roots<'a>, scope: &mut Scope<'a>) -> Option<Output<'a>> {
+        match self {
+            Node::Literal(literal) => Some(Output::Value(literal_value(literal))),
+            Node::Path { variable, root, fields } => Some(Output::Value(path(*variable, *root, fields, roots, scope)?)),
+            _ => self.value(roots, scope),
+        }
     }
 
     fn value<'a>(&'a self, roots: &Roots<'a>, scope: &mut Scope<'a>) -> Option<Output<'a>> {
         let value = match self {
             Node::Literal(literal) => literal_value(literal),
-            Node::Path { variable, root, fields } => {
-                let mut value = match scope.iter().rev().find(|(name, _)| name == variable) {
-                    Some((_, value)) => *value,
-                    None => roots.get(*root)?,
-                };
-                for (number, field) in fields {
-                    value = select(value, *number, field)?;
-                }
-                value
-            }
+            Node::Path { variable, root, fields } => path(*variable, *root, fields, roots, scope)?,
             Node::Select(operand, number, field) => {
                 let Output::Value(value) = operand.value(roots, scope)? else {
                     return None;
                 };
                 select(value, *number, field)?
             }
-            Node::Not(operand) => Value::Bool(!boolean(operand.value(roots, scope)?.get())?),
-            Node::And(left, right) => {
-                if boolean(left.value(roots, scope)?.get())? {
-                    Value::Bool(boolean(right.value(roots, scope)?.get())?)
-                } else {
-                    Value::Bool(false)
-                }
-            }
-            Node::Or(left, right) => {
-                if boolean(left.value(roots, scope)?.get())? {
-                    Value::Bool(true)
-                } else {
-                    Value::Bool(boolean(right.value(roots, scope)?.get())?)
-                }
-            }
-            Node::Equals(left, right) => {
-                let (left, right) = (left.value(roots, scope)?, right.value(roots, scope)?);
-                Value::Bool(equals(left.get(), right.get())?)
-            }
-            Node::NotEquals(left, right) => {
-                let (left, right) = (left.value(roots, scope)?, right.value(roots, scope)?);
-                Value::Bool(!equals(left.get(), right.get())?)
-            }
-            Node::Compare(comparison, left, right) => {
-                let (left, right) = (left.value(roots, scope)?, right.value(roots, scope)?);
-                Value::Bool(comparison.holds(order(left.get(), right.get())?))
-            }
-            Node::In(item, container) if matches!(**container, Node::List(_)) => {
-                let Node::List(literals) = &**container else {
-                    return None;
-                };
-                let item = item.value(roots, scope)?;
-                // As a list's `contains`: each element's `equals`, in order.
-                let mut found = false;
-                for literal in literals {
-                    if equals(literal_value(literal), item.get())? {
-                        found = true;
-                        break;
-                    }
-                }
-                Value::Bool(found)
-            }
-            Node::In(item, container) => {
-                let item = item.value(roots, scope)?;
-                let Output::Value(Value::Node(container)) = container.value(roots, scope)? else {
-                    return None;
-                };
-                Value::Bool(contains(container, item.get())?)
-            }
+            Node::Not(_)
+            | Node::And(..)
+            | Node::Or(..)
+            | Node::Equals(..)
+            | Node::NotEquals(..)
+            | Node::Compare(..)
+            | Node::In(..)
+            | Node::Quantifier { .. } => Value::Bool(self.test(roots, scope)?),
             Node::Concat(left, right) => {
                 // The interpreter adds strings only to strings; other types
                 // (numbers, lists) are left to it.
@@ -398,7 +433,7 @@ impl Node {
                 return Some(Output::Text(joined));
             }
             Node::Conditional(condition, then, otherwise) => {
-                return if boolean(condition.value(roots, scope)?.get())? {
+                return if condition.test(roots, scope)? {
                     then.value(roots, scope)
                 } else {
                     otherwise.value(roots, scope)
@@ -431,7 +466,7 @@ impl Node {
                 let mut count = 0;
                 for item in list_items(range)? {
                     scope.push((*variable, item));
-                    let result = predicate.value(roots, scope).and_then(|output| boolean(output.get()));
+                    let result = predicate.test(roots, scope);
                     scope.pop();
                     count += i64::from(result?);
                 }
@@ -459,29 +494,30 @@ impl Node {
                     Method::Replace => return Some(Output::Text(target.replace(argument(0)?, argument(1)?))),
                 }
             }
-            Node::Quantifier { range, variable, body, all } => {
-                let Output::Value(range) = range.value(roots, scope)? else {
-                    return None;
-                };
-                let mut result = *all;
-                for item in list_items(range)? {
-                    scope.push((*variable, item));
-                    let holds = body.value(roots, scope).and_then(|output| boolean(output.get()));
-                    scope.pop();
-                    // `exists` stops at the first `true` and `all` at the first
-                    // `false`. An undecided item leaves the result to the
-                    // interpreter.
-                    if holds? != *all {
-                        result = !*all;
-                        break;
-                    }
-                }
-                Value::Bool(result)
-            }
             Node::List(_) | Node::Unsupported => return None,
         };
         Some(Output::Value(value))
     }
+}
+
+/// Returns the value of `variable.fields...`: the innermost item bound to
+/// the variable by an enclosing macro, else the root variable of that
+/// name.
+fn path<'a>(
+    variable: u32,
+    root: Option<usize>,
+    fields: &[(u32, String)],
+    roots: &Roots<'a>,
+    scope: &Scope<'a>,
+) -> Option<Value<'a>> {
+    let mut value = match scope.iter().rev().find(|(name, _)| *name == variable) {
+        Some((_, value)) => *value,
+        None => roots.get(root)?,
+    };
+    for (number, field) in fields {
+        value = select(value, *number, field)?;
+    }
+    Some(value)
 }
 
 /// Returns a literal of the expression as a value.
@@ -586,6 +622,12 @@ fn compare_numbers(left: Value<'_>, right: Value<'_>) -> Option<Ordering> {
 /// which the interpreter decides.
 fn contains(container: Ref<'_>, item: Value<'_>) -> Option<bool> {
     match container.kind() {
+        Kind::List(_) if matches!(item, Value::Text(_)) => {
+            let Value::Text(text) = item else {
+                return None;
+            };
+            container.contains_text(text)
+        }
         Kind::List(_) => {
             for element in container.items()? {
                 if equals(element, item)? {

@@ -337,6 +337,28 @@ impl<'a> Ref<'a> {
         }))
     }
 
+    /// Returns whether a list contains the string `text`, as `in` and
+    /// `equals` of `cel` 0.15 decide: a string item equals it by content,
+    /// and an item of another type does not. `None` where an opaque item
+    /// comes before a match, or for a node that is no list.
+    pub(crate) fn contains_text(self, text: &str) -> Option<bool> {
+        if !matches!(self.kind(), Kind::List(_)) {
+            return None;
+        }
+        let end = self.slot().end;
+        let mut next = self.index + 1;
+        while next < end {
+            let slot = &self.tree.nodes[index(next)];
+            match slot.kind {
+                Kind::Text(start, finish) if self.tree.text_at(start, finish) == text => return Some(true),
+                Kind::Opaque => return None,
+                _ => {}
+            }
+            next = slot.end;
+        }
+        Some(false)
+    }
+
     /// Returns the number of items of a list or entries of a map.
     pub(crate) fn len(self) -> Option<usize> {
         match self.kind() {

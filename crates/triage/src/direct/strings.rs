@@ -19,7 +19,7 @@
 use cel::IdedExpr;
 use cel::common::ast::{Expr, LiteralValue, operators};
 
-use super::{Node, Output, Roots, Scope, boolean, list_items, literal_value};
+use super::{Node, Output, Roots, Scope, list_items, literal_value};
 use crate::tree::Value;
 use crate::values::Names;
 
@@ -166,7 +166,7 @@ impl Strings {
                 (shapes == (Shape::List, Shape::List)).then_some(Shape::List)
             }
             Strings::Conditional(condition, then, otherwise) => {
-                if boolean(condition.value(roots, scope)?.get())? {
+                if condition.test(roots, scope)? {
                     then.emit(roots, scope, output)
                 } else {
                     otherwise.emit(roots, scope, output)
@@ -294,7 +294,7 @@ fn supported(expression: &IdedExpr, names: &Names) -> Option<Node> {
 /// Evaluates a predicate, which must give a boolean, as the interpreter's
 /// guarded step requires.
 fn holds<'a>(predicate: &'a Node, roots: &Roots<'a>, scope: &mut Scope<'a>) -> Option<bool> {
-    boolean(predicate.value(roots, scope)?.get())
+    predicate.test(roots, scope)
 }
 
 /// Emits the strings of `value`: itself when it is a string, its items at
