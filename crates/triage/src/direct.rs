@@ -25,9 +25,11 @@
 //! which of the two ran.
 
 use std::cmp::Ordering;
+use std::sync::atomic::AtomicU32;
 
 use cel::IdedExpr;
 use cel::common::ast::{Expr, LiteralValue, operators};
+use regex::Regex;
 
 use crate::rules::regex_is_match;
 use crate::tree::{Kind, Ref, Value};
@@ -50,7 +52,7 @@ pub(crate) enum Node {
     Path {
         variable: u32,
         root: Option<usize>,
-        fields: Vec<(u32, String)>,
+        fields: Vec<Field>,
     },
     /// A field of a value other than a path, such as `m[0].address`, with
     /// the field's number in [`Names`].
@@ -83,6 +85,13 @@ pub(crate) enum Node {
         target: Box<Node>,
         arguments: Vec<Node>,
     },
+    /// `target.matches(pattern)` with a literal pattern, compiled once
+    /// here in place of a lookup in the cache of
+    /// [`crate::rules::regex_is_match`], which compiles it the same way.
+    Matches {
+        target: Box<Node>,
+        pattern: Regex,
+    },
     /// `range.exists(variable, body)`, or `range.all(...)` when `all`.
     Quantifier {
         range: Box<Node>,
@@ -92,6 +101,19 @@ pub(crate) enum Node {
     },
     /// Anything else; evaluates to `None`.
     Unsupported,
+}
+
+/// A field selected by a [`Node::Path`].
+#[derive(Debug)]
+pub(crate) struct Field {
+    /// The number of `name` in [`Names`], or [`NO_NAME`].
+    number: u32,
+    name: String,
+    /// The entry position where the field was found last, tried first
+    /// on the next lookup. Maps of one struct type list their fields in
+    /// the same order, so the hint is mostly right, and a wrong hint
+    /// costs only the scan it tried to spare.
+    hint: AtomicU32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -180,7 +202,7 @@ impl Node {
                 let number = names.number(&select.field).unwrap_or(NO_NAME);
                 match Node::compile(&select.operand, names) {
                     Node::Path { variable, root, mut fields } => {
-                        fields.push((number, select.field.clone()));
+                        fields.push(Field { number, name: select.field.clone(), hint: AtomicU32::new(0) });
                         Node::Path { variable, root, fields }
                     }
                     Node::Unsupported => Node::Unsupported,
@@ -207,6 +229,12 @@ impl Node {
                     (None, "size", 1) => Node::size_of(&arguments[0], names),
                     (Some(target), "size", 0) => Node::size_of(target, names),
                     (Some(target), name, count) => {
+                        if let ("matches", [pattern]) = (name, arguments.as_slice())
+                            && let Expr::Literal(LiteralValue::String(pattern)) = &pattern.expr
+                            && let Ok(pattern) = Regex::new(pattern.inner())
+                        {
+                            return Node::Matches { target: Box::new(Node::compile(target, names)), pattern };
+                        }
                         let method = match (name, count) {
                             ("startsWith", 1) => Method::StartsWith,
                             ("contains", 1) => Method::Contains,
@@ -304,6 +332,7 @@ impl Node {
                 condition.is_supported() && then.is_supported() && otherwise.is_supported()
             }
             Node::Method { target, arguments, .. } => target.is_supported() && arguments.iter().all(Node::is_supported),
+            Node::Matches { target, .. } => target.is_supported(),
             Node::Quantifier { range, body, .. } => range.is_supported() && body.is_supported(),
             Node::Count { range, predicate, .. } => range.is_supported() && predicate.is_supported(),
             Node::Unsupported => false,
@@ -472,6 +501,13 @@ impl Node {
                 }
                 Value::Int(count)
             }
+            Node::Matches { target, pattern } => {
+                let target = target.operand(roots, scope)?;
+                let Value::Text(text) = target.get() else {
+                    return None;
+                };
+                Value::Bool(pattern.is_match(text))
+            }
             Node::Method { method, target, arguments } => {
                 // The methods take one or two arguments, kept on the stack.
                 let target = target.value(roots, scope)?;
@@ -506,7 +542,7 @@ impl Node {
 fn path<'a>(
     variable: u32,
     root: Option<usize>,
-    fields: &[(u32, String)],
+    fields: &[Field],
     roots: &Roots<'a>,
     scope: &Scope<'a>,
 ) -> Option<Value<'a>> {
@@ -514,8 +550,11 @@ fn path<'a>(
         Some((_, value)) => *value,
         None => roots.get(root)?,
     };
-    for (number, field) in fields {
-        value = select(value, *number, field)?;
+    for field in fields {
+        let Value::Node(node) = value else {
+            return None;
+        };
+        value = node.field_at(field.number, &field.name, &field.hint)?;
     }
     Some(value)
 }
@@ -703,6 +742,8 @@ mod tests {
             "message.urls.exists(u, u.scheme.startsWith('ms-') || u.scheme == 'search')",
             "message.urls.exists(u, !u.ip && u.host.contains('a.ex'))",
             "message.urls.exists(u, u.host.replace('a.', 'b.') == 'b.example')",
+            "message.urls.exists(u, u.scheme.matches('^ms-')) && !message.urls.all(u, u.scheme.matches('(?i)^HTTPS$'))",
+            "message.urls.exists(u, u.scheme.matches('('))",
             "'url' in message.roles && !('dkim' in message.roles)",
             "message.urls.exists(u, u.missing)",
             "message.urls.exists(u, u.host.startsWith('a'))",

@@ -15,6 +15,9 @@
 //! become [`Kind::Opaque`] nodes, which direct evaluation leaves to the
 //! interpreter.
 
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering::Relaxed;
+
 use cel::SerializationError;
 use serde::ser::{self, Serialize};
 
@@ -382,6 +385,31 @@ impl<'a> Ref<'a> {
             entries.iter().find(|(known, _)| *known == number)
         };
         found.map(|(_, entry)| Ref { tree, index: *entry }.value())
+    }
+}
+
+impl<'a> Ref<'a> {
+    /// Returns the value of a map under the string key `name` like
+    /// [`Ref::field`], trying the entry at position `hint` first and
+    /// storing the position where the key was found.
+    pub(crate) fn field_at(self, number: u32, name: &str, hint: &AtomicU32) -> Option<Value<'a>> {
+        let Kind::Map { first, len } = self.kind() else {
+            return None;
+        };
+        if number == NO_NAME {
+            return self.field(number, name);
+        }
+        let tree = self.tree;
+        let entries = tree.entries.get(index(first)..index(first) + index(len))?;
+        let guess = index(hint.load(Relaxed));
+        if let Some(&(known, entry)) = entries.get(guess)
+            && known == number
+        {
+            return Some(Ref { tree, index: entry }.value());
+        }
+        let found = entries.iter().position(|(known, _)| *known == number)?;
+        hint.store(position(found), Relaxed);
+        Some(Ref { tree, index: entries[found].1 }.value())
     }
 }
 
