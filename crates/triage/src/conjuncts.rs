@@ -22,6 +22,7 @@ use crate::direct::{self, Node, Roots};
 use crate::rules::LazyContext;
 use crate::tree;
 use crate::values::{NO_NAME, Names};
+use rustc_hash::FxHashMap;
 
 /// The conjuncts of one expression.
 #[derive(Debug)]
@@ -36,6 +37,8 @@ struct Part {
     /// The conjunct for direct evaluation, unless no part of it is
     /// supported.
     direct: Option<Node>,
+    /// The number of the conjunct's text in [`Collections::texts`].
+    text: usize,
 }
 
 /// The cost of running a conjunct, as far as the expression shows.
@@ -55,6 +58,10 @@ enum Cost {
 #[derive(Debug, Default)]
 pub(crate) struct Collections {
     paths: Vec<(String, Vec<String>)>,
+    /// The text of every conjunct of the rule set, numbered, so that
+    /// conjuncts written alike in several rules are evaluated once per
+    /// message.
+    texts: FxHashMap<String, usize>,
 }
 
 impl Collections {
@@ -68,6 +75,17 @@ impl Collections {
                 size_at(*root, path)
             })
             .collect()
+    }
+
+    /// Returns the number of distinct conjunct texts, the length of the
+    /// results that [`Conjuncts::matches`] shares between rules.
+    pub(crate) fn conjunct_texts(&self) -> usize {
+        self.texts.len()
+    }
+
+    fn text_number(&mut self, text: &str) -> usize {
+        let next = self.texts.len();
+        *self.texts.entry(text.to_string()).or_insert(next)
     }
 
     fn index_of(&mut self, variable: &str, path: &[&str]) -> usize {
@@ -102,19 +120,20 @@ impl Conjuncts {
         } else {
             None
         };
-        let programs = match programs {
-            Some(programs) => programs,
-            None => vec![env.compile(text)?],
+        let (programs, texts) = match programs {
+            Some(programs) => (programs, pieces),
+            None => (vec![env.compile(text)?], vec![text.trim()]),
         };
         let parts = programs
             .into_iter()
-            .map(|program| {
+            .zip(texts)
+            .map(|(program, text)| {
                 let cost = cost_of(program.expression(), collections);
                 let direct = match Node::compile(program.expression(), names) {
                     Node::Unsupported => None,
                     node => Some(node),
                 };
-                Part { program, cost, direct }
+                Part { program, cost, direct, text: collections.text_number(text) }
             })
             .collect();
         Ok(Conjuncts { parts })
@@ -122,8 +141,16 @@ impl Conjuncts {
 
     /// Returns whether every conjunct is `true`, given the sizes of
     /// [`Collections`] in this message and the variables of `context` as
-    /// `roots`.
-    pub(crate) fn matches(&self, context: &LazyContext<'_>, roots: &Roots<'_>, sizes: &[Option<usize>]) -> bool {
+    /// `roots`. `known` holds the result of each conjunct text evaluated
+    /// for this message so far, indexed by its number in [`Collections`],
+    /// and gets the results of this call.
+    pub(crate) fn matches(
+        &self,
+        context: &LazyContext<'_>,
+        roots: &Roots<'_>,
+        sizes: &[Option<usize>],
+        known: &mut [Option<bool>],
+    ) -> bool {
         // The rank and index of each part, on the stack for most rules.
         const INLINE: usize = 16;
         let mut inline = [(0usize, 0usize); INLINE];
@@ -148,7 +175,10 @@ impl Conjuncts {
         }
         // A stable sort, so parts of equal rank keep their written order.
         order.sort_by_key(|(rank, _)| *rank);
-        order.iter().all(|&(_, index)| self.parts[index].matches(context, roots))
+        order.iter().all(|&(_, index)| {
+            let part = &self.parts[index];
+            *known[part.text].get_or_insert_with(|| part.matches(context, roots))
+        })
     }
 
     /// Returns the result of each conjunct's direct evaluation and of the
@@ -357,6 +387,7 @@ mod tests {
 
         let context: LazyContext<'_> = std::cell::LazyCell::new(Box::new(cel::Context::default));
         let roots = Roots::new(tree::Value::Null, tree::Value::Null, tree::Value::Null);
-        assert!(!conjuncts.matches(&context, &roots, &[Some(0)]), "an empty collection cannot match");
+        let mut known = vec![None; collections.conjunct_texts()];
+        assert!(!conjuncts.matches(&context, &roots, &[Some(0)], &mut known), "an empty collection cannot match");
     }
 }

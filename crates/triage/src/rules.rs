@@ -301,10 +301,11 @@ impl RuleSet {
         let roots = Roots::new(message, report, config.root(0));
         let sizes = self.collections.sizes(&[("message", message), ("report", report)]);
         let context: LazyContext<'_> = LazyCell::new(Box::new(|| self.interpreter_context(variables)));
+        let mut known = vec![None; self.collections.conjunct_texts()];
 
         let mut hits = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
-            if rule.conjuncts.matches(&context, &roots, &sizes) {
+            if rule.conjuncts.matches(&context, &roots, &sizes, &mut known) {
                 let locations = match (&rule.locations, &rule.direct_locations) {
                     (None, _) => Vec::new(),
                     (Some(program), direct) => direct
@@ -764,9 +765,12 @@ mod tests {
             let config = rules.config(&variables).clone_as_boxed();
             let context = rules.context(message, report, config);
             let context: LazyContext<'_> = LazyCell::new(Box::new(move || context));
+            // One set of results for all rules, as in `evaluate`, so that
+            // conjuncts shared between rules are checked as well.
+            let mut known = vec![None; rules.collections.conjunct_texts()];
             for rule in rules.rules() {
                 let whole = matches(&rule.expression, &context);
-                assert_eq!(rule.conjuncts.matches(&context, &roots, &sizes), whole, "rule {}", rule.id);
+                assert_eq!(rule.conjuncts.matches(&context, &roots, &sizes, &mut known), whole, "rule {}", rule.id);
                 matched += usize::from(whole);
             }
         }
