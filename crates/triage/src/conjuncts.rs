@@ -141,7 +141,7 @@ impl Conjuncts {
 
     /// Returns whether every conjunct is `true`, given the sizes of
     /// [`Collections`] in this message and the variables of `context` as
-    /// `roots`. `known` holds the result of each conjunct text evaluated
+    /// `roots`. `known` contains the result of each conjunct text evaluated
     /// for this message so far, indexed by its number in [`Collections`],
     /// and gets the results of this call.
     pub(crate) fn matches(

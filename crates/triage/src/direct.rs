@@ -405,12 +405,12 @@ impl Node {
                 };
                 for item in list_items(range)? {
                     scope.push((*variable, item));
-                    let holds = body.test(roots, scope);
+                    let result = body.test(roots, scope);
                     scope.pop();
                     // `exists` stops at the first `true` and `all` at the first
                     // `false`. An undecided item leaves the result to the
                     // interpreter.
-                    if holds? != *all {
+                    if result? != *all {
                         return Some(!*all);
                     }
                 }

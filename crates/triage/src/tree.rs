@@ -283,7 +283,7 @@ impl Tree {
     }
 }
 
-/// Converts a node index to `usize`, which holds every `u32` on the
+/// Converts a node index to `usize`, which can represent every `u32` on the
 /// platforms phishloop builds for.
 fn index(position: u32) -> usize {
     position as usize
@@ -296,7 +296,7 @@ fn index(position: u32) -> usize {
 /// Panics beyond 4 GiB of text or 2^32 nodes, far above what the
 /// analysis of one message holds.
 fn position(length: usize) -> u32 {
-    u32::try_from(length).expect("a tree holds fewer than 2^32 nodes and bytes")
+    u32::try_from(length).expect("a tree has fewer than 2^32 nodes and bytes")
 }
 
 impl<'a> Ref<'a> {
@@ -799,6 +799,7 @@ impl ser::SerializeMap for Map<'_, '_> {
         let Some((key, number, keep_all)) = next else {
             return Ok(());
         };
+
         let builder = &mut self.collection.builder;
         let tree = &mut *builder.tree;
         // Removes an earlier entry with the same key.
@@ -816,6 +817,7 @@ impl ser::SerializeMap for Map<'_, '_> {
             }
             child = next;
         }
+
         let entry = position(tree.nodes.len());
         value.serialize(Builder { tree, names: builder.names, keep_all })?;
         let slot = &mut tree.nodes[index(entry)];
