@@ -16,12 +16,13 @@
 //! values first, and by the interpreter only where that leaves it open.
 
 use cel::common::ast::{Expr, LiteralValue, operators};
-use cel::common::value::{BuiltinRef, Val};
 use cel::{Env, IdedExpr, ParseErrors, Program, Value};
 
 use crate::direct::{self, Node, Roots};
 use crate::rules::LazyContext;
-use crate::values::{NO_NAME, Names, SharedMap};
+use crate::tree;
+use crate::values::{NO_NAME, Names};
+use rustc_hash::FxHashMap;
 
 /// The conjuncts of one expression.
 #[derive(Debug)]
@@ -36,6 +37,8 @@ struct Part {
     /// The conjunct for direct evaluation, unless no part of it is
     /// supported.
     direct: Option<Node>,
+    /// The number of the conjunct's text in [`Collections::texts`].
+    text: usize,
 }
 
 /// The cost of running a conjunct, as far as the expression shows.
@@ -55,12 +58,16 @@ enum Cost {
 #[derive(Debug, Default)]
 pub(crate) struct Collections {
     paths: Vec<(String, Vec<String>)>,
+    /// The text of every conjunct of the rule set, numbered, so that
+    /// conjuncts written alike in several rules are evaluated once per
+    /// message.
+    texts: FxHashMap<String, usize>,
 }
 
 impl Collections {
     /// Returns the size of each collection in `variables` (by variable
     /// name), or `None` where the path does not lead to a list or a map.
-    pub(crate) fn sizes(&self, variables: &[(&str, &dyn Val)]) -> Vec<Option<usize>> {
+    pub(crate) fn sizes(&self, variables: &[(&str, tree::Value<'_>)]) -> Vec<Option<usize>> {
         self.paths
             .iter()
             .map(|(variable, path)| {
@@ -68,6 +75,17 @@ impl Collections {
                 size_at(*root, path)
             })
             .collect()
+    }
+
+    /// Returns the number of distinct conjunct texts, the length of the
+    /// results that [`Conjuncts::matches`] shares between rules.
+    pub(crate) fn conjunct_texts(&self) -> usize {
+        self.texts.len()
+    }
+
+    fn text_number(&mut self, text: &str) -> usize {
+        let next = self.texts.len();
+        *self.texts.entry(text.to_string()).or_insert(next)
     }
 
     fn index_of(&mut self, variable: &str, path: &[&str]) -> usize {
@@ -102,19 +120,20 @@ impl Conjuncts {
         } else {
             None
         };
-        let programs = match programs {
-            Some(programs) => programs,
-            None => vec![env.compile(text)?],
+        let (programs, texts) = match programs {
+            Some(programs) => (programs, pieces),
+            None => (vec![env.compile(text)?], vec![text.trim()]),
         };
         let parts = programs
             .into_iter()
-            .map(|program| {
+            .zip(texts)
+            .map(|(program, text)| {
                 let cost = cost_of(program.expression(), collections);
                 let direct = match Node::compile(program.expression(), names) {
                     Node::Unsupported => None,
                     node => Some(node),
                 };
-                Part { program, cost, direct }
+                Part { program, cost, direct, text: collections.text_number(text) }
             })
             .collect();
         Ok(Conjuncts { parts })
@@ -122,8 +141,16 @@ impl Conjuncts {
 
     /// Returns whether every conjunct is `true`, given the sizes of
     /// [`Collections`] in this message and the variables of `context` as
-    /// `roots`.
-    pub(crate) fn matches(&self, context: &LazyContext<'_>, roots: &Roots<'_>, sizes: &[Option<usize>]) -> bool {
+    /// `roots`. `known` contains the result of each conjunct text evaluated
+    /// for this message so far, indexed by its number in [`Collections`],
+    /// and gets the results of this call.
+    pub(crate) fn matches(
+        &self,
+        context: &LazyContext<'_>,
+        roots: &Roots<'_>,
+        sizes: &[Option<usize>],
+        known: &mut [Option<bool>],
+    ) -> bool {
         // The rank and index of each part, on the stack for most rules.
         const INLINE: usize = 16;
         let mut inline = [(0usize, 0usize); INLINE];
@@ -148,7 +175,10 @@ impl Conjuncts {
         }
         // A stable sort, so parts of equal rank keep their written order.
         order.sort_by_key(|(rank, _)| *rank);
-        order.iter().all(|&(_, index)| self.parts[index].matches(context, roots))
+        order.iter().all(|&(_, index)| {
+            let part = &self.parts[index];
+            *known[part.text].get_or_insert_with(|| part.matches(context, roots))
+        })
     }
 
     /// Returns the result of each conjunct's direct evaluation and of the
@@ -311,17 +341,13 @@ fn select_path(expression: &IdedExpr) -> Option<(&str, Vec<&str>)> {
 
 /// Returns the number of items of the list or map at `path` below `root`,
 /// or `None` when a field is missing or the value is of another type.
-fn size_at(root: &dyn Val, path: &[String]) -> Option<usize> {
+fn size_at(root: tree::Value<'_>, path: &[String]) -> Option<usize> {
     let mut value = root;
     for field in path {
         value = direct::select(value, NO_NAME, field)?;
     }
-    if let Some(map) = value.downcast_ref::<SharedMap>() {
-        return Some(map.len());
-    }
-    match value.as_builtin() {
-        BuiltinRef::List(list) => Some(list.inner().len()),
-        BuiltinRef::Map(map) => Some(map.inner().len()),
+    match value {
+        tree::Value::Node(node) => node.len(),
         _ => None,
     }
 }
@@ -360,7 +386,8 @@ mod tests {
         assert_eq!(conjuncts.parts[1].cost, Cost::Flat);
 
         let context: LazyContext<'_> = std::cell::LazyCell::new(Box::new(cel::Context::default));
-        let roots = Roots::of(&context);
-        assert!(!conjuncts.matches(&context, &roots, &[Some(0)]), "an empty collection cannot match");
+        let roots = Roots::new(tree::Value::Null, tree::Value::Null, tree::Value::Null);
+        let mut known = vec![None; collections.conjunct_texts()];
+        assert!(!conjuncts.matches(&context, &roots, &[Some(0)], &mut known), "an empty collection cannot match");
     }
 }

@@ -1,5 +1,6 @@
 //! Direct evaluation of the expression shapes most rules are made of, on
-//! the same CEL values the interpreter reads, without the interpreter.
+//! a [`Tree`](crate::tree::Tree) of the same values the interpreter reads,
+//! without the interpreter.
 //!
 //! The `cel` crate (0.15) spends much of a rule's time on bookkeeping per
 //! item of `exists`: each item is bound in a new string-keyed scope, and
@@ -24,14 +25,15 @@
 //! which of the two ran.
 
 use std::cmp::Ordering;
+use std::sync::atomic::AtomicU32;
 
 use cel::IdedExpr;
 use cel::common::ast::{Expr, LiteralValue, operators};
-use cel::common::types::{CelBool, CelInt, CelString};
-use cel::common::value::{BuiltinRef, CowVal, Val};
+use regex::Regex;
 
 use crate::rules::regex_is_match;
-use crate::values::{NO_NAME, Names, SharedMap};
+use crate::tree::{Kind, Ref, Value};
+use crate::values::{NO_NAME, Names};
 
 mod strings;
 
@@ -50,7 +52,7 @@ pub(crate) enum Node {
     Path {
         variable: u32,
         root: Option<usize>,
-        fields: Vec<(u32, String)>,
+        fields: Vec<Field>,
     },
     /// A field of a value other than a path, such as `m[0].address`, with
     /// the field's number in [`Names`].
@@ -83,6 +85,13 @@ pub(crate) enum Node {
         target: Box<Node>,
         arguments: Vec<Node>,
     },
+    /// `target.matches(pattern)` with a literal pattern, compiled once
+    /// here in place of a lookup in the cache of
+    /// [`crate::rules::regex_is_match`], which compiles it the same way.
+    Matches {
+        target: Box<Node>,
+        pattern: Regex,
+    },
     /// `range.exists(variable, body)`, or `range.all(...)` when `all`.
     Quantifier {
         range: Box<Node>,
@@ -92,6 +101,19 @@ pub(crate) enum Node {
     },
     /// Anything else; evaluates to `None`.
     Unsupported,
+}
+
+/// A field selected by a [`Node::Path`].
+#[derive(Debug)]
+pub(crate) struct Field {
+    /// The number of `name` in [`Names`], or [`NO_NAME`].
+    number: u32,
+    name: String,
+    /// The entry position where the field was found last, tried first
+    /// on the next lookup. Maps of one struct type list their fields in
+    /// the same order, so the hint is mostly right, and a wrong hint
+    /// costs only the scan it tried to spare.
+    hint: AtomicU32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -122,13 +144,20 @@ impl Comparison {
     }
 }
 
-/// A value during evaluation: borrowed from the CEL values or the
-/// expression, or made by an operator.
+/// A value during evaluation: a value of the tree or the expression, or a
+/// string made by an operator.
 enum Output<'a> {
-    Bool(bool),
-    Int(i64),
+    Value(Value<'a>),
     Text(String),
-    Value(&'a dyn Val),
+}
+
+impl Output<'_> {
+    fn get(&self) -> Value<'_> {
+        match self {
+            Output::Value(value) => *value,
+            Output::Text(text) => Value::Text(text),
+        }
+    }
 }
 
 /// The names of the top-level variables, in the order of [`Roots`].
@@ -136,27 +165,20 @@ const ROOTS: [&str; 3] = ["message", "report", "config"];
 
 /// The top-level variables (`message`, `report`, `config`) of one message.
 pub(crate) struct Roots<'a> {
-    values: [Option<CowVal<'a, 'a>>; 3],
+    values: [Value<'a>; 3],
 }
 
 /// The items that enclosing macros bind, innermost last, each with the
 /// number of its variable's name in [`Names`].
-type Scope<'a> = Vec<(u32, &'a dyn Val)>;
+type Scope<'a> = Vec<(u32, Value<'a>)>;
 
 impl<'a> Roots<'a> {
-    /// Takes the variables from `context`.
-    #[cfg(test)]
-    pub(crate) fn of(context: &'a cel::Context<'_, 'a>) -> Roots<'a> {
-        Roots { values: ROOTS.map(|name| context.get_variable(name)) }
+    pub(crate) fn new(message: Value<'a>, report: Value<'a>, config: Value<'a>) -> Roots<'a> {
+        Roots { values: [message, report, config] }
     }
 
-    /// Takes the variables as they are, without a context.
-    pub(crate) fn new(message: &'a dyn Val, report: &'a dyn Val, config: &'a dyn Val) -> Roots<'a> {
-        Roots { values: [message, report, config].map(|value| Some(CowVal::Borrowed(value))) }
-    }
-
-    fn get(&self, root: Option<usize>) -> Option<&dyn Val> {
-        self.values[root?].as_ref().map(CowVal::as_ref)
+    fn get(&self, root: Option<usize>) -> Option<Value<'a>> {
+        Some(self.values[root?])
     }
 }
 
@@ -180,7 +202,7 @@ impl Node {
                 let number = names.number(&select.field).unwrap_or(NO_NAME);
                 match Node::compile(&select.operand, names) {
                     Node::Path { variable, root, mut fields } => {
-                        fields.push((number, select.field.clone()));
+                        fields.push(Field { number, name: select.field.clone(), hint: AtomicU32::new(0) });
                         Node::Path { variable, root, fields }
                     }
                     Node::Unsupported => Node::Unsupported,
@@ -207,6 +229,12 @@ impl Node {
                     (None, "size", 1) => Node::size_of(&arguments[0], names),
                     (Some(target), "size", 0) => Node::size_of(target, names),
                     (Some(target), name, count) => {
+                        if let ("matches", [pattern]) = (name, arguments.as_slice())
+                            && let Expr::Literal(LiteralValue::String(pattern)) = &pattern.expr
+                            && let Ok(pattern) = Regex::new(pattern.inner())
+                        {
+                            return Node::Matches { target: Box::new(Node::compile(target, names)), pattern };
+                        }
                         let method = match (name, count) {
                             ("startsWith", 1) => Method::StartsWith,
                             ("contains", 1) => Method::Contains,
@@ -304,6 +332,7 @@ impl Node {
                 condition.is_supported() && then.is_supported() && otherwise.is_supported()
             }
             Node::Method { target, arguments, .. } => target.is_supported() && arguments.iter().all(Node::is_supported),
+            Node::Matches { target, .. } => target.is_supported(),
             Node::Quantifier { range, body, .. } => range.is_supported() && body.is_supported(),
             Node::Count { range, predicate, .. } => range.is_supported() && predicate.is_supported(),
             Node::Unsupported => false,
@@ -314,127 +343,150 @@ impl Node {
     /// decide.
     pub(crate) fn evaluate(&self, roots: &Roots<'_>) -> Option<bool> {
         let mut scope = Vec::new();
-        boolean(&self.value(roots, &mut scope)?)
+        self.test(roots, &mut scope)
     }
 
-    fn value<'a>(&'a self, roots: &'a Roots<'_>, scope: &mut Scope<'a>) -> Option<Output<'a>> {
+    /// Evaluates a node that must give a boolean, as conditions and the
+    /// bodies of macros must. Operators that give booleans are evaluated
+    /// here without building an [`Output`], which the other nodes need.
+    fn test<'a>(&'a self, roots: &Roots<'a>, scope: &mut Scope<'a>) -> Option<bool> {
         match self {
-            Node::Literal(literal) => match literal.to_val() {
-                CowVal::Borrowed(value) => Some(Output::Value(value)),
-                CowVal::Owned(_) => None,
-            },
-            Node::Path { variable, root, fields } => {
-                let mut value = scope
-                    .iter()
-                    .rev()
-                    .find(|(name, _)| name == variable)
-                    .map(|(_, value)| *value)
-                    .or_else(|| roots.get(*root))?;
-                for (number, field) in fields {
-                    value = select(value, *number, field)?;
-                }
-                Some(Output::Value(value))
-            }
-            Node::Select(operand, number, field) => {
-                let Output::Value(value) = operand.value(roots, scope)? else {
-                    return None;
-                };
-                Some(Output::Value(select(value, *number, field)?))
-            }
-            Node::Not(operand) => Some(Output::Bool(!boolean(&operand.value(roots, scope)?)?)),
+            Node::Path { variable, root, fields } => boolean(path(*variable, *root, fields, roots, scope)?),
+            Node::Not(operand) => Some(!operand.test(roots, scope)?),
             Node::And(left, right) => {
-                if boolean(&left.value(roots, scope)?)? {
-                    Some(Output::Bool(boolean(&right.value(roots, scope)?)?))
+                if left.test(roots, scope)? {
+                    right.test(roots, scope)
                 } else {
-                    Some(Output::Bool(false))
+                    Some(false)
                 }
             }
             Node::Or(left, right) => {
-                if boolean(&left.value(roots, scope)?)? {
-                    Some(Output::Bool(true))
+                if left.test(roots, scope)? {
+                    Some(true)
                 } else {
-                    Some(Output::Bool(boolean(&right.value(roots, scope)?)?))
+                    right.test(roots, scope)
                 }
             }
             Node::Equals(left, right) => {
-                let (left, right) = (left.value(roots, scope)?, right.value(roots, scope)?);
-                Some(Output::Bool(with_val(&left, |left| with_val(&right, |right| left.equals(right)))))
+                let (left, right) = (left.operand(roots, scope)?, right.operand(roots, scope)?);
+                equals(left.get(), right.get())
             }
             Node::NotEquals(left, right) => {
-                let (left, right) = (left.value(roots, scope)?, right.value(roots, scope)?);
-                Some(Output::Bool(!with_val(&left, |left| with_val(&right, |right| left.equals(right)))))
+                let (left, right) = (left.operand(roots, scope)?, right.operand(roots, scope)?);
+                Some(!equals(left.get(), right.get())?)
             }
             Node::Compare(comparison, left, right) => {
-                let (left, right) = (left.value(roots, scope)?, right.value(roots, scope)?);
-                // The interpreter orders values by the left operand's
-                // comparer, which fails for values of unrelated types.
-                let order = with_val(&left, |left| with_val(&right, |right| left.as_comparer()?.compare(right).ok()))?;
-                Some(Output::Bool(comparison.holds(order)))
+                let (left, right) = (left.operand(roots, scope)?, right.operand(roots, scope)?);
+                Some(comparison.holds(order(left.get(), right.get())?))
             }
             Node::In(item, container) if matches!(**container, Node::List(_)) => {
                 let Node::List(literals) = &**container else {
                     return None;
                 };
-                let item = item.value(roots, scope)?;
+                let item = item.operand(roots, scope)?;
                 // As a list's `contains`: each element's `equals`, in order.
-                let found = with_val(&item, |item| literals.iter().any(|literal| literal.to_val().equals(item)));
-                Some(Output::Bool(found))
+                for literal in literals {
+                    if equals(literal_value(literal), item.get())? {
+                        return Some(true);
+                    }
+                }
+                Some(false)
             }
             Node::In(item, container) => {
-                let item = item.value(roots, scope)?;
-                let Output::Value(container) = container.value(roots, scope)? else {
+                let item = item.operand(roots, scope)?;
+                let Output::Value(Value::Node(container)) = container.operand(roots, scope)? else {
                     return None;
                 };
-                let found = with_val(&item, |item| container.as_container()?.contains(item).ok())?;
-                Some(Output::Bool(found))
+                contains(container, item.get())
             }
+            Node::Quantifier { range, variable, body, all } => {
+                let Output::Value(range) = range.operand(roots, scope)? else {
+                    return None;
+                };
+                for item in list_items(range)? {
+                    scope.push((*variable, item));
+                    let result = body.test(roots, scope);
+                    scope.pop();
+                    // `exists` stops at the first `true` and `all` at the first
+                    // `false`. An undecided item leaves the result to the
+                    // interpreter.
+                    if result? != *all {
+                        return Some(!*all);
+                    }
+                }
+                Some(*all)
+            }
+            _ => boolean(self.value(roots, scope)?.get()),
+        }
+    }
+
+    /// Evaluates a node like [`Node::value`], resolving literals and paths,
+    /// the most frequent operands, without a call.
+    #[inline]
+    fn operand<'a>(&'a self, roots: &Roots<'a>, scope: &mut Scope<'a>) -> Option<Output<'a>> {
+        match self {
+            Node::Literal(literal) => Some(Output::Value(literal_value(literal))),
+            Node::Path { variable, root, fields } => Some(Output::Value(path(*variable, *root, fields, roots, scope)?)),
+            _ => self.value(roots, scope),
+        }
+    }
+
+    fn value<'a>(&'a self, roots: &Roots<'a>, scope: &mut Scope<'a>) -> Option<Output<'a>> {
+        let value = match self {
+            Node::Literal(literal) => literal_value(literal),
+            Node::Path { variable, root, fields } => path(*variable, *root, fields, roots, scope)?,
+            Node::Select(operand, number, field) => {
+                let Output::Value(value) = operand.value(roots, scope)? else {
+                    return None;
+                };
+                select(value, *number, field)?
+            }
+            Node::Not(_)
+            | Node::And(..)
+            | Node::Or(..)
+            | Node::Equals(..)
+            | Node::NotEquals(..)
+            | Node::Compare(..)
+            | Node::In(..)
+            | Node::Quantifier { .. } => Value::Bool(self.test(roots, scope)?),
             Node::Concat(left, right) => {
                 // The interpreter adds strings only to strings; other types
                 // (numbers, lists) are left to it.
                 let (left, right) = (left.value(roots, scope)?, right.value(roots, scope)?);
-                let (left, right) = (text(&left)?, text(&right)?);
+                let (Value::Text(left), Value::Text(right)) = (left.get(), right.get()) else {
+                    return None;
+                };
                 let mut joined = String::with_capacity(left.len() + right.len());
                 joined.push_str(left);
                 joined.push_str(right);
-                Some(Output::Text(joined))
+                return Some(Output::Text(joined));
             }
             Node::Conditional(condition, then, otherwise) => {
-                if boolean(&condition.value(roots, scope)?)? {
+                return if condition.test(roots, scope)? {
                     then.value(roots, scope)
                 } else {
                     otherwise.value(roots, scope)
-                }
+                };
             }
             Node::Index(container, key) => {
                 let Output::Value(container) = container.value(roots, scope)? else {
                     return None;
                 };
-                let key = key.value(roots, scope)?;
-                if let Some(name) = text(&key) {
-                    return Some(Output::Value(select(container, NO_NAME, name)?));
+                match key.value(roots, scope)?.get() {
+                    Value::Text(name) => select(container, NO_NAME, name)?,
+                    // A list by an `int` within its bounds.
+                    Value::Int(position) => list_items(container)?.nth(usize::try_from(position).ok()?)?,
+                    _ => return None,
                 }
-                // A list by an `int` within its bounds.
-                let position = match key {
-                    Output::Int(position) => position,
-                    Output::Value(value) => *value.downcast_ref::<CelInt>()?.inner(),
-                    Output::Bool(_) | Output::Text(_) => return None,
-                };
-                let item = list_items(container)?.get(usize::try_from(position).ok()?)?;
-                Some(Output::Value(item.as_ref()))
             }
             Node::Size(operand) => {
-                let Output::Value(value) = operand.value(roots, scope)? else {
-                    return None;
-                };
                 // `size` has overloads for other types (strings, bytes). Only
                 // lists and maps are taken here, whose overloads return the
-                // count of the sizer.
-                let is_collection = value.downcast_ref::<SharedMap>().is_some()
-                    || matches!(value.as_builtin(), BuiltinRef::List(_) | BuiltinRef::Map(_));
-                if !is_collection {
+                // count of items.
+                let Output::Value(Value::Node(node)) = operand.value(roots, scope)? else {
                     return None;
-                }
-                Some(Output::Int(*value.as_sizer()?.size().inner()))
+                };
+                Value::Int(i64::try_from(node.len()?).ok()?)
             }
             Node::Count { range, variable, predicate } => {
                 let Output::Value(range) = range.value(roots, scope)? else {
@@ -442,12 +494,19 @@ impl Node {
                 };
                 let mut count = 0;
                 for item in list_items(range)? {
-                    scope.push((*variable, item.as_ref()));
-                    let result = predicate.value(roots, scope).and_then(|output| boolean(&output));
+                    scope.push((*variable, item));
+                    let result = predicate.test(roots, scope);
                     scope.pop();
                     count += i64::from(result?);
                 }
-                Some(Output::Int(count))
+                Value::Int(count)
+            }
+            Node::Matches { target, pattern } => {
+                let target = target.operand(roots, scope)?;
+                let Value::Text(text) = target.get() else {
+                    return None;
+                };
+                Value::Bool(pattern.is_match(text))
             }
             Node::Method { method, target, arguments } => {
                 // The methods take one or two arguments, kept on the stack.
@@ -457,91 +516,170 @@ impl Node {
                     [first, second] => [Some(first.value(roots, scope)?), Some(second.value(roots, scope)?)],
                     _ => return None,
                 };
-                let target = text(&target)?;
-                let argument = |index: usize| text([&first, &second][index].as_ref()?);
-                match method {
-                    Method::StartsWith => Some(Output::Bool(target.starts_with(argument(0)?))),
-                    Method::Contains => Some(Output::Bool(target.contains(argument(0)?))),
-                    Method::Matches => Some(Output::Bool(regex_is_match(target, argument(0)?).ok()?)),
-                    Method::Replace => Some(Output::Text(target.replace(argument(0)?, argument(1)?))),
-                }
-            }
-            Node::Quantifier { range, variable, body, all } => {
-                let Output::Value(range) = range.value(roots, scope)? else {
+                let Value::Text(target) = target.get() else {
                     return None;
                 };
-                for item in list_items(range)? {
-                    scope.push((*variable, item.as_ref()));
-                    let result = body.value(roots, scope).and_then(|output| boolean(&output));
-                    scope.pop();
-                    // `exists` stops at the first `true` and `all` at the first
-                    // `false`. An undecided item leaves the result to the
-                    // interpreter.
-                    if result? != *all {
-                        return Some(Output::Bool(!*all));
-                    }
+                let argument = |index: usize| match [&first, &second][index].as_ref()?.get() {
+                    Value::Text(text) => Some(text),
+                    _ => None,
+                };
+                match method {
+                    Method::StartsWith => Value::Bool(target.starts_with(argument(0)?)),
+                    Method::Contains => Value::Bool(target.contains(argument(0)?)),
+                    Method::Matches => Value::Bool(regex_is_match(target, argument(0)?).ok()?),
+                    Method::Replace => return Some(Output::Text(target.replace(argument(0)?, argument(1)?))),
                 }
-                Some(Output::Bool(*all))
             }
-            Node::List(_) | Node::Unsupported => None,
-        }
+            Node::List(_) | Node::Unsupported => return None,
+        };
+        Some(Output::Value(value))
+    }
+}
+
+/// Returns the value of `variable.fields...`: the innermost item bound to
+/// the variable by an enclosing macro, else the root variable of that
+/// name.
+fn path<'a>(
+    variable: u32,
+    root: Option<usize>,
+    fields: &[Field],
+    roots: &Roots<'a>,
+    scope: &Scope<'a>,
+) -> Option<Value<'a>> {
+    let mut value = match scope.iter().rev().find(|(name, _)| *name == variable) {
+        Some((_, value)) => *value,
+        None => roots.get(root)?,
+    };
+    for field in fields {
+        let Value::Node(node) = value else {
+            return None;
+        };
+        value = node.field_at(field.number, &field.name, &field.hint)?;
+    }
+    Some(value)
+}
+
+/// Returns a literal of the expression as a value.
+fn literal_value(literal: &LiteralValue) -> Value<'_> {
+    match literal {
+        LiteralValue::Boolean(flag) => Value::Bool(*flag.inner()),
+        LiteralValue::Bytes(bytes) => Value::Bytes(bytes.inner()),
+        LiteralValue::Double(number) => Value::Double(*number.inner()),
+        LiteralValue::Int(number) => Value::Int(*number.inner()),
+        LiteralValue::Null => Value::Null,
+        LiteralValue::String(text) => Value::Text(text.inner()),
+        LiteralValue::UInt(number) => Value::UInt(*number.inner()),
     }
 }
 
 /// Returns the items of a list, or `None` for any other value. A map gives
 /// `None` too, because the interpreter would iterate its keys in its own
-/// order. A shared map is tested first, because `as_builtin` would build
-/// its `cel` map.
-pub(crate) fn list_items<'a>(value: &'a dyn Val) -> Option<&'a [Box<dyn Val + 'a>]> {
-    if value.downcast_ref::<SharedMap>().is_some() {
-        return None;
-    }
-    match value.as_builtin() {
-        BuiltinRef::List(list) => Some(list.inner()),
+/// order.
+pub(crate) fn list_items(value: Value<'_>) -> Option<impl Iterator<Item = Value<'_>>> {
+    match value {
+        Value::Node(node) => node.items(),
         _ => None,
     }
 }
 
-/// Returns the field `name` of a map, borrowed, or `None` where CEL fails
-/// (no map, no such key) or would hand out a copy. `number` is the number
-/// of `name` in [`Names`], or [`NO_NAME`] to compare by string.
-pub(crate) fn select<'a>(value: &'a dyn Val, number: u32, name: &str) -> Option<&'a dyn Val> {
-    if let Some(map) = value.downcast_ref::<SharedMap>() {
-        return map.field(number, name);
+/// Returns the field `name` of a map, or `None` where CEL fails (no map,
+/// no such key). `number` is the number of `name` in [`Names`], or
+/// [`NO_NAME`] to compare by string.
+pub(crate) fn select<'a>(value: Value<'a>, number: u32, name: &str) -> Option<Value<'a>> {
+    match value {
+        Value::Node(node) => node.field(number, name),
+        _ => None,
     }
-    if !matches!(value.as_builtin(), BuiltinRef::Map(_)) {
+}
+
+fn boolean(value: Value<'_>) -> Option<bool> {
+    match value {
+        Value::Bool(flag) => Some(flag),
+        _ => None,
+    }
+}
+
+/// Returns whether `left == right` in CEL (`cel` 0.15): numbers compare
+/// across `int`, `uint` and `double`, and values of other different types
+/// are unequal. `None` leaves equality of two lists or maps, and anything
+/// with an opaque value, to the interpreter.
+fn equals(left: Value<'_>, right: Value<'_>) -> Option<bool> {
+    let is_opaque = |value: Value<'_>| matches!(value, Value::Node(node) if matches!(node.kind(), Kind::Opaque));
+    if is_opaque(left) || is_opaque(right) {
         return None;
     }
-    match value.as_indexer()?.get(&CelString::from(name)).ok()? {
-        CowVal::Borrowed(field) => Some(field),
-        CowVal::Owned(_) => None,
+    Some(match (left, right) {
+        (Value::Node(_), Value::Node(_)) => return None,
+        (Value::Null, Value::Null) => true,
+        (Value::Bool(left), Value::Bool(right)) => left == right,
+        (Value::Text(left), Value::Text(right)) => left == right,
+        (Value::Bytes(left), Value::Bytes(right)) => left == right,
+        (left, right) => compare_numbers(left, right).is_some_and(|order| order == Ordering::Equal),
+    })
+}
+
+/// Returns the order of two values as the `cel` crate's comparers give
+/// it: numbers across `int`, `uint` and `double`, strings, bytes and
+/// booleans. `None` where the interpreter fails.
+fn order(left: Value<'_>, right: Value<'_>) -> Option<Ordering> {
+    match (left, right) {
+        (Value::Text(left), Value::Text(right)) => Some(left.cmp(right)),
+        (Value::Bytes(left), Value::Bytes(right)) => Some(left.cmp(right)),
+        (Value::Bool(left), Value::Bool(right)) => Some(left.cmp(&right)),
+        (left, right) => compare_numbers(left, right),
     }
 }
 
-fn boolean(output: &Output<'_>) -> Option<bool> {
-    match output {
-        Output::Bool(value) => Some(*value),
-        Output::Value(value) => value.downcast_ref::<CelBool>().map(|value| *value.inner()),
-        Output::Int(_) | Output::Text(_) => None,
+/// Orders two numbers as `cel` 0.15 does: exactly between `int` and
+/// `uint`, and through `f64` with a `double`. `None` for NaN or values
+/// that are no numbers.
+fn compare_numbers(left: Value<'_>, right: Value<'_>) -> Option<Ordering> {
+    match (left, right) {
+        (Value::Int(left), Value::Int(right)) => Some(left.cmp(&right)),
+        (Value::UInt(left), Value::UInt(right)) => Some(left.cmp(&right)),
+        (Value::Int(left), Value::UInt(right)) => {
+            Some(u64::try_from(left).map_or(Ordering::Less, |left| left.cmp(&right)))
+        }
+        (Value::UInt(left), Value::Int(right)) => {
+            Some(i64::try_from(left).map_or(Ordering::Greater, |left| left.cmp(&right)))
+        }
+        (Value::Double(left), Value::Double(right)) => left.partial_cmp(&right),
+        #[allow(clippy::cast_precision_loss, reason = "CEL compares through f64 as well")]
+        (Value::Double(left), Value::Int(right)) => left.partial_cmp(&(right as f64)),
+        #[allow(clippy::cast_precision_loss, reason = "CEL compares through f64 as well")]
+        (Value::Double(left), Value::UInt(right)) => left.partial_cmp(&(right as f64)),
+        #[allow(clippy::cast_precision_loss, reason = "CEL compares through f64 as well")]
+        (Value::Int(left), Value::Double(right)) => (left as f64).partial_cmp(&right),
+        #[allow(clippy::cast_precision_loss, reason = "CEL compares through f64 as well")]
+        (Value::UInt(left), Value::Double(right)) => (left as f64).partial_cmp(&right),
+        _ => None,
     }
 }
 
-fn text<'o>(output: &'o Output<'_>) -> Option<&'o str> {
-    match output {
-        Output::Text(text) => Some(text),
-        Output::Value(value) => value.downcast_ref::<CelString>().map(|text| text.inner()),
-        Output::Bool(_) | Output::Int(_) => None,
-    }
-}
-
-/// Calls `action` with `output` as a CEL value, so that equality and `in`
-/// use the `cel` crate's own comparison.
-fn with_val<R>(output: &Output<'_>, action: impl FnOnce(&dyn Val) -> R) -> R {
-    match output {
-        Output::Bool(value) => action(&CelBool::from(*value)),
-        Output::Int(value) => action(&CelInt::from(*value)),
-        Output::Text(text) => action(&CelString::from(text.as_str())),
-        Output::Value(value) => action(*value),
+/// Returns whether `item in container`: an item of a list equal to it,
+/// or a string key of a map. `None` for other keys and other values,
+/// which the interpreter decides.
+fn contains(container: Ref<'_>, item: Value<'_>) -> Option<bool> {
+    match container.kind() {
+        Kind::List(_) if matches!(item, Value::Text(_)) => {
+            let Value::Text(text) = item else {
+                return None;
+            };
+            container.contains_text(text)
+        }
+        Kind::List(_) => {
+            for element in container.items()? {
+                if equals(element, item)? {
+                    return Some(true);
+                }
+            }
+            Some(false)
+        }
+        Kind::Map { .. } => match item {
+            Value::Text(name) => Some(container.field(NO_NAME, name).is_some()),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -552,8 +690,9 @@ mod tests {
     use std::sync::Arc;
 
     /// Evaluates `expression` over `message` both ways, with the functions
-    /// rules have. Both run on the `cel` crate's maps and again on the
-    /// [`SharedMap`]s of the serializer, which must give the same results.
+    /// rules have: directly on a tree, and by the interpreter on the `cel`
+    /// crate's maps and again on the shared maps of
+    /// [`crate::values::serialize`], which must give the same results.
     fn both(expression: &str, message: serde_json::Value) -> (Option<bool>, Value) {
         let env = Arc::new(crate::rules::environment());
         let program = env.compile(expression).expect("compiles");
@@ -569,14 +708,16 @@ mod tests {
         let mut context = Context::with_env(Arc::clone(&env));
         context.add_variable_from_value("message", cel::to_value(&message).expect("converts"));
         let interpreted = program.execute(&context).unwrap_or(Value::Null);
-        let direct = node.evaluate(&Roots::of(&context));
+        let mut tree = crate::tree::Tree::default();
+        let root = tree.push(&message, &names).expect("serializes");
+        let null = crate::tree::Value::Null;
+        let direct = node.evaluate(&Roots::new(tree.root(root), null, null));
 
         let mut shared = Context::with_env(env);
         let serialized = crate::values::serialize(&message, &names).expect("serializes");
         shared.add_variable_as_val("message", serialized);
         let interpreted_shared = program.execute(&shared).unwrap_or(Value::Null);
         assert_eq!(interpreted_shared, interpreted, "{expression}: interpreter on shared maps");
-        assert_eq!(node.evaluate(&Roots::of(&shared)), direct, "{expression}: direct evaluation on shared maps");
         (direct, interpreted)
     }
 
@@ -601,6 +742,8 @@ mod tests {
             "message.urls.exists(u, u.scheme.startsWith('ms-') || u.scheme == 'search')",
             "message.urls.exists(u, !u.ip && u.host.contains('a.ex'))",
             "message.urls.exists(u, u.host.replace('a.', 'b.') == 'b.example')",
+            "message.urls.exists(u, u.scheme.matches('^ms-')) && !message.urls.all(u, u.scheme.matches('(?i)^HTTPS$'))",
+            "message.urls.exists(u, u.scheme.matches('('))",
             "'url' in message.roles && !('dkim' in message.roles)",
             "message.urls.exists(u, u.missing)",
             "message.urls.exists(u, u.host.startsWith('a'))",

@@ -31,6 +31,7 @@ mod direct;
 pub mod features;
 pub mod model;
 pub mod rules;
+mod tree;
 mod values;
 
 use std::path::PathBuf;

@@ -37,7 +37,6 @@
 //! built-in rule has one.
 
 use std::cell::{LazyCell, RefCell};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,9 +46,11 @@ use cel::common::value::Val;
 use cel::{Context, Env, ExecutionError, Program, Value};
 use phishloop_model::Category;
 use regex::Regex;
+use rustc_hash::FxHashMap;
 
 use crate::conjuncts::{Collections, Conjuncts};
 use crate::direct::{MAX_LOCATIONS, Roots, Strings};
+use crate::tree::Tree;
 use crate::values::{self, Names};
 use serde::Deserialize;
 
@@ -282,23 +283,29 @@ impl RuleSet {
     /// Evaluates every rule against the variables and returns the matches.
     /// When the analysis cannot be represented in CEL, no rule matches.
     ///
-    /// Direct evaluation reads the values without a CEL context. The
-    /// context for the interpreter is built only when some conjunct or
-    /// `locations` expression needs it.
+    /// Direct evaluation reads a [`Tree`] of the variables, kept per thread
+    /// and refilled for each message. The CEL values and the context for
+    /// the interpreter are built only when some conjunct or `locations`
+    /// expression needs them.
     pub fn evaluate(&self, variables: &Variables<'_>) -> Vec<Hit> {
-        let Ok((message, report)) = self.values(variables) else {
+        TREE.with(|tree| self.evaluate_with(&mut tree.borrow_mut(), variables))
+    }
+
+    fn evaluate_with(&self, tree: &mut Tree, variables: &Variables<'_>) -> Vec<Hit> {
+        tree.clear();
+        let Ok((message, report)) = self.push_variables(tree, variables) else {
             return Vec::new();
         };
-        let sizes = self.collections.sizes(&[("message", message.as_ref()), ("report", report.as_ref())]);
-        let config = self.config(variables);
-        let roots = Roots::new(message.as_ref(), report.as_ref(), config.as_ref());
-        let context: LazyContext<'_> = LazyCell::new(Box::new(|| {
-            self.context(message.clone_as_boxed(), report.clone_as_boxed(), config.clone_as_boxed())
-        }));
+        let config = self.config_tree(variables);
+        let (message, report) = (tree.root(message), tree.root(report));
+        let roots = Roots::new(message, report, config.root(0));
+        let sizes = self.collections.sizes(&[("message", message), ("report", report)]);
+        let context: LazyContext<'_> = LazyCell::new(Box::new(|| self.interpreter_context(variables)));
+        let mut known = vec![None; self.collections.conjunct_texts()];
 
         let mut hits = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
-            if rule.conjuncts.matches(&context, &roots, &sizes) {
+            if rule.conjuncts.matches(&context, &roots, &sizes, &mut known) {
                 let locations = match (&rule.locations, &rule.direct_locations) {
                     (None, _) => Vec::new(),
                     (Some(program), direct) => direct
@@ -310,6 +317,38 @@ impl RuleSet {
             }
         }
         hits
+    }
+
+    /// Appends the analysis and the report to `tree`, leaving out the
+    /// fields no expression names, and returns their indexes.
+    fn push_variables(
+        &self,
+        tree: &mut Tree,
+        variables: &Variables<'_>,
+    ) -> Result<(u32, u32), cel::SerializationError> {
+        let message = match variables.message {
+            Some(message) => tree.push(message, &self.names)?,
+            None => tree.push(&(), &self.names)?,
+        };
+        Ok((message, tree.push(variables.report, &self.names)?))
+    }
+
+    /// Builds the interpreter's context with the CEL values of the
+    /// variables.
+    fn interpreter_context(&self, variables: &Variables<'_>) -> Context<'_, '_> {
+        let config = self.config(variables).clone_as_boxed();
+        match self.values(variables) {
+            Ok((message, report)) => self.context(message, report, config),
+            // NOTE: the tree was built from the same values with the same
+            // rules for map keys, so this conversion does not fail where
+            // that one succeeded. Without `message` and `report`, every
+            // expression that reads them fails and does not match.
+            Err(_) => {
+                let mut context = Context::with_env(Arc::clone(&self.env));
+                context.add_variable_as_val("config", config);
+                context
+            }
+        }
     }
 
     /// Evaluates one rule, reporting a run-time error instead of treating it
@@ -345,9 +384,29 @@ impl RuleSet {
     pub fn settings(&self, config: &Value) -> Settings {
         Settings {
             value: Arc::from(values::convert_all(config, &self.names)),
+            tree: Arc::new(self.convert_tree(config)),
             source: config.clone(),
             rule_set: self.id,
         }
+    }
+
+    /// Returns the rule settings of `variables` as a tree for direct
+    /// evaluation, with the settings at index 0, converting them unless
+    /// this rule set converted them already.
+    fn config_tree(&self, variables: &Variables<'_>) -> Arc<Tree> {
+        match &variables.config {
+            Config::Converted(settings) if settings.rule_set == self.id => Arc::clone(&settings.tree),
+            Config::Converted(settings) => Arc::new(self.convert_tree(&settings.source)),
+            Config::Value(value) => Arc::new(self.convert_tree(value)),
+        }
+    }
+
+    /// Converts rule settings into a tree whose root, at index 0, is the
+    /// settings.
+    fn convert_tree(&self, config: &Value) -> Tree {
+        let mut tree = Tree::default();
+        tree.push_value(config, &self.names);
+        tree
     }
 
     /// Returns the rule settings of `variables` as rules read them,
@@ -403,6 +462,8 @@ enum Config {
 #[derive(Debug, Clone)]
 pub struct Settings {
     value: Arc<dyn Val>,
+    /// The settings for direct evaluation, at index 0.
+    tree: Arc<Tree>,
     /// The settings as given, for another rule set to convert.
     source: Value,
     /// [`RuleSet::id`] of the rule set whose field numbers the value has.
@@ -465,7 +526,10 @@ pub(crate) fn environment() -> Env {
 const PATTERN_CACHE_LIMIT: usize = 1024;
 
 thread_local! {
-    static PATTERNS: RefCell<HashMap<String, Result<Regex, String>>> = RefCell::new(HashMap::new());
+    /// The tree of the message whose rules run on this thread, kept so
+    /// that the next message reuses its buffers.
+    static TREE: RefCell<Tree> = RefCell::new(Tree::default());
+    static PATTERNS: RefCell<FxHashMap<Box<str>, Result<Regex, String>>> = RefCell::new(FxHashMap::default());
 }
 
 fn regex_matches(text: &CelString<'_>, pattern: &CelString<'_>) -> Result<CelBool, ExecutionError> {
@@ -480,14 +544,17 @@ fn regex_matches(text: &CelString<'_>, pattern: &CelString<'_>) -> Result<CelBoo
 pub(crate) fn regex_is_match(text: &str, pattern: &str) -> Result<bool, String> {
     PATTERNS.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if !cache.contains_key(pattern) {
-            if cache.len() >= PATTERN_CACHE_LIMIT {
-                cache.clear();
+        let compiled = match cache.get(pattern) {
+            Some(compiled) => compiled,
+            None => {
+                if cache.len() >= PATTERN_CACHE_LIMIT {
+                    cache.clear();
+                }
+                let compiled = Regex::new(pattern).map_err(|error| error.to_string());
+                cache.entry(pattern.into()).or_insert(compiled)
             }
-            let compiled = Regex::new(pattern).map_err(|error| error.to_string());
-            cache.insert(pattern.to_string(), compiled);
-        }
-        match &cache[pattern] {
+        };
+        match compiled {
             Ok(regex) => Ok(regex.is_match(text)),
             Err(reason) => Err(reason.clone()),
         }
@@ -690,15 +757,20 @@ mod tests {
         let mut matched = 0;
         for record in &example_records(&rules) {
             let variables = Variables::with_settings(record.message.as_ref(), &record.report, settings.clone());
+            let (tree, indexes) = variables_tree(&rules, &variables);
+            let roots = tree_roots(&tree, indexes);
+            let sizes =
+                rules.collections.sizes(&[("message", tree.root(indexes[0])), ("report", tree.root(indexes[1]))]);
             let (message, report) = rules.values(&variables).expect("converts");
-            let sizes = rules.collections.sizes(&[("message", message.as_ref()), ("report", report.as_ref())]);
             let config = rules.config(&variables).clone_as_boxed();
             let context = rules.context(message, report, config);
             let context: LazyContext<'_> = LazyCell::new(Box::new(move || context));
-            let roots = Roots::of(&context);
+            // One set of results for all rules, as in `evaluate`, so that
+            // conjuncts shared between rules are checked as well.
+            let mut known = vec![None; rules.collections.conjunct_texts()];
             for rule in rules.rules() {
                 let whole = matches(&rule.expression, &context);
-                assert_eq!(rule.conjuncts.matches(&context, &roots, &sizes), whole, "rule {}", rule.id);
+                assert_eq!(rule.conjuncts.matches(&context, &roots, &sizes, &mut known), whole, "rule {}", rule.id);
                 matched += usize::from(whole);
             }
         }
@@ -715,7 +787,9 @@ mod tests {
         let mut matched = 0;
         for record in &example_records(&rules) {
             let context = interpreter_context(&rules, record, settings.clone());
-            let roots = Roots::of(&context);
+            let variables = Variables::with_settings(record.message.as_ref(), &record.report, settings.clone());
+            let (tree, indexes) = variables_tree(&rules, &variables);
+            let roots = tree_roots(&tree, indexes);
             for rule in rules.rules() {
                 for (direct, interpreted) in rule.conjuncts.compare_direct(&context, &roots) {
                     let Some(direct) = direct else {
@@ -755,6 +829,23 @@ mod tests {
         rules.context(message, report, rules.config(&variables).clone_as_boxed())
     }
 
+    /// Builds the tree that direct evaluation reads for `variables`, with
+    /// the analysis, the report and the rule settings as roots, and returns
+    /// it with the index of each root in that order.
+    fn variables_tree(rules: &RuleSet, variables: &Variables<'_>) -> (Tree, [u32; 3]) {
+        let mut tree = Tree::default();
+        let (message, report) = rules.push_variables(&mut tree, variables).expect("converts");
+        let Config::Value(config) = &variables.config else {
+            panic!("tests give the rule settings as a value");
+        };
+        let config = tree.push_value(config, &rules.names);
+        (tree, [message, report, config])
+    }
+
+    fn tree_roots(tree: &Tree, [message, report, config]: [u32; 3]) -> Roots<'_> {
+        Roots::new(tree.root(message), tree.root(report), tree.root(config))
+    }
+
     /// Direct evaluation of `locations` must give the interpreter's strings
     /// wherever it gives a result, for every built-in rule on every
     /// example, whether the rule matches it or not.
@@ -766,7 +857,9 @@ mod tests {
         let mut nonempty = 0;
         for record in &example_records(&rules) {
             let context = interpreter_context(&rules, record, settings.clone());
-            let roots = Roots::of(&context);
+            let variables = Variables::with_settings(record.message.as_ref(), &record.report, settings.clone());
+            let (tree, indexes) = variables_tree(&rules, &variables);
+            let roots = tree_roots(&tree, indexes);
             for rule in rules.rules() {
                 let (Some(program), Some(direct)) = (&rule.locations, &rule.direct_locations) else {
                     continue;

@@ -10,8 +10,11 @@
 //! - Maps are shared: [`SharedMap`] holds its entries behind an [`Arc`],
 //!   and a copy takes a reference instead of copying the entries.
 //! - A [`SharedMap`] keeps its entries in a short list, each string key
-//!   with its number in [`Names`]. Direct evaluation finds a field by that
-//!   number, and the interpreter by comparing strings, without hashing.
+//!   with its number in [`Names`]. The interpreter finds a field by
+//!   comparing strings, without hashing.
+//!
+//! Direct evaluation does not read these values but a [`crate::tree::Tree`]
+//! of the same entries, so they are built only for the interpreter.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -31,7 +34,7 @@ pub(crate) use serializer::to_val as serialize;
 
 /// Fields whose keys are data rather than field names (`properties` of an
 /// authentication result, keyed like `header.d`). They are kept whole.
-const DATA_MAPS: &[&str] = &["properties"];
+pub(crate) const DATA_MAPS: &[&str] = &["properties"];
 
 /// The number of a map key that is not in [`Names`], or not a string.
 pub(crate) const NO_NAME: u32 = u32::MAX;
@@ -250,7 +253,7 @@ impl Val for SharedMap {
 
     // NOTE: the interpreter (cel 0.15) calls this on every value it selects
     // a field from, to look for an optional, so each map it reads gets its
-    // `cel` map built. Direct evaluation selects fields without it.
+    // `cel` map built.
     fn as_builtin<'b, 'v>(&'b self) -> BuiltinRef<'b, 'v>
     where
         Self: 'v,

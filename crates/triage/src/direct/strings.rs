@@ -18,11 +18,10 @@
 
 use cel::IdedExpr;
 use cel::common::ast::{Expr, LiteralValue, operators};
-use cel::common::types::CelString;
-use cel::common::value::{BuiltinRef, CowVal, Val};
 
-use super::{Node, Output, Roots, Scope, boolean, list_items};
-use crate::values::{Names, SharedMap};
+use super::{Node, Output, Roots, Scope, list_items, literal_value};
+use crate::tree::Value;
+use crate::values::Names;
 
 /// Maximum number of strings kept per rule, for direct evaluation and for
 /// the interpreter's result alike.
@@ -147,7 +146,7 @@ impl Strings {
         Some(output)
     }
 
-    fn emit<'a>(&'a self, roots: &'a Roots<'_>, scope: &mut Scope<'a>, output: &mut Vec<String>) -> Option<Shape> {
+    fn emit<'a>(&'a self, roots: &Roots<'a>, scope: &mut Scope<'a>, output: &mut Vec<String>) -> Option<Shape> {
         match self {
             Strings::Value(node) => match node.value(roots, scope)? {
                 Output::Text(text) => {
@@ -155,7 +154,6 @@ impl Strings {
                     Some(Shape::Other)
                 }
                 Output::Value(value) => Some(emit_value(value, output)),
-                Output::Bool(_) | Output::Int(_) => Some(Shape::Other),
             },
             Strings::List(elements) => {
                 for element in elements {
@@ -168,7 +166,7 @@ impl Strings {
                 (shapes == (Shape::List, Shape::List)).then_some(Shape::List)
             }
             Strings::Conditional(condition, then, otherwise) => {
-                if boolean(&condition.value(roots, scope)?)? {
+                if condition.test(roots, scope)? {
                     then.emit(roots, scope, output)
                 } else {
                     otherwise.emit(roots, scope, output)
@@ -212,23 +210,17 @@ impl Items {
         }
     }
 
-    /// Returns the items in order, borrowed, or `None` where the range is
-    /// no list or a predicate is left open.
-    fn items<'a>(&'a self, roots: &'a Roots<'_>, scope: &mut Scope<'a>) -> Option<Vec<&'a dyn Val>> {
+    /// Returns the items in order, or `None` where the range is no list or
+    /// a predicate is left open.
+    fn items<'a>(&'a self, roots: &Roots<'a>, scope: &mut Scope<'a>) -> Option<Vec<Value<'a>>> {
         match self {
             Items::Value(node) => {
                 let Output::Value(value) = node.value(roots, scope)? else {
                     return None;
                 };
-                Some(list_items(value)?.iter().map(|item| item.as_ref()).collect())
+                Some(list_items(value)?.collect())
             }
-            Items::Literals(literals) => literals
-                .iter()
-                .map(|literal| match literal.to_val() {
-                    CowVal::Borrowed(value) => Some(value),
-                    CowVal::Owned(_) => None,
-                })
-                .collect(),
+            Items::Literals(literals) => Some(literals.iter().map(literal_value).collect()),
             Items::Filter { range, variable, predicate } => {
                 let mut kept = Vec::new();
                 for item in range.items(roots, scope)? {
@@ -301,30 +293,25 @@ fn supported(expression: &IdedExpr, names: &Names) -> Option<Node> {
 
 /// Evaluates a predicate, which must give a boolean, as the interpreter's
 /// guarded step requires.
-fn holds<'a>(predicate: &'a Node, roots: &'a Roots<'_>, scope: &mut Scope<'a>) -> Option<bool> {
-    boolean(&predicate.value(roots, scope)?)
+fn holds<'a>(predicate: &'a Node, roots: &Roots<'a>, scope: &mut Scope<'a>) -> Option<bool> {
+    predicate.test(roots, scope)
 }
 
 /// Emits the strings of `value`: itself when it is a string, its items at
 /// any depth when it is a list, nothing otherwise.
-fn emit_value(value: &dyn Val, output: &mut Vec<String>) -> Shape {
-    if let Some(text) = value.downcast_ref::<CelString>() {
-        push(output, text.inner());
+fn emit_value(value: Value<'_>, output: &mut Vec<String>) -> Shape {
+    if let Value::Text(text) = value {
+        push(output, text);
         return Shape::Other;
     }
-    // Maps give no strings. A shared map is tested first, because
-    // `as_builtin` would build its `cel` map.
-    if value.downcast_ref::<SharedMap>().is_some() {
-        return Shape::Other;
-    }
-    match value.as_builtin() {
-        BuiltinRef::List(list) => {
-            for item in list.inner() {
-                emit_value(item.as_ref(), output);
+    match list_items(value) {
+        Some(items) => {
+            for item in items {
+                emit_value(item, output);
             }
             Shape::List
         }
-        _ => Shape::Other,
+        None => Shape::Other,
     }
 }
 
@@ -345,8 +332,8 @@ mod tests {
 
     /// Returns the strings of `expression` over `message` directly and
     /// through the interpreter, flattened as rules flatten them (`None`
-    /// when the interpreter fails). Both run on the serializer's shared
-    /// maps, as rules do.
+    /// when the interpreter fails). As in rules, the interpreter reads the
+    /// serializer's shared maps and direct evaluation a tree.
     fn both(expression: &str, message: &serde_json::Value) -> (Option<Vec<String>>, Option<Vec<String>>) {
         let env = Arc::new(crate::rules::environment());
         let program = env.compile(expression).expect("compiles");
@@ -365,7 +352,11 @@ mod tests {
             output
         });
         let compiled = Strings::compile(program.expression(), &names).expect("supported shape");
-        (compiled.evaluate(&Roots::of(&context)), interpreted)
+        let mut tree = crate::tree::Tree::default();
+        let message = tree.push(message, &names).expect("serializes");
+        let config = tree.push(&config, &names).expect("serializes");
+        let roots = Roots::new(tree.root(message), crate::tree::Value::Null, tree.root(config));
+        (compiled.evaluate(&roots), interpreted)
     }
 
     /// Flattens as `rules::collect_strings` does.
