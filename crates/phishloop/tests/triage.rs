@@ -635,7 +635,33 @@ fn text_without_headers_goes_to_review_undecided() {
     let decision = decide_bytes("pasted.txt", pasted);
 
     assert_eq!(decision.verdict, Verdict::Suspicious);
-    assert_eq!(decision.category, Category::None);
+    assert_eq!(decision.confidence, 0.0);
+    assert_eq!(decision.score, 0.5);
     assert!(decision.needs_review);
     assert!(decision.review_reasons[0].contains("no header fields"), "{:?}", decision.review_reasons);
+}
+
+#[test]
+fn text_without_headers_lists_content_rules() {
+    let pasted = b"Hello,\n\nYour account will be suspended today. Verify your account to keep it:\n\
+https://rnicrosoft.com/login\n";
+
+    let decision = decide_bytes("pasted.txt", pasted);
+
+    // The rules name the lure for the reviewer but do not decide.
+    assert_eq!(decision.verdict, Verdict::Suspicious);
+    assert_eq!(decision.score, 0.5);
+    assert!(decision.needs_review);
+    assert_eq!(decision.category, Category::CredentialHarvesting);
+    let ids = evidence_ids(&decision);
+    assert!(ids.contains(&"lookalike-link-with-sign-in-request"), "{ids:?}");
+    assert!(ids.contains(&"account-threat-with-sign-in-request"), "{ids:?}");
+    // A missing From would read as a malformed sender, which is no
+    // evidence about pasted text.
+    assert!(!ids.contains(&"malformed-sender"), "{ids:?}");
+    let rules = triage();
+    for id in ids {
+        let rule = rules.rules().rules().iter().find(|rule| rule.id == id).expect("a rule of the set");
+        assert!(!rule.reads_header_fields(), "{id} reads header fields");
+    }
 }

@@ -5,7 +5,9 @@
 //! fuses them into one [`Decision`]:
 //!
 //! 1. A message whose original could not be analysed is `suspicious`, with
-//!    confidence 0, and goes to review.
+//!    confidence 0, and goes to review. So does input that is no email
+//!    message (no header fields), but its matching rules are listed as
+//!    evidence and name the category.
 //! 2. A matching simulation rule makes the verdict `simulation`.
 //! 3. Otherwise the rule evidence is the noisy-or of the weights of the
 //!    matching rules, `r = 1 - Π(1 - w)`. The model gives probabilities
@@ -29,6 +31,7 @@
 mod conjuncts;
 mod direct;
 pub mod features;
+mod header_fields;
 pub mod model;
 pub mod rules;
 mod tree;
@@ -262,15 +265,23 @@ impl Triage {
         };
 
         if let Some(reason) = not_a_message(&message.parse) {
+            // The rules that match still show the reviewer what the text
+            // contains (a look-alike link, a credential request), but they do
+            // not decide. Rules over header fields would only read the
+            // empty values of a missing header block, so they are left out.
+            let mut evidence = self.rule_evidence(record);
+            evidence
+                .retain(|item| self.rules.rules().iter().any(|rule| rule.id == item.id && !rule.reads_header_fields()));
+            sort_and_cap(&mut evidence);
             return Decision {
                 verdict: Verdict::Suspicious,
-                category: Category::None,
+                category: strongest_category(&evidence).unwrap_or(Category::None),
                 confidence: 0.0,
                 needs_review: true,
                 review_reasons: vec![reason],
                 score: 0.5,
                 model: None,
-                evidence: Vec::new(),
+                evidence,
             };
         }
 
@@ -312,8 +323,7 @@ impl Triage {
             let features = Extracted { features: &features, origins: &origins, distinct: &distinct };
             evidence.push(model_evidence(model, record, &features, probabilities[PHISH], category));
         }
-        evidence.sort_by(|left, right| right.weight.abs().total_cmp(&left.weight.abs()).then(left.id.cmp(&right.id)));
-        evidence.truncate(10);
+        sort_and_cap(&mut evidence);
 
         let mut review_reasons = Vec::new();
         if verdict == Verdict::Suspicious {
@@ -431,6 +441,16 @@ fn rule_score(evidence: &[Evidence]) -> (f64, f64) {
     (1.0 - miss, benign)
 }
 
+/// Most evidence items a decision lists.
+const MAX_EVIDENCE: usize = 10;
+
+/// Orders evidence by the size of its weight, strongest first, and keeps
+/// the first [`MAX_EVIDENCE`] items.
+fn sort_and_cap(evidence: &mut Vec<Evidence>) {
+    evidence.sort_by(|left, right| right.weight.abs().total_cmp(&left.weight.abs()).then(left.id.cmp(&right.id)));
+    evidence.truncate(MAX_EVIDENCE);
+}
+
 /// The category with the largest summed weight among positive evidence.
 fn strongest_category(evidence: &[Evidence]) -> Option<Category> {
     let mut totals: Vec<(Category, f64)> = Vec::new();
@@ -483,8 +503,8 @@ fn round(value: f64) -> f64 {
 /// Date and Message-ID and its header block is broken (NUL bytes, lines
 /// that are no header fields). Rules and the model were made for mail, so such input
 /// goes to a person undecided instead of getting a verdict from features
-/// that mean nothing for it. Its URLs and attachments are still analysed
-/// for that person.
+/// that mean nothing for it. Its URLs and attachments are still analysed,
+/// and the rules that match are listed as evidence for that person.
 fn not_a_message(parse: &phishloop_model::ParseInfo) -> Option<String> {
     use phishloop_model::DefectCode::{
         EmptyInput, InvalidHeaderLine, MissingDate, MissingFrom, MissingMessageId, NoHeaders, NulBytes,

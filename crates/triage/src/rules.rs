@@ -50,6 +50,7 @@ use rustc_hash::FxHashMap;
 
 use crate::conjuncts::{Collections, Conjuncts};
 use crate::direct::{MAX_LOCATIONS, Roots, Strings};
+use crate::header_fields;
 use crate::tree::Tree;
 use crate::values::{self, Names};
 use serde::Deserialize;
@@ -145,6 +146,17 @@ pub struct Rule {
     locations: Option<Program>,
     /// `locations` for direct evaluation, when all of it is supported.
     direct_locations: Option<Strings>,
+    /// Whether the expression reads fields that the header block gives.
+    reads_header_fields: bool,
+}
+
+impl Rule {
+    /// Returns true when the rule's expression reads the sender, the
+    /// Received chain, authentication results, header fields or parse
+    /// defects, which input without a header block leaves empty.
+    pub fn reads_header_fields(&self) -> bool {
+        self.reads_header_fields
+    }
 }
 
 /// An error loading a rule set.
@@ -624,6 +636,7 @@ fn compile(
         None => None,
     };
     let direct_locations = locations.as_ref().and_then(|program| Strings::compile(program.expression(), names));
+    let reads_header_fields = header_fields::reads_header_fields(expression.expression());
     Ok(Rule {
         id: source.id,
         description: source.description,
@@ -633,6 +646,7 @@ fn compile(
         file: path.to_string(),
         examples: source.examples,
         expression,
+        reads_header_fields,
         conjuncts,
         locations,
         direct_locations,
