@@ -300,7 +300,12 @@ impl RuleSet {
     /// the interpreter are built only when some conjunct or `locations`
     /// expression needs them.
     pub fn evaluate(&self, variables: &Variables<'_>) -> Vec<Hit> {
-        TREE.with(|tree| self.evaluate_with(&mut tree.borrow_mut(), variables))
+        TREE.with(|tree| match tree.try_borrow_mut() {
+            Ok(mut tree) => self.evaluate_with(&mut tree, variables),
+            // A nested call on this thread (none exists today) gets a tree
+            // of its own instead of a panic.
+            Err(_) => self.evaluate_with(&mut Tree::default(), variables),
+        })
     }
 
     fn evaluate_with(&self, tree: &mut Tree, variables: &Variables<'_>) -> Vec<Hit> {
