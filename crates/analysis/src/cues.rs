@@ -97,6 +97,14 @@ const PHRASES: &[(CueKind, &[&str])] = &[
             "pending messages",
             "undelivered messages",
             "incoming messages were held",
+            "unusual activity",
+            "unusual signin",
+            "confirm your details",
+            "confirm your information",
+            "update your information",
+            "confirm your billing",
+            "update your billing",
+            "update your payment",
             "vérifier votre compte",
             "confirmer votre identité",
             "konto bestätigen",
@@ -116,6 +124,13 @@ const PHRASES: &[(CueKind, &[&str])] = &[
             "account will be locked",
             "account will be disabled",
             "account has been disabled",
+            "will be suspended",
+            "has been suspended",
+            "will be restricted",
+            "avoid suspension",
+            "restore access",
+            "restore your account",
+            "unlock your account",
             "account is on hold",
             "temporarily suspended",
             "permanently disabled",
@@ -289,6 +304,10 @@ const PHRASES: &[(CueKind, &[&str])] = &[
             "jackpot",
             "prize",
             "claim your reward",
+            "claim your prize",
+            "claim your gift",
+            "claim now",
+            "your reward",
             "inheritance",
             "beneficiary",
             "next of kin",
@@ -575,6 +594,16 @@ mod tests {
             kinds("I recorded you through your webcam and will send it to your contacts").contains(&CueKind::Extortion)
         );
         assert!(kinds("Send the SWIFT code of the new account").contains(&CueKind::PaymentRequest));
+    }
+
+    #[test]
+    fn threats_and_requests_without_account() {
+        assert!(kinds("Confirm today or it will be suspended.").contains(&CueKind::AccountThreat));
+        assert!(kinds("Sign in to restore access to your files").contains(&CueKind::AccountThreat));
+        assert!(kinds("We noticed unusual activity on your profile").contains(&CueKind::CredentialRequest));
+        assert!(kinds("Microsoft account unusual signin activity").contains(&CueKind::CredentialRequest));
+        assert!(kinds("Please update your payment method").contains(&CueKind::CredentialRequest));
+        assert!(kinds("Your reward is waiting: claim now").contains(&CueKind::Prize));
     }
 
     #[test]
