@@ -659,9 +659,9 @@ https://rnicrosoft.com/login\n";
     // A missing From would read as a malformed sender, which is no
     // evidence about pasted text.
     assert!(!ids.contains(&"malformed-sender"), "{ids:?}");
-    let rules = triage();
+    let triage = triage();
     for id in ids {
-        let rule = rules.rules().rules().iter().find(|rule| rule.id == id).expect("a rule of the set");
+        let rule = triage.rules().rules().iter().find(|rule| rule.id == id).expect("a rule of the set");
         assert!(!rule.reads_header_fields(), "{id} reads header fields");
     }
 }

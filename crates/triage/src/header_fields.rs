@@ -1,4 +1,4 @@
-//! Which rules read what the header block of a message gives.
+//! Detection of rules that read values from a message's header block.
 //!
 //! Input without header fields (a pasted body) still gets its rules run,
 //! so that the reviewer gets the evidence in its text and links. Rules over the

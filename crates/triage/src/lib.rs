@@ -441,7 +441,7 @@ fn rule_score(evidence: &[Evidence]) -> (f64, f64) {
     (1.0 - miss, benign)
 }
 
-/// Most evidence items a decision lists.
+/// Maximum number of evidence items in a decision.
 const MAX_EVIDENCE: usize = 10;
 
 /// Orders evidence by the size of its weight, strongest first, and keeps
